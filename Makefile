@@ -70,7 +70,7 @@ test-actions: | $(RASA_VENV)/.installed
 	$(RASA_PY) -m pytest tests/khmer_nlu tests/actions
 
 test-stories: $(MODEL)
-	$(RASA) test core --model $(MODEL) --stories tests/stories \
+	$(RASA) test core --e2e --model $(MODEL) --stories tests/stories \
 		--fail-on-prediction-errors --out results/stories
 
 test-nlu: $(MODEL)

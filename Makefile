@@ -74,7 +74,7 @@ test-stories: $(MODEL)
 		--fail-on-prediction-errors --out results/stories
 
 test-nlu: $(MODEL)
-	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu_heldout --out results/nlu
+	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu_heldout --out results/nlu --successes
 	$(RASA_PY) scripts/check_nlu_report.py results/nlu
 
 test-bot: | $(BOT_VENV)/.installed $(MODEL)

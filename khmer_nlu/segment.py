@@ -36,21 +36,31 @@ class Word:
 
 @lru_cache(maxsize=4)
 def get_segmenter(name: str) -> Segmenter:
-    """Return the Khmer segmenter `name`: "khmercut" (default), "icu" or "none"."""
+    """Return the Khmer segmenter `name`: khmercut (default), khmer-nltk, icu or none.
+
+    khmer-nltk and icu are optional (requirements/bench.txt), for bench/nlu_bench.py.
+    """
     if name == "khmercut":
         from khmercut import tokenize
 
         return tokenize
-    if name == "icu":  # optional: `pip install icu4py`, used by bench/nlu_bench.py
+    if name == "khmer-nltk":
+        from khmernltk import word_tokenize  # type: ignore[import-not-found]
+
+        return word_tokenize  # type: ignore[no-any-return]
+    if name == "icu":
         from icu4py.breakers import WordBreaker  # type: ignore[import-not-found]
+        from icu4py.locale import Locale  # type: ignore[import-not-found]
+
+        khmer = Locale("km")
 
         def icu_segment(run: str) -> list[str]:
-            return [w for w in WordBreaker(run, "km") if w.strip()]
+            return [w for w in WordBreaker(run, khmer) if w.strip()]
 
         return icu_segment
     if name == "none":  # Rasa's behaviour: a run of Khmer is one token
         return lambda run: [run]
-    raise ValueError(f"unknown Khmer segmenter {name!r}: use khmercut, icu or none")
+    raise ValueError(f"unknown Khmer segmenter {name!r}: use khmercut, khmer-nltk, icu or none")
 
 
 def _split_run(run: str, segmenter: Segmenter) -> list[tuple[int, int]]:

@@ -83,6 +83,7 @@ test-bot: | $(BOT_VENV)/.installed $(MODEL)
 test: lint validate test-actions $(MODEL) test-stories test-nlu test-bot
 
 bench: setup
+	$(RASA_PY) -m pip install -q -c requirements/rasa-constraints.txt -r requirements/bench.txt
 	$(RASA_PY) bench/nlu_bench.py
 
 clean:

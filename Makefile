@@ -53,7 +53,6 @@ $(MODEL): $(TRAINING_INPUTS) | $(RASA_VENV)/.installed
 train: $(MODEL)
 
 run: setup $(MODEL)
-	@mkdir -p var
 	$(BOT_PY) scripts/supervise.py
 
 chat: | $(BOT_VENV)/.installed

@@ -1,0 +1,37 @@
+"""SP4ALL gateway: Telegram, Messenger and a web chat in front of Rasa's REST channel.
+
+Public surface (everything else lives in private ``_modules``)::
+
+    from bot import Settings, create_app
+    app = create_app(Settings.from_env())
+"""
+
+from __future__ import annotations
+
+from ._app import create_app
+from ._exceptions import (
+    BadInbound,
+    ChannelError,
+    GatewayError,
+    RasaUnavailable,
+    RateLimited,
+    RecipientBlocked,
+    SettingsError,
+    UnsupportedUpdate,
+)
+from ._migrate import migrate
+from ._settings import Settings
+
+__all__ = [
+    "BadInbound",
+    "ChannelError",
+    "GatewayError",
+    "RasaUnavailable",
+    "RateLimited",
+    "RecipientBlocked",
+    "Settings",
+    "SettingsError",
+    "UnsupportedUpdate",
+    "create_app",
+    "migrate",
+]

@@ -1,0 +1,359 @@
+"""The aiohttp application factory: routes, middlewares, and every resource in cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+import httpx
+from aiohttp import web
+from sqlalchemy import text
+from telegram import Update
+from telegram.error import TelegramError
+
+from . import keys
+from ._db import create_engine
+from ._exceptions import BadInbound, UnsupportedUpdate
+from ._geo import load_communes
+from ._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
+from ._metrics import Metrics
+from ._migrate import migrate
+from ._models import InboundMessage
+from ._pipeline import Pipeline
+from ._rasa import RasaClient
+from ._settings import Settings
+from ._store import Store
+from ._telegram import (
+    ALLOWED_UPDATES,
+    TelegramChannel,
+    build_application,
+    parse_update,
+)
+from ._webchat import (
+    CHANNEL as WEBCHAT,
+)
+from ._webchat import (
+    WebChatChannel,
+    checked_session,
+    parse_webchat_message,
+)
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("bot.app")
+
+TELEGRAM_PATH = "/telegram/webhook"
+MESSENGER_PATH = "/messenger/webhook"
+WEBCHAT_PATH = "/chat"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+POLL_TIMEOUT_S = 25
+POLL_ERROR_PAUSE_S = 5.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+@web.middleware
+async def bad_input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad input is the sender's fault: a clear 4xx, counted, never a 5xx."""
+    try:
+        return await handler(request)
+    except UnsupportedUpdate as exc:
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="unsupported")
+        return _error(422, str(exc))
+    except BadInbound as exc:
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="bad_request")
+        return _error(400, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="too_large")
+        return _error(413, "body too large")
+
+
+async def _read_json(request: web.Request) -> tuple[bytes, Any]:
+    body = await request.read()  # raises 413 beyond client_max_size
+    try:
+        return body, json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInbound("malformed JSON") from exc
+
+
+async def accept(app: web.Application, msg: InboundMessage) -> bool:
+    """Persist (deduplicated) and wake the worker; True if the message is new."""
+    new = await app[keys.STORE].ingest(msg)
+    if new:
+        app[keys.METRICS].inc("gateway_inbound_total", channel=msg.channel)
+        app[keys.PIPELINE].wake()
+    else:
+        app[keys.METRICS].inc("gateway_duplicates_total", channel=msg.channel)
+    return new
+
+
+async def handle_telegram_update(app: web.Application, data: Any) -> bool:
+    """Shared by webhook and polling: parse, persist, then let PTB do its protocol duties."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise BadInbound("a Telegram update needs an integer update_id")
+    application = app[keys.TELEGRAM_APP]
+    try:
+        update = Update.de_json(data, application.bot)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadInbound("malformed Telegram update") from exc
+    msg = await parse_update(update, app[keys.STORE], app[keys.COMMUNES])
+    new = True if msg is None else await accept(app, msg)
+    if new:
+        await application.update_queue.put(update)
+    return new
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """POST from Telegram: secret header first, then persist; 200 means "stored"."""
+    settings = request.app[keys.SETTINGS]
+    token = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(token.encode(), settings.telegram_secret.encode()):
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="forbidden")
+        return _error(403, "bad secret token")
+    _body, data = await _read_json(request)
+    new = await handle_telegram_update(request.app, data)
+    return web.json_response({"ok": True, "duplicate": not new})
+
+
+async def messenger_verify(request: web.Request) -> web.Response:
+    """GET subscription check: echo hub.challenge only for our verify token."""
+    settings = request.app[keys.SETTINGS]
+    challenge = verify_challenge(settings.messenger_verify_token, dict(request.query))
+    if challenge is None:
+        return _error(403, "verification failed")
+    return web.Response(text=challenge)
+
+
+async def messenger_webhook(request: web.Request) -> web.Response:
+    """POST events: HMAC over the raw body, then every messaging event of every entry."""
+    settings = request.app[keys.SETTINGS]
+    body = await request.read()
+    if not verify_signature(
+        settings.messenger_app_secret, body, request.headers.get("X-Hub-Signature-256")
+    ):
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="forbidden")
+        return _error(403, "bad signature")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInbound("malformed JSON") from exc
+    accepted = 0
+    for msg in parse_events(data):
+        accepted += await accept(request.app, msg)
+    return web.json_response({"ok": True, "accepted": accepted})
+
+
+async def webchat_page(request: web.Request) -> web.Response:
+    """The chat page (vanilla JS, no token needed)."""
+    page = resources.files("bot").joinpath("static/webchat.html").read_text(encoding="utf-8")
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+async def webchat_post(request: web.Request) -> web.Response:
+    """A message typed (or a button tapped) in the page."""
+    _body, data = await _read_json(request)
+    new = await accept(request.app, parse_webchat_message(data))
+    return web.json_response({"ok": True, "duplicate": not new}, status=202)
+
+
+async def webchat_poll(request: web.Request) -> web.Response:
+    """Replies after ``after``; waits up to ``wait`` seconds for the first one."""
+    session = checked_session(request.query.get("session"))
+    try:
+        after = int(request.query.get("after", "0"))
+        wait = float(request.query.get("wait", "0"))
+    except ValueError as exc:
+        raise BadInbound("after and wait must be numbers") from exc
+    store = request.app[keys.STORE]
+    rows = await store.sent_since(WEBCHAT, session, after)
+    if not rows and wait > 0:
+        await request.app[keys.WEBCHAT_KEY].wait(session, wait)
+        rows = await store.sent_since(WEBCHAT, session, after)
+    return web.json_response({"messages": [{"id": r.id, **r.body} for r in rows]})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the database answers and the worker runs (Rasa down is not unhealthy:
+    messages then queue, which is the point)."""
+    app = request.app
+    checks: dict[str, Any] = {}
+    healthy = True
+    try:
+        async with app[keys.ENGINE].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        checks.update(await app[keys.STORE].counts())
+    except Exception as exc:  # report, do not crash the probe
+        healthy = False
+        checks["database"] = type(exc).__name__
+    worker = app.get(keys.WORKER_KEY)
+    checks["worker"] = "running" if worker is not None and not worker.done() else "stopped"
+    healthy = healthy and checks["worker"] == "running"
+    checks["rasa"] = "ok" if await app[keys.RASA].ready() else "unavailable"
+    checks["status"] = "ok" if healthy else "unhealthy"
+    return web.json_response(checks, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format."""
+    app = request.app
+    gauges: dict[str, float] = {"gateway_chats_in_flight": app[keys.PIPELINE].in_flight}
+    with contextlib.suppress(Exception):
+        for name, value in (await app[keys.STORE].counts()).items():
+            gauges[f"gateway_{name}"] = value
+    return web.Response(
+        text=app[keys.METRICS].render(gauges),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def index(request: web.Request) -> web.Response:
+    """The root points people at the chat page."""
+    raise web.HTTPFound(WEBCHAT_PATH)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    engine, sessions = create_engine(settings.database_url)
+    if settings.auto_migrate:
+        await migrate(engine)
+    app[keys.ENGINE] = engine
+    app[keys.STORE] = Store(sessions)
+    yield
+    await engine.dispose()
+
+
+async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    app[keys.RASA] = RasaClient(
+        settings.rasa_urls, timeout_s=settings.rasa_timeout_s, transport=app[keys.RASA_TRANSPORT]
+    )
+    yield
+    await app[keys.RASA].aclose()
+
+
+async def _telegram_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    application = build_application(settings, app[keys.STORE])
+    app[keys.TELEGRAM_APP] = application
+    async with application:  # initialize() (getMe) ... shutdown()
+        await application.start()  # processes update_queue: callback answers, member changes
+        app[keys.TELEGRAM] = TelegramChannel(application.bot)
+        yield
+        await application.stop()
+
+
+async def _messenger_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    channel = MessengerChannel(
+        page_token=settings.messenger_page_token,
+        graph_url=settings.graph_api_url,
+        timeout_s=settings.send_timeout_s,
+        transport=app[keys.GRAPH_TRANSPORT],
+    )
+    app[keys.MESSENGER] = channel
+    yield
+    await channel.aclose()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    webchat = WebChatChannel()
+    app[keys.WEBCHAT_KEY] = webchat
+    channels: dict[str, Any] = {webchat.name: webchat}
+    if settings.telegram_enabled:
+        channels[app[keys.TELEGRAM].name] = app[keys.TELEGRAM]
+    if settings.messenger_enabled:
+        channels[app[keys.MESSENGER].name] = app[keys.MESSENGER]
+    pipeline = Pipeline(
+        store=app[keys.STORE],
+        rasa=app[keys.RASA],
+        channels=channels,
+        settings=settings,
+        metrics=app[keys.METRICS],
+    )
+    app[keys.PIPELINE] = pipeline
+    app[keys.WORKER_KEY] = asyncio.create_task(pipeline.run(), name="pipeline")
+    yield
+    await _cancel(app[keys.WORKER_KEY])
+
+
+async def _poll_telegram(app: web.Application) -> None:
+    """getUpdates loop for local development (no public URL, no webhook)."""
+    bot = app[keys.TELEGRAM_APP].bot
+    offset = 0
+    while True:
+        try:
+            updates = await bot.get_updates(
+                offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES
+            )
+        except TelegramError as exc:
+            log.warning("telegram.polling_failed", extra={"error": exc.message})
+            await asyncio.sleep(POLL_ERROR_PAUSE_S)
+            continue
+        for update in updates:
+            try:
+                await handle_telegram_update(app, update.to_dict())
+            except BadInbound as exc:
+                log.info("telegram.polling_skipped", extra={"error": str(exc)})
+            offset = update.update_id + 1
+
+
+async def _polling_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[keys.POLLER_KEY] = asyncio.create_task(_poll_telegram(app), name="telegram-polling")
+    yield
+    await _cancel(app[keys.POLLER_KEY])
+
+
+def create_app(
+    settings: Settings,
+    *,
+    rasa_transport: httpx.AsyncBaseTransport | None = None,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+) -> web.Application:
+    """Build the gateway; channels without credentials get no routes."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[bad_input_middleware]
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
+    app[keys.RASA_TRANSPORT] = rasa_transport
+    app[keys.GRAPH_TRANSPORT] = graph_transport
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_rasa_ctx)
+    if settings.telegram_enabled:
+        app.cleanup_ctx.append(_telegram_ctx)
+        app.router.add_post(TELEGRAM_PATH, telegram_webhook)
+    if settings.messenger_enabled:
+        app.cleanup_ctx.append(_messenger_ctx)
+        app.router.add_get(MESSENGER_PATH, messenger_verify)
+        app.router.add_post(MESSENGER_PATH, messenger_webhook)
+    app.cleanup_ctx.append(_pipeline_ctx)
+    if settings.telegram_enabled and settings.telegram_polling:
+        app.cleanup_ctx.append(_polling_ctx)
+    app.router.add_get("/", index)
+    app.router.add_get(WEBCHAT_PATH, webchat_page)
+    app.router.add_post("/webchat/messages", webchat_post)
+    app.router.add_get("/webchat/messages", webchat_poll)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,29 @@
+"""What the pipeline needs from a channel: render Rasa's replies, send one message, typing."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ._rasa import RasaReply
+
+__all__ = ["Channel"]
+
+
+class Channel(Protocol):
+    """A delivery channel. ``send`` raises RateLimited / RecipientBlocked / ChannelError."""
+
+    name: str
+    #: True if button payloads must be stored behind short keys (Telegram's 64-byte limit)
+    needs_callback_keys: bool
+
+    def render(self, replies: list[RasaReply]) -> list[dict[str, Any]]:
+        """Turn Rasa's text/buttons replies into platform messages, within platform limits."""
+        ...
+
+    async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
+        """Deliver one rendered message; returns the platform's message id if any."""
+        ...
+
+    async def typing(self, chat_id: str) -> None:
+        """Show "typing..." while Rasa thinks; best effort, never raises."""
+        ...

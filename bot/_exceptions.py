@@ -1,0 +1,60 @@
+"""The gateway's one exception hierarchy.
+
+* GatewayError            anything the gateway raises on purpose
+  + SettingsError         the environment does not describe a usable gateway
+  + BadInbound            a platform or browser sent something we will not accept (-> 4xx)
+    - UnsupportedUpdate   well-formed, but of a kind the gateway does not handle
+  + RasaUnavailable       Rasa could not be reached, timed out or failed (-> retry later)
+  + ChannelError          a platform refused or failed a send
+    - RateLimited         the platform asked us to wait ``retry_after`` seconds
+    - RecipientBlocked    the user blocked the bot / cannot be reached (-> chat inactive)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadInbound",
+    "ChannelError",
+    "GatewayError",
+    "RasaUnavailable",
+    "RateLimited",
+    "RecipientBlocked",
+    "SettingsError",
+    "UnsupportedUpdate",
+]
+
+
+class GatewayError(Exception):
+    """Base class: callers can catch every deliberate gateway failure at once."""
+
+
+class SettingsError(GatewayError):
+    """A setting is missing or malformed; raised at start-up, never mid-conversation."""
+
+
+class BadInbound(GatewayError):
+    """Inbound data we refuse; the web layer maps it to a 4xx, never a 5xx."""
+
+
+class UnsupportedUpdate(BadInbound):
+    """A well-formed update of a type the gateway does not handle."""
+
+
+class RasaUnavailable(GatewayError):
+    """Rasa is down, slow or broken: the message stays queued and is retried."""
+
+
+class ChannelError(GatewayError):
+    """A platform (Telegram, Messenger) refused or failed a send."""
+
+
+class RateLimited(ChannelError):
+    """The platform asked us to wait before the next send (Telegram 429, Graph 613)."""
+
+    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+        super().__init__(f"{message}; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class RecipientBlocked(ChannelError):
+    """The user blocked the bot (Telegram 403) or is unreachable: mark the chat inactive."""

@@ -1,0 +1,76 @@
+"""Nearest commune to a shared location, from the gazetteer copied into knowledge/.
+
+Kept separate from the channels: it needs only coordinates, and it degrades to "unknown"
+when knowledge/gazetteer/communes.yml is absent (the coordinates still reach Rasa).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["Commune", "load_communes", "nearest_commune"]
+
+log = logging.getLogger("bot.geo")
+
+EARTH_RADIUS_KM = 6371.0088
+# A shared point farther than this from every commune centre is not in Cambodia's gazetteer.
+MAX_DISTANCE_KM = 50.0
+
+
+@dataclass(frozen=True)
+class Commune:
+    """A commune centre: gazetteer code, names, coordinates."""
+
+    code: str
+    name_km: str
+    name_latin: str
+    lat: float
+    lon: float
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance; plenty accurate at commune scale."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+def load_communes(path: Path) -> list[Commune]:
+    """Communes with coordinates from the gazetteer YAML; [] if the file is not there yet."""
+    if not path.is_file():
+        log.info("geo.gazetteer_missing", extra={"path": str(path)})
+        return []
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    communes: list[Commune] = []
+    for code, item in (data.get("communes") or {}).items():
+        geo = (item or {}).get("geodata") or {}
+        try:
+            lat, lon = float(geo["lat"]), float(geo["long"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        name = item.get("name") or {}
+        communes.append(
+            Commune(str(code), str(name.get("km", "")), str(name.get("latin", "")), lat, lon)
+        )
+    return communes
+
+
+def nearest_commune(
+    lat: float, lon: float, communes: list[Commune], max_km: float = MAX_DISTANCE_KM
+) -> tuple[Commune, float] | None:
+    """The closest commune centre and its distance in km, or None if none is close enough."""
+    best: tuple[Commune, float] | None = None
+    for commune in communes:
+        d = haversine_km(lat, lon, commune.lat, commune.lon)
+        if best is None or d < best[1]:
+            best = (commune, d)
+    if best is None or best[1] > max_km:
+        return None
+    return best

@@ -1,0 +1,276 @@
+"""The one inbound pipeline: persisted messages -> Rasa -> rendered replies -> platforms.
+
+Webhooks only persist and wake the worker; everything after the platform's 2xx happens here,
+driven by the database, so a restart resumes exactly where the last process stopped.
+Messages of one chat are handled strictly in order; different chats run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ._channel import Channel
+from ._db import Inbound, InboundStatus, Outbound, OutboundStatus
+from ._exceptions import ChannelError, RasaUnavailable, RateLimited, RecipientBlocked
+from ._metrics import Metrics
+from ._models import InboundKind, OutboundKind
+from ._rasa import RasaClient, RasaReply
+from ._settings import Settings
+from ._store import NewOutbound, Store
+from ._texts import gateway_text, human_button
+
+__all__ = ["Pipeline", "callback_key"]
+
+log = logging.getLogger("bot.pipeline")
+
+IDLE_POLL_S = 1.0  # safety net: also re-check the database this often without a wake-up
+CALLBACK_KEY_PREFIX = "k:"
+CALLBACK_KEY_HEX = 24  # "k:" + 24 hex characters = 26 bytes, far below Telegram's 64
+
+
+def callback_key(payload: str) -> str:
+    """Deterministic short key for a button payload (same payload -> same key)."""
+    return CALLBACK_KEY_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:CALLBACK_KEY_HEX]
+
+
+def _button_payloads(replies: list[RasaReply]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for reply in replies:
+        for button in reply.get("buttons") or []:
+            payload = str(button.get("payload", ""))
+            if payload:
+                found[callback_key(payload)] = payload
+    return found
+
+
+class Pipeline:
+    """Worker that drains the persisted queue; ``wake()`` after each accepted message."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rasa: RasaClient,
+        channels: Mapping[str, Channel],
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self._store = store
+        self._rasa = rasa
+        self._channels = channels
+        self._settings = settings
+        self._metrics = metrics
+        self._wakeup = asyncio.Event()
+        self._busy: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(settings.concurrency)
+
+    def wake(self) -> None:
+        """Tell the worker new work is in the database."""
+        self._wakeup.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Chats being worked on right now."""
+        return len(self._busy)
+
+    async def run(self) -> None:
+        """Loop forever: start one task per chat with due work; cancel to stop."""
+        try:
+            while True:
+                self._wakeup.clear()
+                now = time.time()
+                for key in await self._store.due_chats(now, self._settings.concurrency):
+                    if key not in self._busy:
+                        task = asyncio.create_task(self._drain(*key), name=f"drain {key[0]}")
+                        self._busy[key] = task
+                        task.add_done_callback(functools.partial(self._finished, key))
+                await self._sleep_until_due()
+        finally:
+            tasks = list(self._busy.values())
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _finished(self, key: tuple[str, str], _task: asyncio.Task[None]) -> None:
+        self._busy.pop(key, None)
+        self._wakeup.set()  # the chat may have received more messages meanwhile
+
+    async def _sleep_until_due(self) -> None:
+        timeout = IDLE_POLL_S
+        next_due = await self._store.next_due_at()
+        if next_due is not None:
+            timeout = max(0.0, min(timeout, next_due - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def _backoff(self, attempts: int) -> float:
+        return float(min(self._settings.retry_max_s, self._settings.retry_base_s * 2**attempts))
+
+    async def _drain(self, channel_name: str, chat_id: str) -> None:
+        """Send what is queued for this chat, then answer its messages one by one."""
+        async with self._slots:
+            try:
+                while True:
+                    if not await self._flush_outbound(channel_name, chat_id):
+                        return
+                    inbound = await self._store.first_pending_inbound(channel_name, chat_id)
+                    if inbound is None or inbound.due_at > time.time():
+                        return
+                    if not await self._answer(inbound):
+                        await self._flush_outbound(channel_name, chat_id)
+                        return
+            except Exception:  # a bug must not kill the worker; the row stays pending
+                log.exception("pipeline.drain_failed", extra={"channel": channel_name})
+                await asyncio.sleep(self._settings.retry_base_s)
+
+    async def _answer(self, inbound: Inbound) -> bool:
+        """Get Rasa's answer and queue it; False if Rasa failed and the message waits."""
+        channel = self._channels.get(inbound.channel)
+        if channel is None:
+            log.error("pipeline.unknown_channel", extra={"channel": inbound.channel})
+            await self._store.complete_inbound(inbound, InboundStatus.NO_REPLY, [])
+            return True
+        chat = await self._store.chat(inbound.channel, inbound.chat_id)
+        language = chat.language if chat else None
+        if inbound.kind == InboundKind.MEDIA:
+            ack = {"text": gateway_text("media", language), "buttons": [human_button(language)]}
+            await self._queue_replies(inbound, channel, [ack], OutboundKind.ACK)
+            return True
+        await channel.typing(inbound.chat_id)
+        metadata: dict[str, Any] = {"language": language, **inbound.meta}
+        try:
+            replies = await self._rasa.send(
+                f"{inbound.channel}:{inbound.chat_id}",
+                inbound.text,
+                input_channel=inbound.channel,
+                metadata=metadata,
+            )
+        except RasaUnavailable as exc:
+            self._metrics.inc("gateway_rasa_errors_total")
+            log.warning(
+                "pipeline.rasa_unavailable",
+                extra={
+                    "channel": inbound.channel,
+                    "attempt": inbound.attempts + 1,
+                    "error": str(exc),
+                },
+            )
+            notice = None
+            if not inbound.notice_sent:
+                body = channel.render([{"text": gateway_text("delayed", language)}])
+                notice = NewOutbound(OutboundKind.NOTICE, body[0])
+            await self._store.postpone_inbound(
+                inbound, self._backoff(inbound.attempts), str(exc), notice
+            )
+            return False
+        self._observe(inbound)
+        if not replies:
+            # Rasa swallows action errors and answers [] -- that is not an answer.
+            self._metrics.inc("gateway_rasa_empty_replies_total")
+            log.warning("pipeline.rasa_empty_reply", extra={"channel": inbound.channel})
+            in_handoff = bool(chat and chat.in_handoff)
+            fallback = (
+                []
+                if in_handoff
+                else [
+                    {
+                        "text": gateway_text("no_reply", language),
+                        "buttons": [human_button(language)],
+                    }
+                ]
+            )
+            await self._queue_replies(
+                inbound, channel, fallback, OutboundKind.NOTICE, status=InboundStatus.NO_REPLY
+            )
+            return True
+        await self._queue_replies(inbound, channel, replies, OutboundKind.REPLY)
+        return True
+
+    def _observe(self, inbound: Inbound) -> None:
+        created = inbound.created_at.timestamp() if inbound.created_at else time.time()
+        self._metrics.observe_latency(max(0.0, time.time() - created))
+
+    async def _queue_replies(
+        self,
+        inbound: Inbound,
+        channel: Channel,
+        replies: list[RasaReply],
+        kind: str,
+        status: str = InboundStatus.ANSWERED,
+    ) -> None:
+        handoffs = [
+            r["custom"]["handoff"]
+            for r in replies
+            if isinstance(r.get("custom"), dict) and "handoff" in r["custom"]
+        ]
+        visible = [r for r in replies if r.get("text") or r.get("buttons") or r.get("image")]
+        items = [NewOutbound(kind, body) for body in channel.render(visible)]
+        items += [
+            NewOutbound(OutboundKind.HANDOFF, {"handoff": h}, OutboundStatus.RECORDED)
+            for h in handoffs
+        ]
+        callbacks = _button_payloads(visible) if channel.needs_callback_keys else None
+        await self._store.complete_inbound(inbound, status, items, callbacks)
+        if handoffs:
+            self._metrics.inc("gateway_handoffs_total", channel=inbound.channel)
+            await self._store.set_chat_flags(inbound.channel, inbound.chat_id, in_handoff=True)
+            log.info("pipeline.handoff_requested", extra={"channel": inbound.channel})
+
+    async def _flush_outbound(self, channel_name: str, chat_id: str) -> bool:
+        """Send queued messages in order; False if one must wait (order is preserved)."""
+        channel = self._channels.get(channel_name)
+        for row in await self._store.pending_outbound(channel_name, chat_id):
+            if row.due_at > time.time():
+                return False
+            if channel is None:
+                await self._store.mark_outbound(
+                    row.id, OutboundStatus.FAILED, error="channel not configured"
+                )
+                continue
+            if not await self._send_one(channel, row):
+                return False
+        return True
+
+    async def _send_one(self, channel: Channel, row: Outbound) -> bool:
+        try:
+            external_id = await channel.send(row.chat_id, row.body)
+        except RateLimited as exc:
+            # The platform told us how long to wait: honour it exactly, keep the order.
+            self._metrics.inc("gateway_rate_limited_total", channel=channel.name)
+            await self._store.mark_outbound(
+                row.id,
+                OutboundStatus.PENDING,
+                error=str(exc),
+                delay_s=exc.retry_after,
+                count_attempt=False,
+            )
+            return False
+        except RecipientBlocked as exc:
+            self._metrics.inc("gateway_outbound_total", channel=channel.name, status="blocked")
+            await self._store.mark_outbound(row.id, OutboundStatus.BLOCKED, error=str(exc))
+            await self._store.block_pending(channel.name, row.chat_id, str(exc))
+            await self._store.set_chat_flags(channel.name, row.chat_id, active=False)
+            log.info("pipeline.chat_blocked", extra={"channel": channel.name})
+            return False
+        except ChannelError as exc:
+            if row.attempts + 1 >= self._settings.max_send_attempts:
+                self._metrics.inc("gateway_outbound_total", channel=channel.name, status="failed")
+                await self._store.mark_outbound(row.id, OutboundStatus.FAILED, error=str(exc))
+                log.error("pipeline.send_gave_up", extra={"channel": channel.name})
+                return True
+            await self._store.mark_outbound(
+                row.id, OutboundStatus.PENDING, error=str(exc), delay_s=self._backoff(row.attempts)
+            )
+            return False
+        self._metrics.inc("gateway_outbound_total", channel=channel.name, status="sent")
+        await self._store.mark_outbound(row.id, OutboundStatus.SENT, external_id=external_id)
+        return True

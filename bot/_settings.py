@@ -1,0 +1,130 @@
+"""Settings from the environment, so one image runs embedded locally and in production."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._exceptions import SettingsError
+
+__all__ = ["Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/gateway.db"
+DEFAULT_RASA_URL = "http://127.0.0.1:5005"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
+DEFAULT_GRAPH_API = "https://graph.facebook.com/v21.0"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_RASA_TIMEOUT_S = 30.0
+DEFAULT_SEND_TIMEOUT_S = 15.0
+DEFAULT_RETRY_BASE_S = 1.0
+DEFAULT_RETRY_MAX_S = 60.0
+DEFAULT_MAX_SEND_ATTEMPTS = 8
+DEFAULT_CONCURRENCY = 64
+DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
+# Telegram allows 1-256 characters from A-Z a-z 0-9 _ - (setWebhook secret_token)
+_SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_float(env, name, float(default)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the gateway needs; build with ``Settings.from_env()`` or directly in tests."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    rasa_urls: tuple[str, ...] = (DEFAULT_RASA_URL,)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    public_url: str = ""
+    telegram_token: str = ""
+    telegram_secret: str = ""
+    telegram_api_url: str = DEFAULT_TELEGRAM_API
+    telegram_polling: bool = False  # local development without a public URL
+    messenger_verify_token: str = ""
+    messenger_app_secret: str = ""
+    messenger_page_token: str = ""
+    graph_api_url: str = DEFAULT_GRAPH_API
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    rasa_timeout_s: float = DEFAULT_RASA_TIMEOUT_S
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
+    retry_base_s: float = DEFAULT_RETRY_BASE_S
+    retry_max_s: float = DEFAULT_RETRY_MAX_S
+    max_send_attempts: int = DEFAULT_MAX_SEND_ATTEMPTS
+    concurrency: int = DEFAULT_CONCURRENCY
+    gazetteer_path: Path = field(default_factory=lambda: Path(DEFAULT_GAZETTEER))
+    auto_migrate: bool = True
+    log_json: bool = True
+
+    def __post_init__(self) -> None:
+        if self.telegram_secret and not _SECRET_TOKEN_RE.match(self.telegram_secret):
+            raise SettingsError("TELEGRAM_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+        if self.telegram_token and not self.telegram_secret:
+            raise SettingsError("TELEGRAM_SECRET is required when TELEGRAM_TOKEN is set")
+        if self.messenger_page_token and not (
+            self.messenger_app_secret and self.messenger_verify_token
+        ):
+            raise SettingsError(
+                "MESSENGER_APP_SECRET and MESSENGER_VERIFY_TOKEN are required with "
+                "MESSENGER_PAGE_TOKEN"
+            )
+        if not self.rasa_urls:
+            raise SettingsError("RASA_URLS needs at least one URL")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram routes exist only when a bot token is configured."""
+        return bool(self.telegram_token)
+
+    @property
+    def messenger_enabled(self) -> bool:
+        """Messenger routes exist only when a page token is configured."""
+        return bool(self.messenger_page_token)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``GATEWAY_*``/channel variables; unset ones keep the embedded defaults."""
+        e = os.environ if env is None else env
+        urls = tuple(u.strip().rstrip("/") for u in e.get("RASA_URLS", "").split(",") if u.strip())
+        return cls(
+            database_url=e.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            rasa_urls=urls or (DEFAULT_RASA_URL,),
+            host=e.get("GATEWAY_HOST") or DEFAULT_HOST,
+            port=_int(e, "GATEWAY_PORT", DEFAULT_PORT),
+            public_url=(e.get("GATEWAY_PUBLIC_URL") or "").rstrip("/"),
+            telegram_token=e.get("TELEGRAM_TOKEN", ""),
+            telegram_secret=e.get("TELEGRAM_SECRET", ""),
+            telegram_api_url=e.get("TELEGRAM_API_URL") or DEFAULT_TELEGRAM_API,
+            telegram_polling=e.get("TELEGRAM_POLLING", "0").lower() in _TRUE,
+            messenger_verify_token=e.get("MESSENGER_VERIFY_TOKEN", ""),
+            messenger_app_secret=e.get("MESSENGER_APP_SECRET", ""),
+            messenger_page_token=e.get("MESSENGER_PAGE_TOKEN", ""),
+            graph_api_url=(e.get("GRAPH_API_URL") or DEFAULT_GRAPH_API).rstrip("/"),
+            max_body_bytes=_int(e, "GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            rasa_timeout_s=_float(e, "RASA_TIMEOUT", DEFAULT_RASA_TIMEOUT_S),
+            send_timeout_s=_float(e, "GATEWAY_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT_S),
+            retry_base_s=_float(e, "GATEWAY_RETRY_BASE", DEFAULT_RETRY_BASE_S),
+            retry_max_s=_float(e, "GATEWAY_RETRY_MAX", DEFAULT_RETRY_MAX_S),
+            max_send_attempts=_int(e, "GATEWAY_MAX_SEND_ATTEMPTS", DEFAULT_MAX_SEND_ATTEMPTS),
+            concurrency=_int(e, "GATEWAY_CONCURRENCY", DEFAULT_CONCURRENCY),
+            gazetteer_path=Path(e.get("GATEWAY_GAZETTEER") or DEFAULT_GAZETTEER),
+            auto_migrate=e.get("GATEWAY_AUTO_MIGRATE", "1").lower() in _TRUE,
+            log_json=e.get("GATEWAY_LOG_JSON", "1").lower() in _TRUE,
+        )

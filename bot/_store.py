@@ -1,0 +1,314 @@
+"""Persistence of the conversation log: every inbound and outbound message, with its status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ._db import (
+    CallbackPayload,
+    Chat,
+    Inbound,
+    InboundStatus,
+    Outbound,
+    OutboundStatus,
+    utcnow,
+)
+from ._models import InboundMessage
+
+__all__ = ["NewOutbound", "Store"]
+
+ChatKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class NewOutbound:
+    """A rendered platform message about to be persisted."""
+
+    kind: str
+    body: dict[str, Any]
+    status: str = OutboundStatus.PENDING
+
+
+class Store:
+    """Small repository over the session factory; each method is one short transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def ingest(self, msg: InboundMessage) -> bool:
+        """Persist a citizen's message; False if (channel, external_id) was already seen."""
+        async with self._sessions() as session:
+            exists = await session.scalar(
+                select(Inbound.id).where(
+                    Inbound.channel == msg.channel, Inbound.external_id == msg.external_id
+                )
+            )
+            if exists is not None:
+                return False
+            await self._touch_chat(session, msg.channel, msg.chat_id, msg.language)
+            session.add(
+                Inbound(
+                    channel=msg.channel,
+                    external_id=msg.external_id,
+                    chat_id=msg.chat_id,
+                    kind=msg.kind,
+                    text=msg.text,
+                    meta=dict(msg.meta),
+                    status=InboundStatus.PENDING,
+                    attempts=0,
+                    due_at=0.0,
+                    notice_sent=False,
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent redelivery won the race
+                await session.rollback()
+                return False
+            return True
+
+    @staticmethod
+    async def _touch_chat(
+        session: AsyncSession, channel: str, chat_id: str, language: str | None
+    ) -> None:
+        chat = await session.scalar(
+            select(Chat).where(Chat.channel == channel, Chat.chat_id == chat_id)
+        )
+        if chat is None:
+            session.add(
+                Chat(channel=channel, chat_id=chat_id, language=language or "km", active=True)
+            )
+            try:
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+            return
+        chat.active = True  # writing to us again means the bot is not blocked any more
+        if language:
+            chat.language = language
+
+    async def chat(self, channel: str, chat_id: str) -> Chat | None:
+        """The chat row (language, active, handoff), if the citizen ever wrote."""
+        async with self._sessions() as session:
+            chat: Chat | None = await session.scalar(
+                select(Chat).where(Chat.channel == channel, Chat.chat_id == chat_id)
+            )
+            return chat
+
+    async def set_chat_flags(
+        self,
+        channel: str,
+        chat_id: str,
+        *,
+        active: bool | None = None,
+        in_handoff: bool | None = None,
+    ) -> None:
+        """Mark a chat inactive (blocked bot) or in handoff."""
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if active is not None:
+            values["active"] = active
+        if in_handoff is not None:
+            values["in_handoff"] = in_handoff
+        async with self._sessions() as session:
+            await session.execute(
+                update(Chat).where(Chat.channel == channel, Chat.chat_id == chat_id).values(values)
+            )
+            await session.commit()
+
+    async def due_chats(self, now: float, limit: int) -> list[ChatKey]:
+        """Chats with inbound or outbound work due now, oldest work first."""
+        async with self._sessions() as session:
+            inbound = (
+                select(Inbound.channel, Inbound.chat_id, func.min(Inbound.id).label("first"))
+                .where(Inbound.status == InboundStatus.PENDING, Inbound.due_at <= now)
+                .group_by(Inbound.channel, Inbound.chat_id)
+            )
+            outbound = (
+                select(Outbound.channel, Outbound.chat_id, func.min(Outbound.id).label("first"))
+                .where(Outbound.status == OutboundStatus.PENDING, Outbound.due_at <= now)
+                .group_by(Outbound.channel, Outbound.chat_id)
+            )
+            rows = list((await session.execute(inbound.limit(limit))).all())
+            rows += list((await session.execute(outbound.limit(limit))).all())
+        seen: dict[ChatKey, None] = {}
+        for channel, chat_id, _first in sorted(rows, key=lambda r: r[2]):
+            seen.setdefault((channel, chat_id), None)
+        return list(seen)[:limit]
+
+    async def next_due_at(self) -> float | None:
+        """Earliest scheduled retry, so the worker can sleep exactly until then."""
+        async with self._sessions() as session:
+            a = await session.scalar(
+                select(func.min(Inbound.due_at)).where(Inbound.status == InboundStatus.PENDING)
+            )
+            b = await session.scalar(
+                select(func.min(Outbound.due_at)).where(Outbound.status == OutboundStatus.PENDING)
+            )
+        candidates = [v for v in (a, b) if v is not None]
+        return min(candidates) if candidates else None
+
+    async def pending_outbound(self, channel: str, chat_id: str) -> Sequence[Outbound]:
+        """This chat's unsent messages, in the order they must reach the citizen."""
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Outbound)
+                .where(
+                    Outbound.channel == channel,
+                    Outbound.chat_id == chat_id,
+                    Outbound.status == OutboundStatus.PENDING,
+                )
+                .order_by(Outbound.id)
+            )
+            return result.all()
+
+    async def first_pending_inbound(self, channel: str, chat_id: str) -> Inbound | None:
+        """The oldest unanswered message of this chat (answers go strictly in order)."""
+        async with self._sessions() as session:
+            row: Inbound | None = await session.scalar(
+                select(Inbound)
+                .where(
+                    Inbound.channel == channel,
+                    Inbound.chat_id == chat_id,
+                    Inbound.status == InboundStatus.PENDING,
+                )
+                .order_by(Inbound.id)
+                .limit(1)
+            )
+            return row
+
+    async def complete_inbound(
+        self,
+        inbound: Inbound,
+        status: str,
+        outbound: Sequence[NewOutbound],
+        callbacks: dict[str, str] | None = None,
+    ) -> None:
+        """Atomically mark the message answered and queue its replies (so a crash loses none)."""
+        async with self._sessions() as session:
+            for key, payload in (callbacks or {}).items():
+                if await session.get(CallbackPayload, key) is None:
+                    session.add(CallbackPayload(key=key, payload=payload))
+            for item in outbound:
+                session.add(self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, item))
+            await session.execute(
+                update(Inbound)
+                .where(Inbound.id == inbound.id)
+                .values(status=status, answered_at=utcnow(), error=None)
+            )
+            await session.commit()
+
+    @staticmethod
+    def _outbound_row(
+        channel: str, chat_id: str, inbound_id: int | None, item: NewOutbound
+    ) -> Outbound:
+        return Outbound(
+            inbound_id=inbound_id,
+            channel=channel,
+            chat_id=chat_id,
+            kind=item.kind,
+            body=item.body,
+            status=item.status,
+            attempts=0,
+            due_at=0.0,
+        )
+
+    async def postpone_inbound(
+        self, inbound: Inbound, delay_s: float, error: str, notice: NewOutbound | None
+    ) -> None:
+        """Rasa failed: retry later; queue the one "answer delayed" notice if given."""
+        async with self._sessions() as session:
+            values: dict[str, Any] = {
+                "attempts": Inbound.attempts + 1,
+                "due_at": time.time() + delay_s,
+                "error": error[:1000],
+            }
+            if notice is not None:
+                values["notice_sent"] = True
+                session.add(
+                    self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, notice)
+                )
+            await session.execute(update(Inbound).where(Inbound.id == inbound.id).values(values))
+            await session.commit()
+
+    async def mark_outbound(
+        self,
+        outbound_id: int,
+        status: str,
+        *,
+        external_id: str | None = None,
+        error: str | None = None,
+        delay_s: float | None = None,
+        count_attempt: bool = True,
+    ) -> None:
+        """Record a send's outcome: sent, failed, blocked, or pending again after ``delay_s``."""
+        values: dict[str, Any] = {"status": status, "error": error[:1000] if error else None}
+        if count_attempt:
+            values["attempts"] = Outbound.attempts + 1
+        if external_id is not None:
+            values["external_id"] = external_id
+        if status == OutboundStatus.SENT:
+            values["sent_at"] = utcnow()
+        if delay_s is not None:
+            values["due_at"] = time.time() + delay_s
+        async with self._sessions() as session:
+            await session.execute(
+                update(Outbound).where(Outbound.id == outbound_id).values(values)
+            )
+            await session.commit()
+
+    async def block_pending(self, channel: str, chat_id: str, error: str) -> None:
+        """A blocked chat: give up on everything still queued for it."""
+        async with self._sessions() as session:
+            await session.execute(
+                update(Outbound)
+                .where(
+                    Outbound.channel == channel,
+                    Outbound.chat_id == chat_id,
+                    Outbound.status == OutboundStatus.PENDING,
+                )
+                .values(status=OutboundStatus.BLOCKED, error=error)
+            )
+            await session.commit()
+
+    async def callback_payload(self, key: str) -> str | None:
+        """The Rasa payload behind a Telegram callback_data key."""
+        async with self._sessions() as session:
+            row = await session.get(CallbackPayload, key)
+            return row.payload if row else None
+
+    async def sent_since(self, channel: str, chat_id: str, after_id: int) -> Sequence[Outbound]:
+        """Delivered messages after ``after_id`` (the web chat polls with this)."""
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Outbound)
+                .where(
+                    Outbound.channel == channel,
+                    Outbound.chat_id == chat_id,
+                    Outbound.id > after_id,
+                    Outbound.status == OutboundStatus.SENT,
+                )
+                .order_by(Outbound.id)
+            )
+            return result.all()
+
+    async def counts(self) -> dict[str, int]:
+        """Queue depths for /healthz and /metrics."""
+        async with self._sessions() as session:
+            pending_in = await session.scalar(
+                select(func.count())
+                .select_from(Inbound)
+                .where(Inbound.status == InboundStatus.PENDING)
+            )
+            pending_out = await session.scalar(
+                select(func.count())
+                .select_from(Outbound)
+                .where(Outbound.status == OutboundStatus.PENDING)
+            )
+        return {"inbound_pending": int(pending_in or 0), "outbound_pending": int(pending_out or 0)}

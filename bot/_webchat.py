@@ -1,0 +1,106 @@
+"""Web chat: a token-free page served by the gateway and its small JSON API.
+
+The browser keeps a random session id; it POSTs messages and long-polls for replies. Replies
+go through the same pipeline as Telegram and Messenger; "sending" one means marking it sent
+and waking the browsers waiting for that session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import defaultdict
+from typing import Any
+
+from ._exceptions import BadInbound
+from ._models import InboundKind, InboundMessage
+from ._rasa import RasaReply
+from ._text_split import split_text
+from ._texts import detect_language
+
+__all__ = ["CHANNEL", "WebChatChannel", "parse_webchat_message"]
+
+CHANNEL = "webchat"
+MAX_TEXT = 4000
+MAX_INPUT = 2000
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_WAIT_S = 25.0
+
+
+def _checked_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise BadInbound(f"{field} must be 8-64 characters of A-Z a-z 0-9 _ -")
+    return value
+
+
+def parse_webchat_message(data: Any) -> InboundMessage:
+    """Validate {"session", "id", "text"}; a tapped button sends its payload as text."""
+    if not isinstance(data, dict):
+        raise BadInbound("expected a JSON object")
+    session = _checked_id(data.get("session"), "session")
+    message_id = _checked_id(data.get("id"), "id")
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_INPUT:
+        raise BadInbound(f"text must be 1-{MAX_INPUT} characters")
+    is_button = bool(data.get("button")) and text.startswith("/")
+    language = data.get("language") if data.get("language") in ("km", "en") else None
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=message_id,
+        chat_id=session,
+        kind=InboundKind.BUTTON if is_button else InboundKind.TEXT,
+        text=text.strip(),
+        language=detect_language(text) or language,
+    )
+
+
+def checked_session(value: Any) -> str:
+    """The session query parameter, validated like the POST body's."""
+    return _checked_id(value, "session")
+
+
+class WebChatChannel:
+    """Delivery is local: a sent reply becomes visible to the session's pollers."""
+
+    name = CHANNEL
+    needs_callback_keys = False
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def render(self, replies: list[RasaReply]) -> list[dict[str, Any]]:
+        """Plain text (the page escapes it) plus buttons with title and payload."""
+        bodies: list[dict[str, Any]] = []
+        for reply in replies:
+            text = str(reply.get("text") or "")
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in reply.get("buttons") or []
+                if b.get("payload")
+            ]
+            chunks = split_text(text, MAX_TEXT) or ([""] if buttons else [])
+            for i, chunk in enumerate(chunks):
+                body: dict[str, Any] = {"text": chunk}
+                if reply.get("image") and i == 0:
+                    body["image"] = str(reply["image"])
+                if buttons and i == len(chunks) - 1:
+                    body["buttons"] = buttons
+                bodies.append(body)
+        return bodies
+
+    async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
+        """Nothing to transmit: wake the browsers polling this session."""
+        event = self._events.pop(chat_id, None)
+        if event is not None:
+            event.set()
+        return None
+
+    async def typing(self, chat_id: str) -> None:
+        """The page shows its own typing dots while it waits."""
+
+    async def wait(self, chat_id: str, timeout_s: float) -> None:
+        """Return when a reply for this session is sent, or after ``timeout_s``."""
+        event = self._events[chat_id]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), min(timeout_s, MAX_WAIT_S))

@@ -1,0 +1,55 @@
+"""Every piece of typed application state, as ``web.AppKey`` (one module, one place to look)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.ext import Application
+
+from ._geo import Commune
+from ._messenger import MessengerChannel
+from ._metrics import Metrics
+from ._pipeline import Pipeline
+from ._rasa import RasaClient
+from ._settings import Settings
+from ._store import Store
+from ._telegram import TelegramChannel
+from ._webchat import WebChatChannel
+
+__all__ = [
+    "COMMUNES",
+    "ENGINE",
+    "GRAPH_TRANSPORT",
+    "MESSENGER",
+    "METRICS",
+    "PIPELINE",
+    "POLLER_KEY",
+    "RASA",
+    "RASA_TRANSPORT",
+    "SETTINGS",
+    "STORE",
+    "TELEGRAM",
+    "TELEGRAM_APP",
+    "WEBCHAT_KEY",
+    "WORKER_KEY",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", Metrics)
+RASA = web.AppKey("rasa", RasaClient)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+COMMUNES = web.AppKey("communes", list[Commune])
+TELEGRAM_APP = web.AppKey("telegram_app", Application)
+TELEGRAM = web.AppKey("telegram", TelegramChannel)
+MESSENGER = web.AppKey("messenger", MessengerChannel)
+WEBCHAT_KEY = web.AppKey("webchat", WebChatChannel)
+WORKER_KEY = web.AppKey("worker", asyncio.Task[None])
+POLLER_KEY = web.AppKey("poller", asyncio.Task[None])
+# Injectable transports (tests); None means real network clients.
+RASA_TRANSPORT: web.AppKey[httpx.AsyncBaseTransport | None] = web.AppKey("rasa_transport")
+GRAPH_TRANSPORT: web.AppKey[httpx.AsyncBaseTransport | None] = web.AppKey("graph_transport")

@@ -1,0 +1,87 @@
+"""Storage on both databases: Alembic migrations, de-duplication, ordering, no `events` table."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from bot._db import InboundStatus, OutboundStatus, create_engine
+from bot._migrate import migrate
+from bot._models import InboundKind, InboundMessage, OutboundKind
+from bot._store import NewOutbound, Store
+
+
+def message(external_id: str, chat_id: str = "c1", text: str = "hi") -> InboundMessage:
+    return InboundMessage(
+        channel="telegram",
+        external_id=external_id,
+        chat_id=chat_id,
+        kind=InboundKind.TEXT,
+        text=text,
+        language="en",
+    )
+
+
+async def test_migrations_create_only_gateway_tables(database_url: str) -> None:
+    engine, _ = create_engine(database_url)
+    try:
+        await migrate(engine)
+        await migrate(engine)  # idempotent: a restart re-runs it
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    assert {"gw_chats", "gw_inbound", "gw_outbound", "gw_callback_payloads"} <= tables
+    assert "events" not in tables  # Rasa's tracker store owns that name
+    assert all(t.startswith("gw_") or t == "alembic_version" for t in tables)
+
+
+async def test_ingest_deduplicates_and_keeps_order(database_url: str) -> None:
+    engine, sessions = create_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(sessions)
+        assert await store.ingest(message("1", text="first")) is True
+        assert await store.ingest(message("1", text="first")) is False
+        assert await store.ingest(message("2", text="second")) is True
+        first = await store.first_pending_inbound("telegram", "c1")
+        assert first is not None
+        assert first.text == "first"
+        await store.complete_inbound(
+            first,
+            InboundStatus.ANSWERED,
+            [
+                NewOutbound(OutboundKind.REPLY, {"html": "a"}),
+                NewOutbound(OutboundKind.REPLY, {"html": "b"}),
+            ],
+        )
+        second = await store.first_pending_inbound("telegram", "c1")
+        assert second is not None
+        assert second.text == "second"
+        pending = await store.pending_outbound("telegram", "c1")
+        assert [p.body["html"] for p in pending] == ["a", "b"]
+        await store.mark_outbound(pending[0].id, OutboundStatus.SENT, external_id="9")
+        assert [p.body["html"] for p in await store.pending_outbound("telegram", "c1")] == ["b"]
+        assert await store.due_chats(now=1e12, limit=10) == [("telegram", "c1")]
+        chat = await store.chat("telegram", "c1")
+        assert chat is not None
+        assert chat.active
+        assert chat.language == "en"
+        assert await store.counts() == {"inbound_pending": 1, "outbound_pending": 1}
+    finally:
+        await engine.dispose()
+
+
+async def test_callback_payloads_round_trip(database_url: str) -> None:
+    engine, sessions = create_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(sessions)
+        await store.ingest(message("1"))
+        inbound = await store.first_pending_inbound("telegram", "c1")
+        assert inbound is not None
+        payload = '/switch_language{"language": "en"}'
+        await store.complete_inbound(inbound, InboundStatus.ANSWERED, [], {"k:abc": payload})
+        assert await store.callback_payload("k:abc") == payload
+        assert await store.callback_payload("k:missing") is None
+    finally:
+        await engine.dispose()

@@ -24,6 +24,10 @@ class Channel(Protocol):
         """Deliver one rendered message; returns the platform's message id if any."""
         ...
 
+    def recorded(self, chat_id: str) -> None:
+        """Called once a sent message is committed as SENT (the web chat wakes pollers)."""
+        ...
+
     async def typing(self, chat_id: str) -> None:
         """Show "typing..." while Rasa thinks; best effort, never raises."""
         ...

@@ -189,6 +189,9 @@ class MessengerChannel:
         mid = data.get("message_id")
         return str(mid) if mid else None
 
+    def recorded(self, chat_id: str) -> None:
+        """Nothing to do: the platform already has the message."""
+
     async def typing(self, chat_id: str) -> None:
         """sender_action typing_on (a separate request: it cannot ride with a message)."""
         try:

@@ -140,13 +140,13 @@ class Pipeline:
             await self._store.complete_inbound(inbound, InboundStatus.NO_REPLY, [])
             return True
         chat = await self._store.chat(inbound.channel, inbound.chat_id)
-        language = chat.language if chat else None
+        language = inbound.meta.get("language") or (chat.language if chat else None)
         if inbound.kind == InboundKind.MEDIA:
             ack = {"text": gateway_text("media", language), "buttons": [human_button(language)]}
             await self._queue_replies(inbound, channel, [ack], OutboundKind.ACK)
             return True
         await channel.typing(inbound.chat_id)
-        metadata: dict[str, Any] = {"language": language, **inbound.meta}
+        metadata: dict[str, Any] = {**inbound.meta, "language": language}
         try:
             replies = await self._rasa.send(
                 f"{inbound.channel}:{inbound.chat_id}",
@@ -273,4 +273,5 @@ class Pipeline:
             return False
         self._metrics.inc("gateway_outbound_total", channel=channel.name, status="sent")
         await self._store.mark_outbound(row.id, OutboundStatus.SENT, external_id=external_id)
+        channel.recorded(row.chat_id)
         return True

@@ -60,7 +60,8 @@ class Store:
                     chat_id=msg.chat_id,
                     kind=msg.kind,
                     text=msg.text,
-                    meta=dict(msg.meta),
+                    # the message's own language: later messages must not relabel it
+                    meta={**msg.meta, **({"language": msg.language} if msg.language else {})},
                     status=InboundStatus.PENDING,
                     attempts=0,
                     due_at=0.0,

@@ -263,6 +263,9 @@ class TelegramChannel:
             raise ChannelError(f"Telegram: {exc.message}") from exc
         return str(message.message_id)
 
+    def recorded(self, chat_id: str) -> None:
+        """Nothing to do: the platform already has the message."""
+
     async def typing(self, chat_id: str) -> None:
         """sendChatAction typing; failure only costs the indicator."""
         try:

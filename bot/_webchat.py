@@ -90,11 +90,14 @@ class WebChatChannel:
         return bodies
 
     async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
-        """Nothing to transmit: wake the browsers polling this session."""
+        """Nothing to transmit: the stored row is what the browser fetches."""
+        return None
+
+    def recorded(self, chat_id: str) -> None:
+        """The reply is committed as sent: wake the browsers polling this session."""
         event = self._events.pop(chat_id, None)
         if event is not None:
             event.set()
-        return None
 
     async def typing(self, chat_id: str) -> None:
         """The page shows its own typing dots while it waits."""

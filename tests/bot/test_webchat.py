@@ -1,0 +1,63 @@
+"""The web chat page and its JSON API, through the same pipeline."""
+
+from __future__ import annotations
+
+from tests.bot.gateway_fakes import FakeRasa, wait_until
+
+SESSION = "session-12345678"
+
+
+async def test_page_renders_khmer_on_a_phone(gateway) -> None:
+    client = await gateway()
+    resp = await client.get("/chat")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    assert resp.charset == "utf-8"
+    page = await resp.text()
+    assert '<html lang="km">' in page
+    assert '"Noto Sans Khmer", "Khmer OS"' in page
+    assert "sans-serif" in page
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
+    assert "/webchat/messages" in page
+    assert "<script src=" not in page  # dependency-free
+    root = await client.get("/", allow_redirects=False)
+    assert root.status == 302
+    assert root.headers["Location"] == "/chat"
+
+
+async def test_message_round_trip_with_buttons(gateway, fake_rasa: FakeRasa) -> None:
+    client = await gateway()
+    resp = await client.post(
+        "/webchat/messages",
+        json={"session": SESSION, "id": "msg-00000001", "text": "/menu", "button": True},
+    )
+    assert resp.status == 202
+    poll = await client.get("/webchat/messages", params={"session": SESSION, "wait": "5"})
+    data = await poll.json()
+    assert data["messages"][0]["text"] == "Menu"
+    assert data["messages"][0]["buttons"][1] == {"title": "ប័ណ្ណសមធម៌", "payload": "/ask_equity_card"}
+    assert fake_rasa.calls[0].params["sender"] == f"webchat:{SESSION}"
+    assert fake_rasa.calls[0].params["input_channel"] == "webchat"
+    last = data["messages"][-1]["id"]
+    await client.post(
+        "/webchat/messages", json={"session": SESSION, "id": "msg-00000002", "text": "សួស្តី"}
+    )
+    await wait_until(lambda: len(fake_rasa.calls) == 2)
+    poll = await client.get(
+        "/webchat/messages", params={"session": SESSION, "after": str(last), "wait": "5"}
+    )
+    assert [m["text"] for m in (await poll.json())["messages"]] == ["echo: សួស្តី"]
+    assert fake_rasa.calls[1].params["metadata"]["language"] == "km"
+
+
+async def test_bad_webchat_input_is_400(gateway) -> None:
+    client = await gateway()
+    bad = [
+        {"session": "short", "id": "msg-00000001", "text": "hi"},
+        {"session": SESSION, "id": "msg-00000001", "text": ""},
+        {"session": SESSION, "id": "msg-00000001", "text": "x" * 2001},
+        ["not", "an", "object"],
+    ]
+    for body in bad:
+        assert (await client.post("/webchat/messages", json=body)).status == 400
+    assert (await client.get("/webchat/messages", params={"session": "../etc"})).status == 400

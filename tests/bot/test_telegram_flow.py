@@ -186,3 +186,23 @@ async def test_429_retry_after_is_honoured(gateway, fake_telegram, fake_rasa) ->
     await wait_until(lambda: len(fake_telegram.sent()) == 1, timeout=5)
     failed_at = fake_telegram.sent("sendMessage:failed")[0].at
     assert fake_telegram.sent()[0].at - failed_at >= 0.95
+
+
+async def test_polling_mode_for_local_development(gateway, fake_telegram, fake_rasa) -> None:
+    fake_telegram.updates.append(text_update(300, "polled"))
+    await gateway(telegram_polling=True)
+    await wait_until(lambda: len(fake_telegram.sent()) == 1)
+    assert fake_telegram.sent()[0].params["text"] == "echo: polled"
+    polls = fake_telegram.sent("getUpdates")
+    assert polls[0].params["allowed_updates"] == [
+        "message",
+        "edited_message",
+        "callback_query",
+        "my_chat_member",
+    ]
+    await wait_until(
+        lambda: any(
+            int(c.params.get("offset", 0)) == 301 for c in fake_telegram.sent("getUpdates")
+        )
+    )
+    assert len(fake_rasa.calls) == 1  # the next poll's offset acknowledges the update

@@ -1,0 +1,197 @@
+"""Run Rasa, the action server and the gateway together; stop them cleanly on Ctrl-C.
+
+`make run` runs this with the gateway's Python. Profiles:
+  embedded (default)  one Rasa, trackers in memory, gateway on SQLite (var/gateway.db)
+  production          SP4ALL_PROFILE=production: PostgreSQL tracker store and gateway
+                      database, Redis lock store, RASA_INSTANCES Rasa processes (default 2),
+                      the gateway routing each sender to one of them (see deploy/README.md)
+SUPERVISE_SERVICES may hold a JSON list of {name, cmd, ready_url} to run other processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+MODEL = ROOT / "models" / "sp4all.tar.gz"
+ACTIONS_PORT = 5055
+RASA_FIRST_PORT = 5005
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
+READY_TIMEOUT_S = float(os.environ.get("SUPERVISE_READY_TIMEOUT", "180"))
+STOP_TIMEOUT_S = 15.0
+POLL_S = 0.5
+PRODUCTION = "production"
+PROD_ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
+PROD_GATEWAY_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sp4all_gateway"
+
+
+@dataclass
+class Service:
+    """One child process and the URL that answers 200 once it is ready."""
+
+    name: str
+    cmd: list[str]
+    ready_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+
+def is_ready(url: str) -> bool:
+    """GET url answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def build_services(profile: str, env: dict[str, str]) -> list[Service]:
+    """The processes of a profile, in start order (the gateway last)."""
+    if env.get("SUPERVISE_SERVICES"):
+        return [
+            Service(s["name"], list(s["cmd"]), s["ready_url"])
+            for s in json.loads(env["SUPERVISE_SERVICES"])
+        ]
+    instances = int(env.get("RASA_INSTANCES", "2")) if profile == PRODUCTION else 1
+    services = [
+        Service(
+            "actions",
+            [str(RASA_BIN), "run", "actions", "--actions", "actions", "--port", str(ACTIONS_PORT)],
+            f"http://127.0.0.1:{ACTIONS_PORT}/health",
+        )
+    ]
+    rasa_urls = []
+    for i in range(instances):
+        port = RASA_FIRST_PORT + i
+        cmd = [str(RASA_BIN), "run", "--enable-api", "--model", str(MODEL), "--port", str(port)]
+        if profile == PRODUCTION:
+            cmd += ["--endpoints", str(PROD_ENDPOINTS)]
+        services.append(Service(f"rasa-{i + 1}", cmd, f"http://127.0.0.1:{port}/status"))
+        rasa_urls.append(f"http://127.0.0.1:{port}")
+    gateway_env = {"RASA_URLS": ",".join(rasa_urls), "GATEWAY_PORT": str(GATEWAY_PORT)}
+    if profile == PRODUCTION:
+        gateway_env["GATEWAY_DATABASE_URL"] = env.get("GATEWAY_DATABASE_URL", PROD_GATEWAY_DB)
+    services.append(
+        Service(
+            "gateway",
+            [sys.executable, "-m", "bot", "serve"],
+            f"http://127.0.0.1:{GATEWAY_PORT}/healthz",
+            gateway_env,
+        )
+    )
+    return services
+
+
+class Supervisor:
+    """Starts services, waits for readiness, stops them in reverse order."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = services
+        self.stopping = False
+
+    def start(self, service: Service) -> None:
+        env = {**os.environ, **service.env}
+        # A session of its own: Ctrl-C reaches only us, and we stop children in order.
+        service.process = subprocess.Popen(service.cmd, cwd=ROOT, env=env, start_new_session=True)
+        print(f"[supervise] started {service.name} (pid {service.process.pid})", flush=True)
+
+    def wait_ready(self, services: list[Service], timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = list(services)
+        while pending:
+            if self.stopping:
+                raise KeyboardInterrupt
+            for service in list(pending):
+                if service.process is None:
+                    raise RuntimeError(f"{service.name} was never started")
+                if service.process.poll() is not None:
+                    raise RuntimeError(f"{service.name} exited with {service.process.returncode}")
+                if is_ready(service.ready_url):
+                    print(f"[supervise] {service.name} is ready", flush=True)
+                    pending.remove(service)
+            if time.monotonic() > deadline:
+                raise RuntimeError("not ready in time: " + ", ".join(s.name for s in pending))
+            time.sleep(POLL_S)
+
+    def start_all(self) -> None:
+        """Everything but the last service in parallel, then the last (the gateway)."""
+        *backends, front = self.services
+        for service in backends:
+            self.start(service)
+        self.wait_ready(backends)
+        self.start(front)
+        self.wait_ready([front])
+
+    def watch(self) -> str:
+        """Block until a signal arrives or a child dies; return why."""
+        while not self.stopping:
+            for service in self.services:
+                if service.process is not None and service.process.poll() is not None:
+                    return f"{service.name} exited with {service.process.returncode}"
+            time.sleep(POLL_S)
+        return "stop requested"
+
+    def stop_all(self) -> None:
+        """SIGTERM in reverse start order, SIGKILL after a grace period."""
+        for service in reversed(self.services):
+            proc = service.process
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"[supervise] stopped {service.name}", flush=True)
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+
+def main() -> int:
+    profile = os.environ.get("SP4ALL_PROFILE", "embedded")
+    services = build_services(profile, dict(os.environ))
+    if not os.environ.get("SUPERVISE_SERVICES") and not MODEL.exists():
+        print(f"[supervise] no model at {MODEL}: run `make train` first", file=sys.stderr)
+        return 1
+    supervisor = Supervisor(services)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    code = 0
+    try:
+        supervisor.start_all()
+        print(
+            "\n  SP4ALL Assistant is running"
+            f" ({profile} profile).\n"
+            f"  Web chat:       http://127.0.0.1:{GATEWAY_PORT}/chat\n"
+            "  Terminal chat:  make chat   (in another terminal)\n"
+            "  Stop:           Ctrl-C\n",
+            flush=True,
+        )
+        reason = supervisor.watch()
+        print(f"[supervise] {reason}; shutting down", flush=True)
+        code = 0 if supervisor.stopping else 1
+    except KeyboardInterrupt:
+        print("[supervise] interrupted while starting; shutting down", flush=True)
+    except RuntimeError as exc:
+        print(f"[supervise] {exc}; shutting down", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        supervisor.stop_all()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""scripts/supervise.py: readiness waits, banner, clean shutdown of every child on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_starts_waits_prints_address_and_stops_children_on_sigint(tmp_path: Path) -> None:
+    ports = [free_port(), free_port()]
+    services = [
+        {
+            "name": f"svc{i}",
+            "ready_url": f"http://127.0.0.1:{p}/",
+            "cmd": [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(p),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(tmp_path),
+            ],
+        }
+        for i, p in enumerate(ports)
+    ]
+    env = {**os.environ, "SUPERVISE_SERVICES": json.dumps(services), "GATEWAY_PORT": "8099"}
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(ROOT / "scripts" / "supervise.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Stop:" in line:
+            break
+    output = "".join(lines)
+    assert "svc0 is ready" in output
+    assert "svc1 is ready" in output
+    assert "Web chat:       http://127.0.0.1:8099/chat" in output
+    assert "make chat" in output
+    pids = [int(line.split("pid ")[1].rstrip(")\n")) for line in lines if "(pid " in line]
+    assert len(pids) == 2
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "stopped svc1" in rest
+    assert "stopped svc0" in rest
+    assert rest.index("stopped svc1") < rest.index("stopped svc0")  # reverse order
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"child {pid} still running")

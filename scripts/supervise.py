@@ -34,6 +34,16 @@ POLL_S = 0.5
 PRODUCTION = "production"
 PROD_ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
 PROD_GATEWAY_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sp4all_gateway"
+# Defaults for the ${VARS} in deploy/endpoints.production.yml (this machine's services).
+PROD_RASA_ENV = {
+    "ACTION_SERVER_URL": f"http://127.0.0.1:{ACTIONS_PORT}/webhook",
+    "RASA_DB_HOST": "127.0.0.1",
+    "RASA_DB_NAME": "sp4all_rasa",
+    "RASA_DB_USER": "postgres",
+    "RASA_DB_PASSWORD": "",
+    "REDIS_HOST": "127.0.0.1",
+    "RASA_LOCK_PREFIX": "sp4all",
+}
 
 
 @dataclass
@@ -64,6 +74,9 @@ def build_services(profile: str, env: dict[str, str]) -> list[Service]:
             for s in json.loads(env["SUPERVISE_SERVICES"])
         ]
     instances = int(env.get("RASA_INSTANCES", "2")) if profile == PRODUCTION else 1
+    rasa_env: dict[str, str] = {}
+    if profile == PRODUCTION:
+        rasa_env = {key: env.get(key, default) for key, default in PROD_RASA_ENV.items()}
     services = [
         Service(
             "actions",
@@ -77,7 +90,9 @@ def build_services(profile: str, env: dict[str, str]) -> list[Service]:
         cmd = [str(RASA_BIN), "run", "--enable-api", "--model", str(MODEL), "--port", str(port)]
         if profile == PRODUCTION:
             cmd += ["--endpoints", str(PROD_ENDPOINTS)]
-        services.append(Service(f"rasa-{i + 1}", cmd, f"http://127.0.0.1:{port}/status"))
+        services.append(
+            Service(f"rasa-{i + 1}", cmd, f"http://127.0.0.1:{port}/status", dict(rasa_env))
+        )
         rasa_urls.append(f"http://127.0.0.1:{port}")
     gateway_env = {"RASA_URLS": ",".join(rasa_urls), "GATEWAY_PORT": str(GATEWAY_PORT)}
     if profile == PRODUCTION:

@@ -74,3 +74,47 @@ def test_starts_waits_prints_address_and_stops_children_on_sigint(tmp_path: Path
         except ProcessLookupError:
             continue
         raise AssertionError(f"child {pid} still running")
+
+
+def load_supervise():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("supervise", ROOT / "scripts" / "supervise.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["supervise"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_embedded_profile_runs_one_rasa_actions_and_the_gateway() -> None:
+    supervise = load_supervise()
+    services = supervise.build_services("embedded", {})
+    assert [s.name for s in services] == ["actions", "rasa-1", "gateway"]
+    rasa = services[1]
+    assert rasa.cmd[1:] == [
+        "run",
+        "--enable-api",
+        "--model",
+        str(supervise.MODEL),
+        "--port",
+        "5005",
+    ]
+    assert services[0].ready_url == "http://127.0.0.1:5055/health"
+    assert rasa.ready_url == "http://127.0.0.1:5005/status"
+    assert services[2].env["RASA_URLS"] == "http://127.0.0.1:5005"
+    assert "GATEWAY_DATABASE_URL" not in services[2].env  # SQLite default
+
+
+def test_production_profile_two_rasa_on_postgres_and_redis() -> None:
+    supervise = load_supervise()
+    services = supervise.build_services("production", {"RASA_DB_NAME": "x"})
+    assert [s.name for s in services] == ["actions", "rasa-1", "rasa-2", "gateway"]
+    for rasa in services[1:3]:
+        assert "--endpoints" in rasa.cmd
+        assert rasa.env["RASA_DB_NAME"] == "x"
+        assert rasa.env["REDIS_HOST"] == "127.0.0.1"
+    gateway = services[3].env
+    assert gateway["RASA_URLS"] == "http://127.0.0.1:5005,http://127.0.0.1:5006"
+    assert gateway["GATEWAY_DATABASE_URL"].startswith("postgresql+asyncpg://")

@@ -145,7 +145,8 @@ class Pipeline:
             ack = {"text": gateway_text("media", language), "buttons": [human_button(language)]}
             await self._queue_replies(inbound, channel, [ack], OutboundKind.ACK)
             return True
-        await channel.typing(inbound.chat_id)
+        # The typing indicator runs alongside the Rasa call: it must not add latency.
+        typing = asyncio.create_task(channel.typing(inbound.chat_id))
         metadata: dict[str, Any] = {**inbound.meta, "language": language}
         try:
             replies = await self._rasa.send(
@@ -155,6 +156,7 @@ class Pipeline:
                 metadata=metadata,
             )
         except RasaUnavailable as exc:
+            await typing
             self._metrics.inc("gateway_rasa_errors_total")
             log.warning(
                 "pipeline.rasa_unavailable",
@@ -172,6 +174,7 @@ class Pipeline:
                 inbound, self._backoff(inbound.attempts), str(exc), notice
             )
             return False
+        await typing  # before the answer, so "typing..." never follows the reply
         self._observe(inbound)
         if not replies:
             # Rasa swallows action errors and answers [] -- that is not an answer.

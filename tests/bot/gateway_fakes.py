@@ -240,7 +240,7 @@ async def start(fake: FakeTelegram | FakeGraph | FakeRasa) -> TestServer:
     return server
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
     """Poll ``predicate`` until true; fail the test with a clear message otherwise."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -106,9 +106,10 @@ class Pipeline:
 
     async def _sleep_until_due(self) -> None:
         timeout = IDLE_POLL_S
-        next_due = await self._store.next_due_at()
+        now = time.time()
+        next_due = await self._store.next_due_at(after=now)
         if next_due is not None:
-            timeout = max(0.0, min(timeout, next_due - time.time()))
+            timeout = max(0.0, min(timeout, next_due - now))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
 

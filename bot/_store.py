@@ -143,14 +143,22 @@ class Store:
             seen.setdefault((channel, chat_id), None)
         return list(seen)[:limit]
 
-    async def next_due_at(self) -> float | None:
-        """Earliest scheduled retry, so the worker can sleep exactly until then."""
+    async def next_due_at(self, after: float) -> float | None:
+        """Earliest retry scheduled later than ``after``, so the worker sleeps until then.
+
+        Work already due is either running (its task wakes the worker when done) or was just
+        started, so it must not make the worker spin.
+        """
         async with self._sessions() as session:
             a = await session.scalar(
-                select(func.min(Inbound.due_at)).where(Inbound.status == InboundStatus.PENDING)
+                select(func.min(Inbound.due_at)).where(
+                    Inbound.status == InboundStatus.PENDING, Inbound.due_at > after
+                )
             )
             b = await session.scalar(
-                select(func.min(Outbound.due_at)).where(Outbound.status == OutboundStatus.PENDING)
+                select(func.min(Outbound.due_at)).where(
+                    Outbound.status == OutboundStatus.PENDING, Outbound.due_at > after
+                )
             )
         candidates = [v for v in (a, b) if v is not None]
         return min(candidates) if candidates else None

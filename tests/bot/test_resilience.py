@@ -156,3 +156,21 @@ async def test_handoff_payload_is_recorded_not_sent(gateway, fake_telegram, fake
     await wait_until_async(lambda: store.chat("telegram", "77"), lambda c: c and c.in_handoff)
     metrics = await (await client.get("/metrics")).text()
     assert 'gateway_handoffs_total{channel="telegram"} 1' in metrics
+
+
+async def test_worker_does_not_spin_while_rasa_is_thinking(gateway, fake_telegram, fake_rasa):
+    fake_rasa.delay_s = 1.0
+    client = await gateway()
+    store = client.app[keys.STORE]
+    calls = 0
+    original = store.due_chats
+
+    async def counting(now: float, limit: int) -> list[tuple[str, str]]:
+        nonlocal calls
+        calls += 1
+        return await original(now, limit)
+
+    store.due_chats = counting  # type: ignore[method-assign]
+    await client.post("/telegram/webhook", json=update(1, "hi"), headers={HEADER: TG_SECRET})
+    await wait_until(lambda: len(fake_telegram.sent()) == 1, timeout=5)
+    assert calls <= 6  # a wake-up per event and the 1 s safety poll, not a busy loop

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 from tests.bot.gateway_fakes import FB_SECRET, FB_VERIFY, FakeGraph, FakeRasa, wait_until
@@ -137,3 +139,45 @@ async def test_image_is_acknowledged_with_human_offer(gateway, fake_graph, fake_
     sent = fake_graph.messages()[0]["message"]
     assert sent["quick_replies"][0]["payload"] == "/request_human"
     assert fake_rasa.calls == []
+
+
+async def test_graph_errors_rate_limit_and_unreachable_user(gateway, fake_graph, fake_rasa):
+    from sqlalchemy import select
+
+    from bot import keys
+    from bot._db import Outbound
+
+    client = await gateway()
+    fake_graph.failures = [
+        (400, {"message": "Calls to this api have exceeded the rate limit.", "code": 613}),
+        (400, {"message": "This person isn't available right now.", "code": 551}),
+    ]
+    raw, headers = signed(page([event("u1", "m1", "one")]))
+    await client.post("/messenger/webhook", data=raw, headers=headers)
+    raw, headers = signed(page([event("u2", "m2", "two")]))
+    await client.post("/messenger/webhook", data=raw, headers=headers)
+    await wait_until(lambda: len([c for c in fake_graph.calls if c.method == "failed"]) == 2)
+    store = client.app[keys.STORE]
+    engine = client.app[keys.ENGINE]
+
+    async def rows():
+        async with engine.connect() as conn:
+            return (
+                await conn.execute(select(Outbound.chat_id, Outbound.status, Outbound.due_at))
+            ).all()
+
+    async def settled():
+        current = await rows()
+        return {r.status for r in current} >= {"pending", "blocked"}
+
+    for _ in range(100):
+        if await settled():
+            break
+        await asyncio.sleep(0.05)
+    by_status = {r.status: r for r in await rows()}
+    # 613: kept and retried later (Graph gives no Retry-After: one minute)
+    assert by_status["pending"].due_at > time.time() + 30
+    assert by_status["blocked"].chat_id in {"u1", "u2"}
+    chat = await store.chat("messenger", by_status["blocked"].chat_id)
+    assert chat is not None
+    assert chat.active is False

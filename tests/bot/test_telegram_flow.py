@@ -206,3 +206,16 @@ async def test_polling_mode_for_local_development(gateway, fake_telegram, fake_r
         )
     )
     assert len(fake_rasa.calls) == 1  # the next poll's offset acknowledges the update
+
+
+async def test_full_flow_on_both_databases(gateway, fake_telegram, fake_rasa, database_url):
+    client = await gateway(database_url=database_url)
+    for i, text in enumerate(["សួស្តី", "Hello", "សួស្តី"]):
+        await client.post(
+            "/telegram/webhook", json=text_update(400 + i % 2, text), headers={HEADER: TG_SECRET}
+        )
+    await wait_until(lambda: len(fake_telegram.sent()) == 2)
+    assert [c.params["text"] for c in fake_telegram.sent()] == ["echo: សួស្តី", "echo: Hello"]
+    health = await (await client.get("/healthz")).json()
+    assert health["database"] == "ok"
+    assert health["inbound_pending"] == 0

@@ -61,3 +61,25 @@ async def test_bad_webchat_input_is_400(gateway) -> None:
     for body in bad:
         assert (await client.post("/webchat/messages", json=body)).status == 400
     assert (await client.get("/webchat/messages", params={"session": "../etc"})).status == 400
+
+
+def test_page_script_is_valid_javascript(tmp_path) -> None:
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "bot" / "static" / "webchat.html").read_text()
+    script = re.search(r"<script>(.*)</script>", page, re.S)
+    assert script is not None
+    js = tmp_path / "webchat.js"
+    js.write_text(script.group(1))
+    node = shutil.which("node")
+    assert node is not None, "node is needed to syntax-check the web chat script"
+    result = subprocess.run(  # noqa: S603 (node on PATH, our file)
+        [node, "--check", str(js)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -32,6 +32,8 @@ PERSONAL_KEYS = frozenset(
 _PHONE_RE = re.compile(
     r"(?<![\w])(?:\+|00)?(?:855[\s.-]?)?0?\d{2}[\s.-]?\d{3}[\s.-]?\d{3,4}(?!\w)"
 )
+# Secrets that can appear in access-log query strings (Messenger verification, Graph calls).
+_SECRET_PARAM_RE = re.compile(r"((?:hub\.verify_token|access_token|token)=)[^&\s\"]+")
 _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
@@ -40,7 +42,7 @@ def redact(value: Any, key: str | None = None) -> Any:
     if key is not None and key.lower() in PERSONAL_KEYS:
         return REDACTED
     if isinstance(value, str):
-        return _PHONE_RE.sub(REDACTED, value)
+        return _SECRET_PARAM_RE.sub(r"\1" + REDACTED, _PHONE_RE.sub(REDACTED, value))
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

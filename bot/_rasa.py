@@ -14,6 +14,7 @@ __all__ = ["RasaClient", "RasaReply"]
 REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
 STATUS_PATH = "/status"
 CONNECT_TIMEOUT_S = 5.0
+STATUS_TIMEOUT_S = 2.0  # a health probe must answer fast even when Rasa hangs
 
 RasaReply = dict[str, Any]
 
@@ -74,7 +75,7 @@ class RasaClient:
         """True when every instance has a model loaded (GET /status is 200)."""
         for url in self._urls:
             try:
-                response = await self._client.get(url + STATUS_PATH)
+                response = await self._client.get(url + STATUS_PATH, timeout=STATUS_TIMEOUT_S)
             except httpx.HTTPError:
                 return False
             if response.status_code != httpx.codes.OK:

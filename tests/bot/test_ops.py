@@ -61,6 +61,9 @@ def test_redaction_of_phones_and_names() -> None:
         "text": "ok",
     }
     assert redact("update 123 at 10:30") == "update 123 at 10:30"
+    assert redact('"GET /messenger/webhook?hub.mode=subscribe&hub.verify_token=s3cret HTTP"') == (
+        '"GET /messenger/webhook?hub.mode=subscribe&hub.verify_token=[redacted] HTTP"'
+    )
 
 
 def test_json_log_lines_are_redacted() -> None:

@@ -73,7 +73,8 @@ _WORK_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
 YES, NO, UNKNOWN = "yes", "no", "unknown"
 _UNKNOWN_PHRASES = (
     "don't know", "dont know", "do not know", "not sure", "unsure", "no idea", "idk", "maybe",
-    "min deng", "ot deng", "មិនដឹង", "អត់ដឹង", "មិនច្បាស់", "មិនប្រាកដ", "ប្រហែល",
+    "min deng", "ot deng", "prefer not", "rather not", "មិនដឹង", "អត់ដឹង", "មិនច្បាស់",
+    "មិនប្រាកដ", "ប្រហែល", "មិនចង់ប្រាប់",
 )  # fmt: skip
 _NO_WORDS = frozenset("no nope nah not none never don't dont ot ort te kmean otte".split())
 _NO_KHMER = ("អត់", "គ្មាន", "មិនមាន")

@@ -115,6 +115,8 @@ def test_work_status(text: str, status: str | None) -> None:
         ("មិនដឹង", "unknown"),
         ("ខ្ញុំមិនដឹងទេ", "unknown"),
         ("min deng", "unknown"),
+        ("I'd rather not say", "unknown"),
+        ("មិនចង់ប្រាប់", "unknown"),
         ("where is the office?", None),
         ("/affirm", None),
     ],

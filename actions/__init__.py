@@ -1,0 +1,58 @@
+"""SP4ALL Assistant custom actions for the rasa-sdk action server.
+
+`rasa run actions --actions actions` imports this package and registers every concrete
+Action subclass it finds. Importing it also loads and checks the knowledge base, so a broken
+knowledge file stops the server at start-up with a message naming the file and the entry,
+instead of failing in the middle of a conversation.
+"""
+
+from actions.actions import (
+    ActionAnswerTopic,
+    ActionClarify,
+    ActionEligibilityResult,
+    ActionHandoff,
+    ActionLocateOffice,
+    ActionResetEligibility,
+    ActionStartOver,
+    ActionSwitchLanguage,
+    ActionWhereToEnrol,
+)
+from actions.compose import get_resources
+from actions.form import (
+    ActionAskDisability,
+    ActionAskElderly,
+    ActionAskEquityLevel,
+    ActionAskHasEquityCard,
+    ActionAskHiv,
+    ActionAskPregnantOrInfant,
+    ActionAskSchoolChildren,
+    ActionAskSchoolLevel,
+    ActionAskWorkStatus,
+    ValidateEligibilityForm,
+)
+from actions.language import ActionDetectLanguage
+
+get_resources()
+
+__all__ = [
+    "ActionAnswerTopic",
+    "ActionAskDisability",
+    "ActionAskElderly",
+    "ActionAskEquityLevel",
+    "ActionAskHasEquityCard",
+    "ActionAskHiv",
+    "ActionAskPregnantOrInfant",
+    "ActionAskSchoolChildren",
+    "ActionAskSchoolLevel",
+    "ActionAskWorkStatus",
+    "ActionClarify",
+    "ActionDetectLanguage",
+    "ActionEligibilityResult",
+    "ActionHandoff",
+    "ActionLocateOffice",
+    "ActionResetEligibility",
+    "ActionStartOver",
+    "ActionSwitchLanguage",
+    "ActionWhereToEnrol",
+    "ValidateEligibilityForm",
+]

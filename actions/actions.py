@@ -1,0 +1,400 @@
+"""The assistant's custom actions (names fixed by domain.yml), one class per action.
+
+Each action reads the conversation's language and composes its messages from the knowledge
+base and the message catalogue (actions/compose.py), so facts and wording can change
+without retraining. Nothing here asks for, or repeats, personal secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.compose import Composer, get_resources, shorten
+from actions.form import FORM_SLOTS
+from actions.i18n import LANGUAGE_SLOT, Button, language_of
+from actions.places import PROVINCE, Place, PlaceMatch
+from actions.text import ENGLISH, KHMER, fold
+
+TOPIC_SLOT = "topic"
+PLACE_SLOT = "place_code"
+TOPIC_INTENT_PREFIX = "ask_"
+FALLBACK_INTENT = "nlu_fallback"
+# Intents never offered as "did you mean": they only make sense as answers.
+NOT_OFFERED = frozenset(
+    {FALLBACK_INTENT, "out_of_scope", "affirm", "deny", "dont_know", "inform", "inform_place"}
+)
+# Button titles for intents that are not knowledge-base topics (catalogue `buttons` keys).
+INTENT_BUTTONS = {
+    "check_eligibility": "check_eligibility",
+    "ask_where_to_enrol": "where_to_enrol",
+    "request_human": "request_human",
+    "switch_language": "switch_language",
+    "ask_menu": "menu",
+    "start_over": "start_over",
+    "report_problem": "report_problem",
+    "bot_challenge": "bot_challenge",
+    "ask_pin_or_money": "pin_or_money",
+}
+MAX_SUGGESTIONS = 3
+HANDOFF_REASONS = {
+    "request_human": "user_request",
+    FALLBACK_INTENT: "not_understood",
+    "report_problem": "sensitive_topic",
+}
+OTHER_REASON = "other"
+SUMMARY_MESSAGES = 3  # how many of the citizen's last messages the agent sees first
+SUMMARY_MESSAGE_CHARS = 200
+# Words naming a language in a request such as "English please" or "ភាសាខ្មែរ".
+LANGUAGE_WORDS = {ENGLISH: ("english", "អង់គ្លេស"), KHMER: ("khmer", "ខ្មែរ", "cambodian")}
+LANGUAGE_DETECTOR = "LanguageDetector"
+MAX_PLACE_CHOICES = 10
+
+
+def _intent(tracker: Tracker) -> str | None:
+    intent = tracker.latest_message.get("intent") or {}
+    return intent.get("name")
+
+
+def _user_events(tracker: Tracker) -> list[dict[str, Any]]:
+    return [event for event in tracker.events if event.get("event") == "user"]
+
+
+def _composer(tracker: Tracker) -> Composer:
+    return Composer(get_resources(), language_of(tracker))
+
+
+def _place(tracker: Tracker) -> Place | None:
+    code = tracker.get_slot(PLACE_SLOT)
+    return get_resources().gazetteer.places.get(code) if isinstance(code, str) else None
+
+
+class ActionAnswerTopic(Action):
+    """Answers "what is / how much / who gets" a programme from the knowledge base."""
+
+    def name(self) -> str:
+        return "action_answer_topic"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        composer = _composer(tracker)
+        topics = composer.kb.topics
+        intent = _intent(tracker) or ""
+        topic_id = intent.removeprefix(TOPIC_INTENT_PREFIX)
+        if topic_id not in topics:  # reached without a topic intent: keep the last topic
+            topic_id = tracker.get_slot(TOPIC_SLOT) or ""
+        if topic_id not in topics:
+            dispatcher.utter_message(text=composer.t("menu"), buttons=composer.menu_buttons())
+            return []
+        topic = topics[topic_id]
+        dispatcher.utter_message(
+            text=composer.topic_answer(topic), buttons=composer.follow_up_buttons(topic)
+        )
+        return [SlotSet(TOPIC_SLOT, topic_id)]
+
+
+class ActionWhereToEnrol(Action):
+    """Where to go and what to bring for the programme talked about (slot `topic`)."""
+
+    def name(self) -> str:
+        return "action_where_to_enrol"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        composer = _composer(tracker)
+        topic = composer.kb.topics.get(tracker.get_slot(TOPIC_SLOT) or "")
+        if topic is None or (topic.enrol is None and topic.replaced_by is None):
+            if topic is not None:
+                dispatcher.utter_message(text=composer.enrol_guidance(topic, None))
+            dispatcher.utter_message(
+                text=composer.t("enrol_which_programme"), buttons=composer.enrolment_choices()
+            )
+            return []
+        dispatcher.utter_message(
+            text=composer.enrol_guidance(topic, _place(tracker)),
+            buttons=[
+                composer.button("check_eligibility", "/check_eligibility"),
+                composer.button("request_human", "/request_human"),
+            ],
+        )
+        return []
+
+
+class ActionLocateOffice(Action):
+    """Finds the citizen's commune, district or province in their message and names the office."""
+
+    def name(self) -> str:
+        return "action_locate_office"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        composer = _composer(tracker)
+        text = tracker.latest_message.get("text") or ""
+        match = composer.gazetteer.find(text)
+        if match.place is None and match.candidates:
+            self._ask_which(dispatcher, composer, match)
+            return []
+        if match.place is None:
+            dispatcher.utter_message(text=composer.t("place_not_found"))
+            return []
+        place = match.place
+        dispatcher.utter_message(text=composer.office_text(place))  # names the place in full
+        topic = composer.kb.topics.get(tracker.get_slot(TOPIC_SLOT) or "")
+        if topic is not None and (topic.enrol is not None or topic.replaced_by is not None):
+            dispatcher.utter_message(
+                text=composer.enrol_guidance(topic, place, include_office=False),
+                buttons=[composer.button("request_human", "/request_human")],
+            )
+        return [SlotSet(PLACE_SLOT, place.code)]
+
+    @staticmethod
+    def _ask_which(
+        dispatcher: CollectingDispatcher, composer: Composer, match: PlaceMatch
+    ) -> None:
+        """Ask for the province (or, within one province, the district) with text buttons.
+
+        Each payload is plain text naming the place and the choice, so the NLU routes it to
+        inform_place and the next search finds exactly one place.
+        """
+        gazetteer = composer.gazetteer
+        candidates = match.candidates
+        name = match.name_km if composer.language == KHMER else match.name_latin
+        kinds = {place.kind for place in candidates}
+        levels = {place.level for place in candidates}
+        if len(kinds) == 1:
+            asked = composer.t(f"unit_{kinds.pop()}", name=name)
+        elif len(levels) == 1 and levels != {PROVINCE}:
+            asked = composer.t(f"unit_level_{levels.pop()}", name=name)
+        else:
+            asked = name
+        provinces = sorted({gazetteer.province_of(p) for p in candidates}, key=lambda p: p.code)
+        buttons: list[Button] = []
+        if len(provinces) > 1:
+            text = composer.t("place_ambiguous", name=name)
+            for province in provinces[:MAX_PLACE_CHOICES]:
+                label = composer.place_label(province)
+                buttons.append(
+                    {
+                        "title": shorten(composer.place_name(province)),
+                        "payload": composer.t("ambiguous_payload", unit=asked, province=label),
+                    }
+                )
+        else:
+            province_label = composer.place_label(provinces[0])
+            text = composer.t("place_ambiguous_in_province", name=name, province=province_label)
+            for place in candidates[:MAX_PLACE_CHOICES]:
+                district = gazetteer.district_of(place)
+                if district is None or district == place:
+                    title, unit = composer.place_label(place), composer.place_label(place)
+                else:
+                    title = f"{composer.place_name(place)} ({composer.place_name(district)})"
+                    separator = " " if composer.language == KHMER else ", "
+                    unit = separator.join(
+                        (composer.place_label(place), composer.place_label(district))
+                    )
+                buttons.append(
+                    {
+                        "title": shorten(title),
+                        "payload": composer.t(
+                            "ambiguous_payload", unit=unit, province=province_label
+                        ),
+                    }
+                )
+        dispatcher.utter_message(text=text, buttons=buttons)
+
+
+class ActionResetEligibility(Action):
+    """Clears the form's answers so a second eligibility check asks again."""
+
+    def name(self) -> str:
+        return "action_reset_eligibility"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        return [SlotSet(slot, None) for slot in FORM_SLOTS]
+
+
+class ActionEligibilityResult(Action):
+    """What the household may get, why, how much and what to do next, from the rules."""
+
+    def name(self) -> str:
+        return "action_eligibility_result"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        resources = get_resources()
+        composer = Composer(resources, language_of(tracker))
+        answers = {slot: tracker.get_slot(slot) for slot in FORM_SLOTS}
+        assessment = resources.rules.assess(answers)
+        messages = composer.assessment_messages(assessment)
+        for message in messages[:-1]:
+            dispatcher.utter_message(text=message)
+        dispatcher.utter_message(
+            text=messages[-1],
+            buttons=[
+                composer.button("where_to_enrol", "/ask_where_to_enrol"),
+                composer.button("request_human", "/request_human"),
+            ],
+        )
+        topic = assessment.most_relevant_topic
+        return [SlotSet(TOPIC_SLOT, topic)] if topic else []
+
+
+class ActionClarify(Action):
+    """Low NLU confidence: offer the likeliest meanings, or a person after two misses."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        users = _user_events(tracker)
+        intents = [
+            (event.get("parse_data") or {}).get("intent", {}).get("name") for event in users
+        ]
+        if len(intents) >= 2 and intents[-1] == intents[-2] == FALLBACK_INTENT:
+            return [FollowupAction("action_handoff")]
+        composer = _composer(tracker)
+        buttons = self._suggestions(composer, tracker.latest_message.get("intent_ranking") or [])
+        if buttons:
+            buttons.append(composer.button("request_human", "/request_human"))
+        else:
+            buttons = composer.menu_buttons()
+        dispatcher.utter_message(text=composer.t("clarify"), buttons=buttons)
+        return []
+
+    @staticmethod
+    def _suggestions(composer: Composer, ranking: list[dict[str, Any]]) -> list[Button]:
+        buttons: list[Button] = []
+        for entry in ranking:
+            intent = entry.get("name") or ""
+            if intent in NOT_OFFERED or intent == "request_human":
+                continue
+            topic = composer.kb.topics.get(intent.removeprefix(TOPIC_INTENT_PREFIX))
+            if intent.startswith(TOPIC_INTENT_PREFIX) and topic is not None:
+                buttons.append(composer.topic_button(topic))
+            elif intent in INTENT_BUTTONS:
+                buttons.append(composer.button(INTENT_BUTTONS[intent], f"/{intent}"))
+            if len(buttons) == MAX_SUGGESTIONS:
+                break
+        return buttons
+
+
+class ActionHandoff(Action):
+    """Hands the conversation to a person: tells the citizen, tells the gateway, pauses."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        composer = Composer(get_resources(), language)
+        dispatcher.utter_message(text=composer.t("handoff"))
+        dispatcher.utter_message(
+            json_message={
+                "handoff": {
+                    "reason": HANDOFF_REASONS.get(_intent(tracker) or "", OTHER_REASON),
+                    "language": language,
+                    "summary": self._summary(tracker),
+                    "topic": tracker.get_slot(TOPIC_SLOT),
+                    "place_code": tracker.get_slot(PLACE_SLOT),
+                }
+            }
+        )
+        return [ConversationPaused()]
+
+    @staticmethod
+    def _summary(tracker: Tracker) -> str:
+        """The citizen's last few messages (buttons as their intent) and the topic."""
+        said = []
+        for event in _user_events(tracker)[-SUMMARY_MESSAGES:]:
+            text = (event.get("text") or "").strip()
+            if text.startswith("/"):
+                text = f"[button {text.split('{')[0]}]"
+            if len(text) > SUMMARY_MESSAGE_CHARS:
+                text = text[: SUMMARY_MESSAGE_CHARS - 1] + "…"
+            said.append(f'"{text}"')
+        topic = tracker.get_slot(TOPIC_SLOT) or "none"
+        return f"Topic: {topic}. Last messages: {' | '.join(said) or 'none'}."
+
+
+class ActionSwitchLanguage(Action):
+    """Switches the answer language: to the one asked for, else to the other one."""
+
+    def name(self) -> str:
+        return "action_switch_language"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        before = self._language_before_this_message(tracker)
+        language = (
+            self._from_button(tracker)
+            or self._named_in_text(tracker, before)
+            or (KHMER if before == ENGLISH else ENGLISH)
+        )
+        composer = Composer(get_resources(), language)
+        dispatcher.utter_message(text=composer.t("language_switched"))
+        return [SlotSet(LANGUAGE_SLOT, language)]
+
+    @staticmethod
+    def _from_button(tracker: Tracker) -> str | None:
+        for entity in tracker.latest_message.get("entities") or []:
+            if entity.get("entity") != LANGUAGE_SLOT:
+                continue
+            if LANGUAGE_DETECTOR in str(entity.get("extractor") or ""):
+                continue
+            if entity.get("value") in (KHMER, ENGLISH):
+                return str(entity["value"])
+        return None
+
+    @staticmethod
+    def _named_in_text(tracker: Tracker, before: str) -> str | None:
+        text = fold(tracker.latest_message.get("text") or "")
+        named = [lang for lang, words in LANGUAGE_WORDS.items() if any(w in text for w in words)]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:  # "from Khmer to English": the one not in use
+            return next(lang for lang in named if lang != before)
+        return None
+
+    @staticmethod
+    def _language_before_this_message(tracker: Tracker) -> str:
+        events = tracker.events
+        last_user = max(
+            (i for i, event in enumerate(events) if event.get("event") == "user"), default=None
+        )
+        language = KHMER  # the slot's initial value: Khmer first
+        for event in events[:last_user]:
+            if event.get("event") == "slot" and event.get("name") == LANGUAGE_SLOT:
+                language = ENGLISH if event.get("value") == ENGLISH else KHMER
+        return language
+
+
+class ActionStartOver(Action):
+    """Forgets the answers and the topic (not the language) and shows the menu."""
+
+    def name(self) -> str:
+        return "action_start_over"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        composer = _composer(tracker)
+        dispatcher.utter_message(
+            text=composer.t("start_over") + "\n" + composer.t("menu"),
+            buttons=composer.menu_buttons(),
+        )
+        return [SlotSet(slot, None) for slot in (*FORM_SLOTS, TOPIC_SLOT)]

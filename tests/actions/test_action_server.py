@@ -22,9 +22,13 @@ def test_the_server_registers_every_action_of_the_domain(domain: dict[str, Any])
 
 def test_a_broken_knowledge_base_stops_the_server_at_start_up(tmp_path: Path) -> None:
     knowledge = REPO / "knowledge"
-    data = yaml.safe_load((knowledge / "programmes.yml").read_text(encoding="utf-8"))
+    data = yaml.load(
+        (knowledge / "programmes.yml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+    )
     data["topics"]["elderly_allowance"]["amounts"][0]["value"] = 100_000  # a guessed amount
-    (tmp_path / "programmes.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    (tmp_path / "programmes.yml").write_text(
+        yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True)
+    )
     for name in ("messages.yml", "eligibility.yml"):
         (tmp_path / name).write_bytes((knowledge / name).read_bytes())
     (tmp_path / "gazetteer").symlink_to(knowledge / "gazetteer")

@@ -69,9 +69,13 @@ def test_language_of_a_conversation_is_khmer_unless_english(
 
 
 def write_catalogue(tmp_path: Path, edit: Any) -> Path:
-    data = yaml.safe_load((KNOWLEDGE_DIR / "messages.yml").read_text(encoding="utf-8"))
+    data = yaml.load(
+        (KNOWLEDGE_DIR / "messages.yml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+    )
     edit(data)
-    (tmp_path / "messages.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    (tmp_path / "messages.yml").write_text(
+        yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True)
+    )
     return tmp_path
 
 

@@ -188,9 +188,13 @@ def test_every_condition_names_a_real_slot_value(rules: RuleBook, domain: dict[s
 def edit_and_load(
     knowledge: KnowledgeBase, tmp_path: Path, edit: Callable[[dict[str, Any]], None]
 ) -> RuleBook:
-    data = yaml.safe_load((KNOWLEDGE_DIR / "eligibility.yml").read_text(encoding="utf-8"))
+    data = yaml.load(
+        (KNOWLEDGE_DIR / "eligibility.yml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+    )
     edit(data)
-    (tmp_path / "eligibility.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    (tmp_path / "eligibility.yml").write_text(
+        yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True)
+    )
     return load_rules(knowledge, tmp_path)
 
 

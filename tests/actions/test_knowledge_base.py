@@ -166,9 +166,13 @@ def test_nssf_contact_is_the_website_and_the_app(knowledge: KnowledgeBase) -> No
 
 
 def edit_and_load(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> KnowledgeBase:
-    data = yaml.safe_load((KNOWLEDGE_DIR / "programmes.yml").read_text(encoding="utf-8"))
+    data = yaml.load(
+        (KNOWLEDGE_DIR / "programmes.yml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+    )
     edit(data)
-    (tmp_path / "programmes.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    (tmp_path / "programmes.yml").write_text(
+        yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True)
+    )
     return load_knowledge(tmp_path)
 
 

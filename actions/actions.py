@@ -164,50 +164,63 @@ class ActionLocateOffice(Action):
         inform_place and the next search finds exactly one place.
         """
         gazetteer = composer.gazetteer
-        candidates = match.candidates
         name = match.name_km if composer.language == KHMER else match.name_latin
-        kinds = {place.kind for place in candidates}
-        levels = {place.level for place in candidates}
-        if len(kinds) == 1:
-            asked = composer.t(f"unit_{kinds.pop()}", name=name)
-        elif len(levels) == 1 and levels != {PROVINCE}:
-            asked = composer.t(f"unit_level_{levels.pop()}", name=name)
-        else:
-            asked = name
-        provinces = sorted({gazetteer.province_of(p) for p in candidates}, key=lambda p: p.code)
-        buttons: list[Button] = []
+        provinces = sorted(
+            {gazetteer.province_of(place) for place in match.candidates}, key=lambda p: p.code
+        )
         if len(provinces) > 1:
             text = composer.t("place_ambiguous", name=name)
-            for province in provinces[:MAX_PLACE_CHOICES]:
-                label = composer.place_label(province)
-                buttons.append(
-                    {
-                        "title": shorten(composer.place_name(province)),
-                        "payload": composer.t("ambiguous_payload", unit=asked, province=label),
-                    }
-                )
+            buttons = _province_choices(composer, _asked_label(composer, match, name), provinces)
         else:
-            province_label = composer.place_label(provinces[0])
-            text = composer.t("place_ambiguous_in_province", name=name, province=province_label)
-            for place in candidates[:MAX_PLACE_CHOICES]:
-                district = gazetteer.district_of(place)
-                if district is None or district == place:
-                    title, unit = composer.place_label(place), composer.place_label(place)
-                else:
-                    title = f"{composer.place_name(place)} ({composer.place_name(district)})"
-                    separator = " " if composer.language == KHMER else ", "
-                    unit = separator.join(
-                        (composer.place_label(place), composer.place_label(district))
-                    )
-                buttons.append(
-                    {
-                        "title": shorten(title),
-                        "payload": composer.t(
-                            "ambiguous_payload", unit=unit, province=province_label
-                        ),
-                    }
-                )
+            province = composer.place_label(provinces[0])
+            text = composer.t("place_ambiguous_in_province", name=name, province=province)
+            buttons = _choices_in_province(composer, match.candidates, province)
         dispatcher.utter_message(text=text, buttons=buttons)
+
+
+def _asked_label(composer: Composer, match: PlaceMatch, name: str) -> str:
+    """The name asked about, with its unit word when the candidates share one."""
+    kinds = {place.kind for place in match.candidates}
+    levels = {place.level for place in match.candidates}
+    if len(kinds) == 1:
+        return composer.t(f"unit_{kinds.pop()}", name=name)
+    if len(levels) == 1 and levels != {PROVINCE}:
+        return composer.t(f"unit_level_{levels.pop()}", name=name)
+    return name
+
+
+def _province_choices(composer: Composer, asked: str, provinces: list[Place]) -> list[Button]:
+    return [
+        {
+            "title": shorten(composer.place_name(province)),
+            "payload": composer.t(
+                "ambiguous_payload", unit=asked, province=composer.place_label(province)
+            ),
+        }
+        for province in provinces[:MAX_PLACE_CHOICES]
+    ]
+
+
+def _choices_in_province(
+    composer: Composer, candidates: tuple[Place, ...], province: str
+) -> list[Button]:
+    """One button per candidate: a district by its name, a commune with its district's."""
+    separator = " " if composer.language == KHMER else ", "
+    buttons: list[Button] = []
+    for place in candidates[:MAX_PLACE_CHOICES]:
+        district = composer.gazetteer.district_of(place)
+        if district is None or district == place:
+            title = unit = composer.place_label(place)
+        else:
+            title = f"{composer.place_name(place)} ({composer.place_name(district)})"
+            unit = separator.join((composer.place_label(place), composer.place_label(district)))
+        buttons.append(
+            {
+                "title": shorten(title),
+                "payload": composer.t("ambiguous_payload", unit=unit, province=province),
+            }
+        )
+    return buttons
 
 
 class ActionResetEligibility(Action):

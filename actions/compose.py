@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from functools import cache
 
 from actions.eligibility import Assessment, Finding, RuleBook, load_rules
-from actions.i18n import Button, Catalogue, load_catalogue
+from actions.i18n import MAX_BUTTON_CHARS, Button, Catalogue, load_catalogue
 from actions.knowledge import Amount, Enrolment, KnowledgeBase, Topic, load_knowledge
 from actions.places import COMMUNE, DISTRICT, Gazetteer, Place, load_gazetteer
-from actions.text import domain_of, format_date, format_number
+from actions.text import KHMER, domain_of, format_date, format_number
 
 PARAGRAPH = "\n\n"
 LINE = "\n"
 LIST_SEPARATOR = ", "
 MAX_MESSAGE_CHARS = 2000  # Messenger's limit for one text message
-MAX_TITLE_CHARS = 20
 ELLIPSIS = "…"
 # Places where the citizen's own commune (or its district/province) decides the office.
 LOCAL_PLACES = ("commune_office", "village_campaign")
@@ -63,7 +62,7 @@ def get_resources() -> Resources:
     )
 
 
-def shorten(title: str, limit: int = MAX_TITLE_CHARS) -> str:
+def shorten(title: str, limit: int = MAX_BUTTON_CHARS) -> str:
     """A button title cut to `limit` characters."""
     return title if len(title) <= limit else title[: limit - 1] + ELLIPSIS
 
@@ -90,10 +89,10 @@ class Composer:
 
     def amount_line(self, amount: Amount) -> str:
         label = amount.label.get(self.language)
-        if amount.unknown:
+        if amount.value is None:  # unknown: never a guessed figure
             line = self.t("amount_unknown_line", label=label)
         else:
-            value = format_number(amount.value, self.language)  # type: ignore[arg-type]
+            value = format_number(amount.value, self.language)
             line = self.t(
                 "amount_line",
                 label=label,
@@ -230,7 +229,7 @@ class Composer:
     # --- places --------------------------------------------------------------------------
 
     def place_name(self, place: Place) -> str:
-        return place.name_km if self.language == "km" else place.name_latin
+        return place.name_km if self.language == KHMER else place.name_latin
 
     def place_label(self, place: Place) -> str:
         """ "ឃុំបន្ទាយនាង" / "Banteay Neang commune"."""
@@ -241,7 +240,7 @@ class Composer:
         key = f"hall_{place.kind}"
         return (
             self.t(key, name=self.place_name(place)),
-            self.catalogue.text(key, "km", name=place.name_km),
+            self.catalogue.text(key, KHMER, name=place.name_km),
         )
 
     def office_text(self, place: Place) -> str:
@@ -254,7 +253,7 @@ class Composer:
                 "office_commune",
                 commune=self.place_label(place),
                 office_km=self.catalogue.text(
-                    "office_name", "km", unit=self.catalogue.text(key, "km", name=place.name_km)
+                    "office_name", KHMER, unit=self.catalogue.text(key, KHMER, name=place.name_km)
                 ),
                 district=self.place_label(district),
                 province=self.place_label(province),

@@ -24,7 +24,7 @@ from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
-MODEL = ROOT / "models" / "sp4all.tar.gz"
+MODEL = Path(os.environ.get("SP4ALL_MODEL") or ROOT / "models" / "sp4all.tar.gz")
 ACTIONS_PORT = 5055
 RASA_FIRST_PORT = 5005
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
@@ -116,7 +116,8 @@ class Supervisor:
         self.stopping = False
 
     def start(self, service: Service) -> None:
-        env = {**os.environ, **service.env}
+        # Rasa's telemetry would only retry against the network and clutter the output.
+        env = {"RASA_TELEMETRY_ENABLED": "false", **os.environ, **service.env}
         # A session of its own: Ctrl-C reaches only us, and we stop children in order.
         service.process = subprocess.Popen(service.cmd, cwd=ROOT, env=env, start_new_session=True)
         print(f"[supervise] started {service.name} (pid {service.process.pid})", flush=True)

@@ -208,7 +208,8 @@ async def test_polling_mode_for_local_development(gateway, fake_telegram, fake_r
     assert len(fake_rasa.calls) == 1  # the next poll's offset acknowledges the update
 
 
-async def test_full_flow_on_both_databases(gateway, fake_telegram, fake_rasa, database_url):
+async def test_full_flow_on_both_databases(database_url, gateway, fake_telegram, fake_rasa):
+    # database_url first: it must outlive the gateway's connections
     client = await gateway(database_url=database_url)
     for i, text in enumerate(["សួស្តី", "Hello", "សួស្តី"]):
         await client.post(

@@ -1,0 +1,329 @@
+"""Gateway overhead benchmark: the same conversations straight to Rasa and through Telegram.
+
+N concurrent simulated users each send M messages, one after the other (a user waits for
+the answer before writing again). Phase 1 posts them straight to Rasa's REST channel;
+phase 2 posts them as Telegram updates to the gateway's webhook and waits until the fake
+Bot API (in this process) has received every reply. Latency: request start -> last reply.
+Every reply of phase 2 is compared with phase 1 (same model, same texts, fresh senders), so
+lost, duplicated or reordered replies are counted exactly.
+
+    .venv-bot/bin/python bench/gateway_bench.py --users 50 --messages 4
+    (starts the action server and Rasa from models/sp4all.tar.gz unless --rasa-url is given)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot import Settings, create_app  # noqa: E402
+from tests.bot.gateway_fakes import TG_SECRET, TOKEN, FakeTelegram, start  # noqa: E402
+
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+# SP4ALL_MODEL points at another trained model (e.g. while models/ is being retrained).
+MODEL = Path(os.environ.get("SP4ALL_MODEL") or ROOT / "models" / "sp4all.tar.gz")
+OUT = ROOT / "bench" / "out" / "gateway_bench.json"
+MESSAGES = ["សួស្តី", "Hello", "What is the equity card?", "តើប័ណ្ណសមធម៌ជាអ្វី?", "thank you", "អរគុណ"]
+ANSWER_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = 240.0
+TARGET_P50 = 0.10
+TARGET_P99 = 0.20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def visible(replies: list[dict[str, Any]]) -> list[str]:
+    """What a Telegram user would see for these Rasa replies (one message per reply)."""
+    shown = []
+    for reply in replies:
+        text = str(reply.get("text") or "")
+        if reply.get("image"):
+            text = f"{text}\n{reply['image']}".strip()
+        if text or reply.get("buttons"):
+            shown.append(html.escape(text, quote=False) if text else "\u2060")
+    return shown
+
+
+class RecordingTelegram(FakeTelegram):
+    """Fake Bot API that wakes the waiting simulated user on every sendMessage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_chat: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.changed = asyncio.Condition()
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        result = await super()._result(method, params)
+        if method == "sendMessage":
+            self.by_chat[int(params["chat_id"])].append((time.perf_counter(), params["text"]))
+            async with self.changed:
+                self.changed.notify_all()
+        return result
+
+
+def summary(latencies: list[float], wall_s: float) -> dict[str, float]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * len(ordered)) - 1)]
+    return {
+        "n": len(ordered),
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": p99 * 1000,
+        "mean_ms": statistics.fmean(ordered) * 1000,
+        "throughput_msg_s": len(ordered) / wall_s,
+    }
+
+
+async def direct_phase(
+    rasa_url: str, users: int, messages: int, run: str
+) -> tuple[list[float], dict[int, list[list[str]]], float]:
+    expected: dict[int, list[list[str]]] = {}
+    latencies: list[float] = []
+
+    async def user(u: int, client: httpx.AsyncClient) -> None:
+        expected[u] = []
+        for i in range(messages):
+            t0 = time.perf_counter()
+            r = await client.post(
+                f"{rasa_url}/webhooks/rest/webhook",
+                json={
+                    "sender": f"bench-{run}-direct-{u}",
+                    "message": MESSAGES[(u + i) % len(MESSAGES)],
+                    "input_channel": "telegram",
+                    "metadata": {},
+                },
+            )
+            r.raise_for_status()
+            latencies.append(time.perf_counter() - t0)
+            expected[u].append(visible(r.json()))
+
+    limits = httpx.Limits(max_connections=users + 10)
+    async with httpx.AsyncClient(timeout=ANSWER_TIMEOUT_S, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(user(u, client) for u in range(users)))
+        return latencies, expected, time.perf_counter() - t0
+
+
+async def gateway_phase(
+    gateway_url: str,
+    fake: RecordingTelegram,
+    users: int,
+    messages: int,
+    expected: dict[int, list[list[str]]],
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    base_chat = 900_000
+
+    async def user(u: int, client: httpx.AsyncClient) -> None:
+        chat = base_chat + u
+        for i in range(messages):
+            want = len(fake.by_chat[chat]) + max(1, len(expected[u][i]))
+            update = {
+                "update_id": u * 1000 + i,
+                "message": {
+                    "message_id": i + 1,
+                    "date": int(time.time()),
+                    "chat": {"id": chat, "type": "private"},
+                    "text": MESSAGES[(u + i) % len(MESSAGES)],
+                },
+            }
+            t0 = time.perf_counter()
+            r = await client.post(
+                f"{gateway_url}/telegram/webhook",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+            )
+            r.raise_for_status()
+
+            def answered(n: int = want, c: int = chat) -> bool:
+                return len(fake.by_chat[c]) >= n
+
+            async with fake.changed:
+                try:
+                    await asyncio.wait_for(
+                        fake.changed.wait_for(answered),
+                        ANSWER_TIMEOUT_S,
+                    )
+                except TimeoutError:
+                    return  # counted as lost below
+            latencies.append(fake.by_chat[chat][want - 1][0] - t0)
+
+    limits = httpx.Limits(max_connections=users + 10)
+    async with httpx.AsyncClient(timeout=ANSWER_TIMEOUT_S, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(user(u, client) for u in range(users)))
+        wall = time.perf_counter() - t0
+    await asyncio.sleep(1.0)  # let any duplicate arrive before counting
+    return latencies, wall
+
+
+def compare(fake: RecordingTelegram, expected: dict[int, list[list[str]]]) -> dict[str, int]:
+    lost = duplicated = reordered = 0
+    for u, turns in expected.items():
+        want = [t for turn in turns for t in (turn or ["<no-reply notice>"])]
+        got = [t for _, t in fake.by_chat[900_000 + u]]
+        if any(not turn for turn in turns):  # an empty Rasa answer gets the gateway's notice
+            got = [g if g in want else "<no-reply notice>" for g in got]
+        lost += max(0, len(want) - len(got))
+        duplicated += max(0, len(got) - len(want))
+        if len(got) == len(want) and got != want:
+            reordered += 1
+    return {"lost": lost, "duplicated": duplicated, "users_with_different_replies": reordered}
+
+
+def start_rasa(log_dir: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    actions_port, rasa_port = free_port(), free_port()
+    endpoints = log_dir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    procs = [
+        subprocess.Popen(
+            [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=(log_dir / "actions.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [
+                str(RASA),
+                "run",
+                "--enable-api",
+                "--model",
+                str(MODEL),
+                "--endpoints",
+                str(endpoints),
+                "--port",
+                str(rasa_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=(log_dir / "rasa.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        ),
+    ]
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    checks = [f"http://127.0.0.1:{actions_port}/health", f"http://127.0.0.1:{rasa_port}/status"]
+    while True:
+        try:
+            if all(httpx.get(c, timeout=2).status_code == 200 for c in checks):
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            for p in procs:
+                p.kill()
+            raise SystemExit(f"Rasa did not start; see {log_dir}")
+        time.sleep(1)
+    return f"http://127.0.0.1:{rasa_port}", procs
+
+
+async def run(args: argparse.Namespace, rasa_url: str, workdir: Path) -> dict[str, Any]:
+    run_id = secrets.token_hex(3)
+    fake = RecordingTelegram()
+    fake_server = await start(fake)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{workdir / 'gateway.db'}",
+        rasa_urls=(rasa_url,),
+        telegram_token=TOKEN,
+        telegram_secret=TG_SECRET,
+        telegram_api_url=fake.base_url,
+        rasa_timeout_s=ANSWER_TIMEOUT_S,
+        gazetteer_path=workdir / "none.yml",
+        log_json=False,
+    )
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await direct_phase(rasa_url, 5, 2, run_id + "warm")  # warm-up, not measured
+        d_lat, expected, d_wall = await direct_phase(rasa_url, args.users, args.messages, run_id)
+        g_lat, g_wall = await gateway_phase(
+            f"http://127.0.0.1:{port}", fake, args.users, args.messages, expected
+        )
+    finally:
+        await runner.cleanup()
+        await fake_server.close()
+    direct, through = summary(d_lat, d_wall), summary(g_lat, g_wall)
+    result = {
+        "users": args.users,
+        "messages_per_user": args.messages,
+        "direct_rasa": direct,
+        "through_gateway": through,
+        "overhead_p50": through["p50_ms"] / direct["p50_ms"] - 1,
+        "overhead_p99": through["p99_ms"] / direct["p99_ms"] - 1,
+        **compare(fake, expected),
+    }
+    result["targets_met"] = (
+        result["overhead_p50"] <= TARGET_P50
+        and result["overhead_p99"] <= TARGET_P99
+        and result["lost"] == 0
+        and result["duplicated"] == 0
+    )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=4)
+    parser.add_argument("--rasa-url", default=None, help="use a running Rasa instead")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
+        workdir = Path(tmp)
+        procs: list[subprocess.Popen[bytes]] = []
+        rasa_url = args.rasa_url
+        if rasa_url is None:
+            rasa_url, procs = start_rasa(workdir)
+        try:
+            result = asyncio.run(run(args, rasa_url, workdir))
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
+    d, g = result["direct_rasa"], result["through_gateway"]
+    print(f"{'':16}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'msg/s':>10}{'n':>6}")
+    for name, s in (("Rasa REST", d), ("via gateway", g)):
+        print(
+            f"{name:16}{s['p50_ms']:10.1f}{s['p99_ms']:10.1f}{s['mean_ms']:10.1f}"
+            f"{s['throughput_msg_s']:10.1f}{s['n']:6d}"
+        )
+    print(
+        f"overhead p50 {result['overhead_p50']:+.1%} (target <= +10%), "
+        f"p99 {result['overhead_p99']:+.1%} (target <= +20%); lost {result['lost']}, "
+        f"duplicated {result['duplicated']}, users with different replies "
+        f"{result['users_with_different_replies']}"
+    )
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    return 0 if result["targets_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

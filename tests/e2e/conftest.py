@@ -1,0 +1,168 @@
+"""The REAL assistant for end-to-end tests, started once per session.
+
+An action server and two Rasa instances in the production profile (tracker store on a
+throwaway PostgreSQL database, Redis lock store), on free ports; the gateway under test
+routes each sender to one of them. Needs models/sp4all.tar.gz (`make test` trains it first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.bot.gateway_fixtures import (
+    database_url,
+    fake_graph,
+    fake_rasa,
+    fake_telegram,
+    gateway,
+    make_settings,
+    postgres_url,
+    sqlite_url,
+)
+
+__all__ = [
+    "database_url",
+    "fake_graph",
+    "fake_rasa",
+    "fake_telegram",
+    "gateway",
+    "make_settings",
+    "postgres_url",
+    "real_rasa",
+    "sqlite_url",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+# SP4ALL_MODEL points at another trained model (e.g. while models/ is being retrained).
+MODEL = Path(os.environ.get("SP4ALL_MODEL") or ROOT / "models" / "sp4all.tar.gz")
+ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
+INSTANCES = 2
+READY_TIMEOUT_S = 240.0
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class RasaStack:
+    """Where the real Rasa instances listen."""
+
+    urls: tuple[str, ...]
+    actions_url: str
+    log_dir: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+async def _drop(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    """Start the action server and two Rasa instances once; stop and clean up at the end."""
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: train it first (make train)")
+    log_dir = tmp_path_factory.mktemp("rasa-logs")
+    run_id = secrets.token_hex(4)
+    tracker_db = f"rasa_e2e_{run_id}"
+    actions_port = _free_port()
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "RASA_TELEMETRY_ENABLED": "false",  # no network: telemetry would only retry and log
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}/webhook",
+        "RASA_DB_HOST": "127.0.0.1",
+        "RASA_DB_NAME": tracker_db,
+        "RASA_DB_USER": "postgres",
+        "RASA_DB_PASSWORD": "",
+        "REDIS_HOST": "127.0.0.1",
+        "RASA_LOCK_PREFIX": f"e2e{run_id}",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(name: str, cmd: list[str]) -> None:
+        log = (log_dir / f"{name}.log").open("wb")
+        procs.append(
+            subprocess.Popen(  # noqa: S603 (our own Rasa binary)
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    spawn(
+        "actions",
+        [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+    )
+    ports = [_free_port() for _ in range(INSTANCES)]
+    for i, port in enumerate(ports):
+        spawn(
+            f"rasa{i}",
+            [
+                str(RASA),
+                "run",
+                "--enable-api",
+                "--model",
+                str(MODEL),
+                "--endpoints",
+                str(ENDPOINTS),
+                "--credentials",
+                "credentials.yml",
+                "--port",
+                str(port),
+            ],
+        )
+    urls = tuple(f"http://127.0.0.1:{p}" for p in ports)
+    checks = [f"http://127.0.0.1:{actions_port}/health", *(u + "/status" for u in urls)]
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not all(_ready(c) for c in checks):
+            dead = [p for p in procs if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                logs = "\n".join(
+                    f.read_text(errors="replace")[-3000:] for f in sorted(log_dir.glob("*.log"))
+                )
+                pytest.fail(f"real Rasa did not start; logs:\n{logs}")
+            time.sleep(1)
+        yield RasaStack(urls=urls, actions_url=checks[0], log_dir=log_dir)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        asyncio.run(_drop(tracker_db))

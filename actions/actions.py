@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -21,6 +21,7 @@ from actions.places import PROVINCE, Place, PlaceMatch
 from actions.text import ENGLISH, KHMER, fold
 
 TOPIC_SLOT = "topic"
+REQUESTED_SLOT = "requested_slot"
 PLACE_SLOT = "place_code"
 TOPIC_INTENT_PREFIX = "ask_"
 FALLBACK_INTENT = "nlu_fallback"
@@ -326,6 +327,9 @@ class ActionHandoff(Action):
                 }
             }
         )
+        if tracker.active_loop.get("name"):
+            # a person takes over: the eligibility questions must not resume after them
+            return [ActiveLoop(None), SlotSet(REQUESTED_SLOT, None), ConversationPaused()]
         return [ConversationPaused()]
 
     @staticmethod

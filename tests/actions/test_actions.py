@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 import pytest
-from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
 from actions.actions import (
     ActionAnswerTopic,
@@ -451,6 +452,16 @@ async def test_handoff_tells_the_citizen_and_the_gateway_then_pauses(
         'Topic: scholarship. Last messages: "[button /ask_where_to_enrol]" | "ឃុំបន្ទាយនាង" '
         '| "ខ្ញុំចង់និយាយជាមួយមនុស្ស".'
     )
+
+
+async def test_handoff_in_the_middle_of_the_eligibility_check_ends_it(
+    load_tracker: Any, run_action: Any, domain: dict[str, Any]
+) -> None:
+    state = load_tracker("handoff_request").current_state()
+    state["active_loop"] = {"name": "eligibility_form"}
+    state["slots"]["requested_slot"] = "disability"
+    events, _ = await run_action(ActionHandoff(), Tracker.from_dict(state), domain)
+    assert events == [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
 
 
 @pytest.mark.parametrize(

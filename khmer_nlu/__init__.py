@@ -3,13 +3,15 @@
 - normalize: one spelling for zero-width spaces, Khmer digits and variant sequences
 - segment: Khmer word segmentation with offsets into the original text
 - language: which language a message is in (km / en / no signal)
-- KhmerTokenizer: the Rasa pipeline component (config.yml: khmer_nlu.KhmerTokenizer)
+- Rasa pipeline components (config.yml): KhmerTokenizer, MultilingualEmbeddingFeaturizer,
+  LinearIntentClassifier
 
-Only the component needs Rasa; the other modules are plain Python, also used by actions/.
+Only the components need Rasa; the other modules are plain Python, also used by actions/.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from khmer_nlu.language import ENGLISH, KHMER, detect_language
@@ -17,15 +19,31 @@ from khmer_nlu.normalize import normalize
 from khmer_nlu.segment import split_words
 
 if TYPE_CHECKING:
+    from khmer_nlu.classifier import LinearIntentClassifier
+    from khmer_nlu.embedding import MultilingualEmbeddingFeaturizer
     from khmer_nlu.tokenizer import KhmerTokenizer
 
-__all__ = ["ENGLISH", "KHMER", "KhmerTokenizer", "detect_language", "normalize", "split_words"]
+__all__ = [
+    "ENGLISH",
+    "KHMER",
+    "KhmerTokenizer",
+    "LinearIntentClassifier",
+    "MultilingualEmbeddingFeaturizer",
+    "detect_language",
+    "normalize",
+    "split_words",
+]
+
+_COMPONENTS = {
+    "KhmerTokenizer": "khmer_nlu.tokenizer",
+    "MultilingualEmbeddingFeaturizer": "khmer_nlu.embedding",
+    "LinearIntentClassifier": "khmer_nlu.classifier",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the Rasa component only when asked for, so actions don't load Rasa."""
-    if name == "KhmerTokenizer":
-        from khmer_nlu.tokenizer import KhmerTokenizer
-
-        return KhmerTokenizer
+    """Import a Rasa component only when asked for, so actions don't load Rasa."""
+    if name in _COMPONENTS:
+        module = importlib.import_module(_COMPONENTS[name])
+        return getattr(module, name)
     raise AttributeError(name)

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-import httpx
 from aiohttp import web
 from sqlalchemy import text
 from telegram import Update
@@ -91,7 +90,7 @@ async def accept(app: web.Application, msg: InboundMessage) -> bool:
     new = await app[keys.STORE].ingest(msg)
     if new:
         app[keys.METRICS].inc("gateway_inbound_total", channel=msg.channel)
-        app[keys.PIPELINE].wake()
+        app[keys.PIPELINE].wake(msg.channel, msg.chat_id)
     else:
         app[keys.METRICS].inc("gateway_duplicates_total", channel=msg.channel)
     return new
@@ -230,7 +229,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.auto_migrate:
         await migrate(engine)
     app[keys.ENGINE] = engine
-    app[keys.STORE] = Store(sessions)
+    app[keys.STORE] = Store(sessions, engine.dialect.name)
     yield
     await engine.dispose()
 
@@ -238,7 +237,9 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.RASA] = RasaClient(
-        settings.rasa_urls, timeout_s=settings.rasa_timeout_s, transport=app[keys.RASA_TRANSPORT]
+        settings.rasa_urls,
+        timeout_s=settings.rasa_timeout_s,
+        max_in_flight=settings.rasa_max_in_flight,
     )
     yield
     await app[keys.RASA].aclose()
@@ -251,8 +252,11 @@ async def _telegram_ctx(app: web.Application) -> AsyncIterator[None]:
     async with application:  # initialize() (getMe) ... shutdown()
         await application.start()  # processes update_queue: callback answers, member changes
         app[keys.TELEGRAM] = TelegramChannel(application.bot)
-        yield
-        await application.stop()
+        try:
+            yield
+        finally:
+            if application.running:  # shutdown() refuses a running Application
+                await application.stop()
 
 
 async def _messenger_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -261,7 +265,6 @@ async def _messenger_ctx(app: web.Application) -> AsyncIterator[None]:
         page_token=settings.messenger_page_token,
         graph_url=settings.graph_api_url,
         timeout_s=settings.send_timeout_s,
-        transport=app[keys.GRAPH_TRANSPORT],
     )
     app[keys.MESSENGER] = channel
     yield
@@ -323,12 +326,7 @@ async def _polling_ctx(app: web.Application) -> AsyncIterator[None]:
     await _cancel(app[keys.POLLER_KEY])
 
 
-def create_app(
-    settings: Settings,
-    *,
-    rasa_transport: httpx.AsyncBaseTransport | None = None,
-    graph_transport: httpx.AsyncBaseTransport | None = None,
-) -> web.Application:
+def create_app(settings: Settings) -> web.Application:
     """Build the gateway; channels without credentials get no routes."""
     app = web.Application(
         client_max_size=settings.max_body_bytes, middlewares=[bad_input_middleware]
@@ -336,8 +334,6 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
-    app[keys.RASA_TRANSPORT] = rasa_transport
-    app[keys.GRAPH_TRANSPORT] = graph_transport
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_rasa_ctx)
     if settings.telegram_enabled:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from http import HTTPStatus
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ._exceptions import BadInbound, ChannelError, RateLimited, RecipientBlocked
 from ._models import InboundKind, InboundMessage
@@ -127,11 +128,12 @@ class MessengerChannel:
         page_token: str,
         graph_url: str,
         timeout_s: float,
-        transport: httpx.AsyncBaseTransport | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._token = page_token
         self._url = graph_url.rstrip("/") + MESSAGE_PATH
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), transport=transport)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session = session or aiohttp.ClientSession(timeout=self._timeout)
 
     def render(self, replies: list[RasaReply]) -> list[dict[str, Any]]:
         """Graph ``message`` objects; quick replies ride on the last chunk of a reply."""
@@ -161,25 +163,30 @@ class MessengerChannel:
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = await self._client.post(
-                self._url, params={"access_token": self._token}, json=payload
-            )
-        except httpx.HTTPError as exc:
+            async with self._session.post(
+                self._url,
+                params={"access_token": self._token},
+                json=payload,
+                timeout=self._timeout,
+            ) as response:
+                status, retry_after = response.status, response.headers.get("Retry-After")
+                try:
+                    data: Any = await response.json(content_type=None)
+                except ValueError:
+                    data = {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise ChannelError(f"Graph API: {type(exc).__name__}") from exc
-        try:
-            data: Any = response.json()
-        except ValueError:
-            data = {}
-        if response.is_success:
+        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
             return data if isinstance(data, dict) else {}
-        error = (data or {}).get("error") or {} if isinstance(data, dict) else {}
+        error = (data.get("error") or {}) if isinstance(data, dict) else {}
         code = error.get("code")
-        if response.status_code == httpx.codes.TOO_MANY_REQUESTS or code in RATE_LIMIT_CODES:
-            retry = response.headers.get("Retry-After")
-            raise RateLimited(float(retry) if retry else DEFAULT_RETRY_AFTER_S, "Graph rate limit")
-        if response.status_code == httpx.codes.FORBIDDEN or code in UNREACHABLE_CODES:
-            raise RecipientBlocked(f"Graph API {response.status_code} code {code}")
-        raise ChannelError(f"Graph API {response.status_code} code {code}")
+        if status == HTTPStatus.TOO_MANY_REQUESTS or code in RATE_LIMIT_CODES:
+            raise RateLimited(
+                float(retry_after) if retry_after else DEFAULT_RETRY_AFTER_S, "Graph rate limit"
+            )
+        if status == HTTPStatus.FORBIDDEN or code in UNREACHABLE_CODES:
+            raise RecipientBlocked(f"Graph API {status} code {code}")
+        raise ChannelError(f"Graph API {status} code {code}")
 
     async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
         """POST /me/messages with messaging_type RESPONSE (inside the 24-hour window)."""
@@ -201,4 +208,4 @@ class MessengerChannel:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        await self._session.close()

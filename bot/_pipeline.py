@@ -13,11 +13,11 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._channel import Channel
-from ._db import Inbound, InboundStatus, Outbound, OutboundStatus
+from ._db import Chat, Inbound, InboundStatus, Outbound, OutboundStatus
 from ._exceptions import ChannelError, RasaUnavailable, RateLimited, RecipientBlocked
 from ._metrics import Metrics
 from ._models import InboundKind, OutboundKind
@@ -30,6 +30,7 @@ __all__ = ["Pipeline", "callback_key"]
 
 log = logging.getLogger("bot.pipeline")
 
+ChatKey = tuple[str, str]
 IDLE_POLL_S = 1.0  # safety net: also re-check the database this often without a wake-up
 CALLBACK_KEY_PREFIX = "k:"
 CALLBACK_KEY_HEX = 24  # "k:" + 24 hex characters = 26 bytes, far below Telegram's 64
@@ -68,12 +69,25 @@ class Pipeline:
         self._settings = settings
         self._metrics = metrics
         self._wakeup = asyncio.Event()
-        self._busy: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._busy: dict[ChatKey, asyncio.Task[None]] = {}
+        self._dirty: set[ChatKey] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)
 
-    def wake(self) -> None:
-        """Tell the worker new work is in the database."""
-        self._wakeup.set()
+    def wake(self, channel: str | None = None, chat_id: str | None = None) -> None:
+        """New work is in the database; for a known chat, start on it without a scan."""
+        if channel is None or chat_id is None:
+            self._wakeup.set()
+            return
+        key = (channel, chat_id)
+        if key in self._busy:
+            self._dirty.add(key)  # its drain may be past its last check: run it again
+        else:
+            self._start(key)
+
+    def _start(self, key: ChatKey) -> None:
+        task = asyncio.create_task(self._drain(*key), name=f"drain {key[0]}")
+        self._busy[key] = task
+        task.add_done_callback(functools.partial(self._finished, key))
 
     @property
     def in_flight(self) -> int:
@@ -86,11 +100,11 @@ class Pipeline:
             while True:
                 self._wakeup.clear()
                 now = time.time()
+                # The scan finds work no wake-up announced: leftovers of a previous process
+                # and retries whose time has come.
                 for key in await self._store.due_chats(now, self._settings.concurrency):
                     if key not in self._busy:
-                        task = asyncio.create_task(self._drain(*key), name=f"drain {key[0]}")
-                        self._busy[key] = task
-                        task.add_done_callback(functools.partial(self._finished, key))
+                        self._start(key)
                 await self._sleep_until_due()
         finally:
             tasks = list(self._busy.values())
@@ -100,9 +114,15 @@ class Pipeline:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _finished(self, key: tuple[str, str], _task: asyncio.Task[None]) -> None:
+    def _finished(self, key: ChatKey, _task: asyncio.Task[None]) -> None:
         self._busy.pop(key, None)
-        self._wakeup.set()  # the chat may have received more messages meanwhile
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self._start(key)
+
+    def _retry_scheduled(self) -> None:
+        """A retry time was stored: let the loop recompute how long it may sleep."""
+        self._wakeup.set()
 
     async def _sleep_until_due(self) -> None:
         timeout = IDLE_POLL_S
@@ -120,32 +140,35 @@ class Pipeline:
         """Send what is queued for this chat, then answer its messages one by one."""
         async with self._slots:
             try:
+                # Leftovers first (a previous process, a rate limit), then new messages.
+                if not await self._flush_outbound(channel_name, chat_id):
+                    return
                 while True:
-                    if not await self._flush_outbound(channel_name, chat_id):
-                        return
                     inbound = await self._store.first_pending_inbound(channel_name, chat_id)
                     if inbound is None or inbound.due_at > time.time():
                         return
-                    if not await self._answer(inbound):
-                        await self._flush_outbound(channel_name, chat_id)
+                    answered, queued = await self._answer(inbound)
+                    if not await self._send_rows(channel_name, queued) or not answered:
                         return
             except Exception:  # a bug must not kill the worker; the row stays pending
                 log.exception("pipeline.drain_failed", extra={"channel": channel_name})
                 await asyncio.sleep(self._settings.retry_base_s)
 
-    async def _answer(self, inbound: Inbound) -> bool:
-        """Get Rasa's answer and queue it; False if Rasa failed and the message waits."""
+    async def _answer(self, inbound: Inbound) -> tuple[bool, list[Outbound]]:
+        """Ask Rasa and queue the answer; returns (answered?, rows to send now, in order)."""
         channel = self._channels.get(inbound.channel)
         if channel is None:
             log.error("pipeline.unknown_channel", extra={"channel": inbound.channel})
             await self._store.complete_inbound(inbound, InboundStatus.NO_REPLY, [])
-            return True
-        chat = await self._store.chat(inbound.channel, inbound.chat_id)
-        language = inbound.meta.get("language") or (chat.language if chat else None)
+            return True, []
+        chat: Chat | None = None
+        language = inbound.meta.get("language")
+        if not language:  # a button or a location: the chat's last known language
+            chat = await self._store.chat(inbound.channel, inbound.chat_id)
+            language = chat.language if chat else None
         if inbound.kind == InboundKind.MEDIA:
             ack = {"text": gateway_text("media", language), "buttons": [human_button(language)]}
-            await self._queue_replies(inbound, channel, [ack], OutboundKind.ACK)
-            return True
+            return True, await self._queue_replies(inbound, channel, [ack], OutboundKind.ACK)
         # The typing indicator runs alongside the Rasa call: it must not add latency.
         typing = asyncio.create_task(channel.typing(inbound.chat_id))
         metadata: dict[str, Any] = {**inbound.meta, "language": language}
@@ -171,33 +194,32 @@ class Pipeline:
             if not inbound.notice_sent:
                 body = channel.render([{"text": gateway_text("delayed", language)}])
                 notice = NewOutbound(OutboundKind.NOTICE, body[0])
-            await self._store.postpone_inbound(
+            queued = await self._store.postpone_inbound(
                 inbound, self._backoff(inbound.attempts), str(exc), notice
             )
-            return False
+            self._retry_scheduled()
+            return False, queued
         await typing  # before the answer, so "typing..." never follows the reply
         self._observe(inbound)
         if not replies:
             # Rasa swallows action errors and answers [] -- that is not an answer.
             self._metrics.inc("gateway_rasa_empty_replies_total")
             log.warning("pipeline.rasa_empty_reply", extra={"channel": inbound.channel})
-            in_handoff = bool(chat and chat.in_handoff)
-            fallback = (
-                []
-                if in_handoff
-                else [
+            if chat is None:
+                chat = await self._store.chat(inbound.channel, inbound.chat_id)
+            fallback = []
+            if not (chat and chat.in_handoff):  # in handoff, silence is expected
+                fallback = [
                     {
                         "text": gateway_text("no_reply", language),
                         "buttons": [human_button(language)],
                     }
                 ]
-            )
-            await self._queue_replies(
+            queued = await self._queue_replies(
                 inbound, channel, fallback, OutboundKind.NOTICE, status=InboundStatus.NO_REPLY
             )
-            return True
-        await self._queue_replies(inbound, channel, replies, OutboundKind.REPLY)
-        return True
+            return True, queued
+        return True, await self._queue_replies(inbound, channel, replies, OutboundKind.REPLY)
 
     def _observe(self, inbound: Inbound) -> None:
         created = inbound.created_at.timestamp() if inbound.created_at else time.time()
@@ -210,7 +232,7 @@ class Pipeline:
         replies: list[RasaReply],
         kind: str,
         status: str = InboundStatus.ANSWERED,
-    ) -> None:
+    ) -> list[Outbound]:
         handoffs = [
             r["custom"]["handoff"]
             for r in replies
@@ -223,16 +245,23 @@ class Pipeline:
             for h in handoffs
         ]
         callbacks = _button_payloads(visible) if channel.needs_callback_keys else None
-        await self._store.complete_inbound(inbound, status, items, callbacks)
+        queued = await self._store.complete_inbound(inbound, status, items, callbacks)
         if handoffs:
             self._metrics.inc("gateway_handoffs_total", channel=inbound.channel)
             await self._store.set_chat_flags(inbound.channel, inbound.chat_id, in_handoff=True)
             log.info("pipeline.handoff_requested", extra={"channel": inbound.channel})
+        return queued
 
     async def _flush_outbound(self, channel_name: str, chat_id: str) -> bool:
-        """Send queued messages in order; False if one must wait (order is preserved)."""
+        """Send what is still queued from before (restart, rate limit, failed send)."""
+        return await self._send_rows(
+            channel_name, await self._store.pending_outbound(channel_name, chat_id)
+        )
+
+    async def _send_rows(self, channel_name: str, rows: Sequence[Outbound]) -> bool:
+        """Send in order; False if one must wait (the rest wait too, to keep the order)."""
         channel = self._channels.get(channel_name)
-        for row in await self._store.pending_outbound(channel_name, chat_id):
+        for row in rows:
             if row.due_at > time.time():
                 return False
             if channel is None:
@@ -257,6 +286,7 @@ class Pipeline:
                 delay_s=exc.retry_after,
                 count_attempt=False,
             )
+            self._retry_scheduled()
             return False
         except RecipientBlocked as exc:
             self._metrics.inc("gateway_outbound_total", channel=channel.name, status="blocked")
@@ -274,6 +304,7 @@ class Pipeline:
             await self._store.mark_outbound(
                 row.id, OutboundStatus.PENDING, error=str(exc), delay_s=self._backoff(row.attempts)
             )
+            self._retry_scheduled()
             return False
         self._metrics.inc("gateway_outbound_total", channel=channel.name, status="sent")
         await self._store.mark_outbound(row.id, OutboundStatus.SENT, external_id=external_id)

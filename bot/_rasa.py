@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from http import HTTPStatus
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ._exceptions import RasaUnavailable
 
@@ -15,6 +17,7 @@ REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
 STATUS_PATH = "/status"
 CONNECT_TIMEOUT_S = 5.0
 STATUS_TIMEOUT_S = 2.0  # a health probe must answer fast even when Rasa hangs
+DEFAULT_MAX_IN_FLIGHT = 16  # per instance; see RasaClient.__init__
 
 RasaReply = dict[str, Any]
 
@@ -24,6 +27,7 @@ class RasaClient:
 
     Sticky routing keeps one conversation on one Rasa process, so its tracker, lock and
     message order stay consistent even with several instances behind the gateway.
+    Uses aiohttp (as the server does): httpx's pool cost several times more CPU per call.
     """
 
     def __init__(
@@ -31,15 +35,21 @@ class RasaClient:
         urls: tuple[str, ...],
         *,
         timeout_s: float,
-        transport: httpx.AsyncBaseTransport | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one Rasa URL is needed")
         self._urls = tuple(u.rstrip("/") for u in urls)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
-            transport=transport,
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s)
         )
+        self._session = session or aiohttp.ClientSession(timeout=self._timeout)
+        # Admission control per instance: Rasa serves a burst of concurrent requests
+        # unfairly (early ones starve behind later arrivals; measured p99 x2 with a 0.5 s
+        # stagger). A few requests in flight, the rest queued here first-come first-served,
+        # keeps its throughput and cuts the tail.
+        self._slots = {url: asyncio.Semaphore(max_in_flight) for url in self._urls}
 
     def instance_for(self, sender: str) -> str:
         """Stable choice of instance for a sender (same answer in every gateway process)."""
@@ -50,7 +60,8 @@ class RasaClient:
         self, sender: str, message: str, *, input_channel: str, metadata: dict[str, Any]
     ) -> list[RasaReply]:
         """The bot's replies; raises RasaUnavailable on network errors, 4xx/5xx or bad JSON."""
-        url = self.instance_for(sender) + REST_WEBHOOK_PATH
+        base = self.instance_for(sender)
+        url = base + REST_WEBHOOK_PATH
         body = {
             "sender": sender,
             "message": message,
@@ -58,30 +69,34 @@ class RasaClient:
             "metadata": metadata,
         }
         try:
-            response = await self._client.post(url, json=body)
-        except httpx.HTTPError as exc:
+            async with (
+                self._slots[base],
+                self._session.post(url, json=body, timeout=self._timeout) as response,
+            ):
+                if response.status != HTTPStatus.OK:
+                    raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
+                try:
+                    replies = await response.json(content_type=None)
+                except ValueError as exc:
+                    raise RasaUnavailable("Rasa answered with invalid JSON") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise RasaUnavailable(f"{type(exc).__name__} calling {url}") from exc
-        if response.status_code != httpx.codes.OK:
-            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
-        try:
-            replies = response.json()
-        except ValueError as exc:
-            raise RasaUnavailable("Rasa answered with invalid JSON") from exc
         if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
             raise RasaUnavailable("Rasa answered with something other than a list of messages")
         return replies
 
     async def ready(self) -> bool:
         """True when every instance has a model loaded (GET /status is 200)."""
+        probe = aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)
         for url in self._urls:
             try:
-                response = await self._client.get(url + STATUS_PATH, timeout=STATUS_TIMEOUT_S)
-            except httpx.HTTPError:
-                return False
-            if response.status_code != httpx.codes.OK:
+                async with self._session.get(url + STATUS_PATH, timeout=probe) as response:
+                    if response.status != HTTPStatus.OK:
+                        return False
+            except (aiohttp.ClientError, TimeoutError):
                 return False
         return True
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        await self._session.close()

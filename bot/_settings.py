@@ -25,6 +25,7 @@ DEFAULT_RETRY_BASE_S = 1.0
 DEFAULT_RETRY_MAX_S = 60.0
 DEFAULT_MAX_SEND_ATTEMPTS = 8
 DEFAULT_CONCURRENCY = 64
+DEFAULT_RASA_MAX_IN_FLIGHT = 16
 DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
 # Telegram allows 1-256 characters from A-Z a-z 0-9 _ - (setWebhook secret_token)
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -69,6 +70,7 @@ class Settings:
     retry_max_s: float = DEFAULT_RETRY_MAX_S
     max_send_attempts: int = DEFAULT_MAX_SEND_ATTEMPTS
     concurrency: int = DEFAULT_CONCURRENCY
+    rasa_max_in_flight: int = DEFAULT_RASA_MAX_IN_FLIGHT  # per Rasa instance
     gazetteer_path: Path = field(default_factory=lambda: Path(DEFAULT_GAZETTEER))
     auto_migrate: bool = True
     log_json: bool = True
@@ -124,6 +126,7 @@ class Settings:
             retry_max_s=_float(e, "GATEWAY_RETRY_MAX", DEFAULT_RETRY_MAX_S),
             max_send_attempts=_int(e, "GATEWAY_MAX_SEND_ATTEMPTS", DEFAULT_MAX_SEND_ATTEMPTS),
             concurrency=_int(e, "GATEWAY_CONCURRENCY", DEFAULT_CONCURRENCY),
+            rasa_max_in_flight=_int(e, "RASA_MAX_IN_FLIGHT", DEFAULT_RASA_MAX_IN_FLIGHT),
             gazetteer_path=Path(e.get("GATEWAY_GAZETTEER") or DEFAULT_GAZETTEER),
             auto_migrate=e.get("GATEWAY_AUTO_MIGRATE", "1").lower() in _TRUE,
             log_json=e.get("GATEWAY_LOG_JSON", "1").lower() in _TRUE,

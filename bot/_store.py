@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ._db import (
+    Base,
     CallbackPayload,
     Chat,
     Inbound,
@@ -25,6 +30,7 @@ from ._models import InboundMessage
 __all__ = ["NewOutbound", "Store"]
 
 ChatKey = tuple[str, str]
+DEFAULT_LANGUAGE = "km"
 
 
 @dataclass(frozen=True)
@@ -39,22 +45,31 @@ class NewOutbound:
 class Store:
     """Small repository over the session factory; each method is one short transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
+        self._dialect = dialect
+        # SQLite has one writer at a time; queueing writers here, in order, is fairer and
+        # cheaper than letting them spin in SQLite's busy handler (the gateway is the only
+        # writer process). PostgreSQL needs no such lock.
+        self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if dialect == "sqlite" else contextlib.nullcontext()
+        )
+
+    def _insert(self, table: type[Base]) -> Any:
+        """INSERT with ON CONFLICT support for this dialect (SQLite and PostgreSQL agree)."""
+        return (pg_insert if self._dialect == "postgresql" else sqlite_insert)(table)
 
     async def ingest(self, msg: InboundMessage) -> bool:
-        """Persist a citizen's message; False if (channel, external_id) was already seen."""
-        async with self._sessions() as session:
-            exists = await session.scalar(
-                select(Inbound.id).where(
-                    Inbound.channel == msg.channel, Inbound.external_id == msg.external_id
-                )
-            )
-            if exists is not None:
-                return False
-            await self._touch_chat(session, msg.channel, msg.chat_id, msg.language)
-            session.add(
-                Inbound(
+        """Persist a citizen's message; False if (channel, external_id) was already seen.
+
+        One round trip each for the message and its chat: redeliveries are common, and
+        the unique constraint, not a prior SELECT, is what decides (no race).
+        """
+        now = utcnow()
+        async with self._write_lock, self._sessions() as session:
+            inserted = await session.execute(
+                self._insert(Inbound)
+                .values(
                     channel=msg.channel,
                     external_id=msg.external_id,
                     chat_id=msg.chat_id,
@@ -66,34 +81,32 @@ class Store:
                     attempts=0,
                     due_at=0.0,
                     notice_sent=False,
+                    created_at=now,
                 )
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
             )
-            try:
-                await session.commit()
-            except IntegrityError:  # a concurrent redelivery won the race
+            if not cast("CursorResult[Any]", inserted).rowcount:
                 await session.rollback()
                 return False
-            return True
-
-    @staticmethod
-    async def _touch_chat(
-        session: AsyncSession, channel: str, chat_id: str, language: str | None
-    ) -> None:
-        chat = await session.scalar(
-            select(Chat).where(Chat.channel == channel, Chat.chat_id == chat_id)
-        )
-        if chat is None:
-            session.add(
-                Chat(channel=channel, chat_id=chat_id, language=language or "km", active=True)
+            # Writing to us again means the bot is not blocked (any more).
+            changes: dict[str, Any] = {"active": True, "updated_at": now}
+            if msg.language:
+                changes["language"] = msg.language
+            await session.execute(
+                self._insert(Chat)
+                .values(
+                    channel=msg.channel,
+                    chat_id=msg.chat_id,
+                    language=msg.language or DEFAULT_LANGUAGE,
+                    active=True,
+                    in_handoff=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_update(index_elements=["channel", "chat_id"], set_=changes)
             )
-            try:
-                await session.flush()
-            except IntegrityError:
-                await session.rollback()
-            return
-        chat.active = True  # writing to us again means the bot is not blocked any more
-        if language:
-            chat.language = language
+            await session.commit()
+            return True
 
     async def chat(self, channel: str, chat_id: str) -> Chat | None:
         """The chat row (language, active, handoff), if the citizen ever wrote."""
@@ -117,7 +130,7 @@ class Store:
             values["active"] = active
         if in_handoff is not None:
             values["in_handoff"] = in_handoff
-        async with self._sessions() as session:
+        async with self._write_lock, self._sessions() as session:
             await session.execute(
                 update(Chat).where(Chat.channel == channel, Chat.chat_id == chat_id).values(values)
             )
@@ -198,20 +211,30 @@ class Store:
         status: str,
         outbound: Sequence[NewOutbound],
         callbacks: dict[str, str] | None = None,
-    ) -> None:
-        """Atomically mark the message answered and queue its replies (so a crash loses none)."""
-        async with self._sessions() as session:
-            for key, payload in (callbacks or {}).items():
-                if await session.get(CallbackPayload, key) is None:
-                    session.add(CallbackPayload(key=key, payload=payload))
-            for item in outbound:
-                session.add(self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, item))
+    ) -> list[Outbound]:
+        """Atomically mark the message answered and queue its replies (so a crash loses none).
+
+        Returns the queued rows still to send, in order, so the caller need not re-read them.
+        """
+        async with self._write_lock, self._sessions() as session:
+            if callbacks:
+                await session.execute(
+                    self._insert(CallbackPayload)
+                    .values([{"key": k, "payload": p} for k, p in callbacks.items()])
+                    .on_conflict_do_nothing(index_elements=["key"])
+                )
+            rows = [
+                self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, item)
+                for item in outbound
+            ]
+            session.add_all(rows)
             await session.execute(
                 update(Inbound)
                 .where(Inbound.id == inbound.id)
                 .values(status=status, answered_at=utcnow(), error=None)
             )
             await session.commit()
+        return [r for r in rows if r.status == OutboundStatus.PENDING]
 
     @staticmethod
     def _outbound_row(
@@ -230,21 +253,24 @@ class Store:
 
     async def postpone_inbound(
         self, inbound: Inbound, delay_s: float, error: str, notice: NewOutbound | None
-    ) -> None:
+    ) -> list[Outbound]:
         """Rasa failed: retry later; queue the one "answer delayed" notice if given."""
-        async with self._sessions() as session:
+        async with self._write_lock, self._sessions() as session:
             values: dict[str, Any] = {
                 "attempts": Inbound.attempts + 1,
                 "due_at": time.time() + delay_s,
                 "error": error[:1000],
             }
+            rows = []
             if notice is not None:
                 values["notice_sent"] = True
-                session.add(
+                rows.append(
                     self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, notice)
                 )
+                session.add_all(rows)
             await session.execute(update(Inbound).where(Inbound.id == inbound.id).values(values))
             await session.commit()
+        return rows
 
     async def mark_outbound(
         self,
@@ -266,7 +292,7 @@ class Store:
             values["sent_at"] = utcnow()
         if delay_s is not None:
             values["due_at"] = time.time() + delay_s
-        async with self._sessions() as session:
+        async with self._write_lock, self._sessions() as session:
             await session.execute(
                 update(Outbound).where(Outbound.id == outbound_id).values(values)
             )
@@ -274,7 +300,7 @@ class Store:
 
     async def block_pending(self, channel: str, chat_id: str, error: str) -> None:
         """A blocked chat: give up on everything still queued for it."""
-        async with self._sessions() as session:
+        async with self._write_lock, self._sessions() as session:
             await session.execute(
                 update(Outbound)
                 .where(

@@ -29,12 +29,12 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
 )
-from telegram.request import HTTPXRequest
 
 from ._exceptions import ChannelError, RateLimited, RecipientBlocked, UnsupportedUpdate
 from ._geo import Commune, nearest_commune
 from ._models import InboundKind, InboundMessage
 from ._pipeline import callback_key
+from ._ptb_aiohttp import AiohttpRequest
 from ._rasa import RasaReply
 from ._settings import Settings
 from ._store import Store
@@ -75,6 +75,7 @@ MEDIA_ATTRIBUTES = (
     "dice",
 )
 BLOCKED_STATUSES = {ChatMember.BANNED, ChatMember.LEFT}
+POLL_READ_MARGIN_S = 30.0  # getUpdates long-polls: its read timeout must exceed the poll
 
 
 def _location_meta(lat: float, lon: float, communes: list[Commune]) -> dict[str, Any]:
@@ -180,19 +181,21 @@ def build_application(
     settings: Settings, store: Store
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """PTB Application without an Updater: updates arrive through our own webhook route."""
-    request = HTTPXRequest(
-        connect_timeout=settings.send_timeout_s,
-        read_timeout=settings.send_timeout_s,
-        write_timeout=settings.send_timeout_s,
-        pool_timeout=settings.send_timeout_s,
-        connection_pool_size=max(8, settings.concurrency),
+    request = AiohttpRequest(
+        read_timeout=settings.send_timeout_s, connect_timeout=settings.send_timeout_s
     )
     application = (
         ApplicationBuilder()
         .token(settings.telegram_token)
         .base_url(settings.telegram_api_url)
         .request(request)
-        .get_updates_request(HTTPXRequest(read_timeout=settings.send_timeout_s + 30))
+        .get_updates_request(
+            AiohttpRequest(
+                read_timeout=settings.send_timeout_s + POLL_READ_MARGIN_S,
+                connect_timeout=settings.send_timeout_s,
+                pool_size=1,
+            )
+        )
         .updater(None)
         .build()
     )

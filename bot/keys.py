@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application
@@ -22,13 +21,11 @@ from ._webchat import WebChatChannel
 __all__ = [
     "COMMUNES",
     "ENGINE",
-    "GRAPH_TRANSPORT",
     "MESSENGER",
     "METRICS",
     "PIPELINE",
     "POLLER_KEY",
     "RASA",
-    "RASA_TRANSPORT",
     "SETTINGS",
     "STORE",
     "TELEGRAM",
@@ -50,6 +47,3 @@ MESSENGER = web.AppKey("messenger", MessengerChannel)
 WEBCHAT_KEY = web.AppKey("webchat", WebChatChannel)
 WORKER_KEY = web.AppKey("worker", asyncio.Task[None])
 POLLER_KEY = web.AppKey("poller", asyncio.Task[None])
-# Injectable transports (tests); None means real network clients.
-RASA_TRANSPORT: web.AppKey[httpx.AsyncBaseTransport | None] = web.AppKey("rasa_transport")
-GRAPH_TRANSPORT: web.AppKey[httpx.AsyncBaseTransport | None] = web.AppKey("graph_transport")

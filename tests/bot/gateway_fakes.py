@@ -207,6 +207,8 @@ class FakeRasa:
         self.delay_s = 0.0
         self.responder: Responder = echo
         self.server: TestServer | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -215,8 +217,13 @@ class FakeRasa:
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
         if self.status != 200:
             self.calls.append(Call("failed", body))
             return web.Response(status=self.status, text="down")

@@ -174,3 +174,16 @@ async def test_worker_does_not_spin_while_rasa_is_thinking(gateway, fake_telegra
     await client.post("/telegram/webhook", json=update(1, "hi"), headers={HEADER: TG_SECRET})
     await wait_until(lambda: len(fake_telegram.sent()) == 1, timeout=5)
     assert calls <= 6  # a wake-up per event and the 1 s safety poll, not a busy loop
+
+
+async def test_requests_in_flight_per_rasa_instance_are_capped(gateway, fake_telegram, fake_rasa):
+    fake_rasa.delay_s = 0.2
+    client = await gateway(rasa_max_in_flight=3)
+    for i in range(12):
+        await client.post(
+            "/telegram/webhook",
+            json=update(900 + i, f"m{i}", chat_id=2000 + i),
+            headers={HEADER: TG_SECRET},
+        )
+    await wait_until(lambda: len(fake_telegram.sent()) == 12, timeout=10)
+    assert fake_rasa.max_in_flight == 3  # 12 chats at once, never more than 3 at Rasa

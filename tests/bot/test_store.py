@@ -39,7 +39,7 @@ async def test_ingest_deduplicates_and_keeps_order(database_url: str) -> None:
     engine, sessions = create_engine(database_url)
     try:
         await migrate(engine)
-        store = Store(sessions)
+        store = Store(sessions, engine.dialect.name)
         assert await store.ingest(message("1", text="first")) is True
         assert await store.ingest(message("1", text="first")) is False
         assert await store.ingest(message("2", text="second")) is True
@@ -75,7 +75,7 @@ async def test_callback_payloads_round_trip(database_url: str) -> None:
     engine, sessions = create_engine(database_url)
     try:
         await migrate(engine)
-        store = Store(sessions)
+        store = Store(sessions, engine.dialect.name)
         await store.ingest(message("1"))
         inbound = await store.first_pending_inbound("telegram", "c1")
         assert inbound is not None

@@ -25,6 +25,7 @@ __all__ = ["chat_loop", "delete_webhook", "main", "set_webhook"]
 
 CHAT_TIMEOUT_S = 60.0
 CHAT_POLL_WAIT_S = 20
+CHAT_SETTLE_S = 1.0  # more replies to the same message arrive within this
 QUIT_WORDS = {"/quit", "/exit"}
 
 
@@ -99,15 +100,22 @@ async def chat_loop(
                 },
             )
             response.raise_for_status()
-            poll = await client.get(
-                "/webchat/messages",
-                params={"session": session, "after": after, "wait": CHAT_POLL_WAIT_S},
-            )
-            poll.raise_for_status()
-            for message in poll.json()["messages"]:
-                after = max(after, int(message["id"]))
-                buttons = message.get("buttons") or buttons
-                print("bot> " + _render(message), file=out, flush=True)
+            # Wait for the first reply, then collect the rest of the answer (Rasa often
+            # answers with several messages, delivered one by one).
+            wait: float = CHAT_POLL_WAIT_S
+            while True:
+                poll = await client.get(
+                    "/webchat/messages", params={"session": session, "after": after, "wait": wait}
+                )
+                poll.raise_for_status()
+                messages = poll.json()["messages"]
+                if not messages:
+                    break
+                for message in messages:
+                    after = max(after, int(message["id"]))
+                    buttons = message.get("buttons") or buttons
+                    print("bot> " + _render(message), file=out, flush=True)
+                wait = CHAT_SETTLE_S
 
 
 def _stdin_lines() -> Iterable[str]:

@@ -104,3 +104,11 @@ async def test_terminal_chat_through_the_web_chat_api(gateway, fake_rasa: FakeRa
     assert [c.params["message"] for c in fake_rasa.calls] == ["/menu", "/ask_equity_card"]
     assert "bot> Menu\n  [1] English\n  [2] ប័ណ្ណសមធម៌" in out.getvalue()
     assert "bot> echo: /ask_equity_card" in out.getvalue()
+
+
+async def test_terminal_chat_shows_every_reply_to_a_message(gateway, fake_rasa) -> None:
+    fake_rasa.responder = lambda body: [{"text": "first"}, {"text": "second"}, {"text": "third"}]
+    client = await gateway()
+    out = io.StringIO()
+    await chat_loop(str(client.make_url("")), ["hello", "/quit"], out)
+    assert out.getvalue() == "bot> first\nbot> second\nbot> third\n"

@@ -56,7 +56,7 @@ run: setup $(MODEL)
 	$(BOT_PY) scripts/supervise.py
 
 chat: | $(BOT_VENV)/.installed
-	$(BOT_PY) scripts/chat.py
+	$(BOT_PY) -m bot chat
 
 lint: setup
 	$(RASA_VENV)/bin/ruff check khmer_nlu actions tests/actions tests/khmer_nlu bench scripts
@@ -82,9 +82,10 @@ test-bot: | $(BOT_VENV)/.installed $(MODEL)
 
 test: lint validate test-actions $(MODEL) test-stories test-nlu test-bot
 
-bench: setup
+bench: setup $(MODEL)
 	$(RASA_PY) -m pip install -q -c requirements/rasa-constraints.txt -r requirements/bench.txt
 	$(RASA_PY) bench/nlu_bench.py
+	$(BOT_PY) bench/gateway_bench.py
 
 clean:
 	rm -rf results .rasa models/*.tar.gz

@@ -137,8 +137,9 @@ class ActionLocateOffice(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         composer = _composer(tracker)
+        located = self._from_metadata(tracker, composer)
         text = tracker.latest_message.get("text") or ""
-        match = composer.gazetteer.find(text)
+        match = PlaceMatch(located) if located else composer.gazetteer.find(text)
         if match.place is None and match.candidates:
             self._ask_which(dispatcher, composer, match)
             return []
@@ -154,6 +155,13 @@ class ActionLocateOffice(Action):
                 buttons=[composer.button("request_human", "/request_human")],
             )
         return [SlotSet(PLACE_SLOT, place.code)]
+
+    @staticmethod
+    def _from_metadata(tracker: Tracker, composer: Composer) -> Place | None:
+        """The commune the gateway found for a shared location, if it sent one."""
+        metadata = tracker.latest_message.get("metadata") or {}
+        code = metadata.get("place_code") if isinstance(metadata, dict) else None
+        return composer.gazetteer.places.get(code) if isinstance(code, str) else None
 
     @staticmethod
     def _ask_which(

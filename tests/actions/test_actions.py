@@ -238,6 +238,20 @@ async def test_locate_a_misspelt_province_in_english(
     assert message["text"].endswith("Tell me your commune or district and I'll name your office.")
 
 
+async def test_a_shared_location_uses_the_commune_the_gateway_found(
+    load_tracker: Any, run_action: Any, domain: dict[str, Any]
+) -> None:
+    tracker = load_tracker(
+        "inform_place",
+        slots={"language": "en", "topic": None},
+        text="/inform_place",
+        metadata={"location": {"latitude": 11.55, "longitude": 104.92}, "place_code": "120101"},
+    )
+    events, [message] = await run_action(ActionLocateOffice(), tracker, domain)
+    assert events == [SlotSet("place_code", "120101")]
+    assert "Tonle Basak" in message["text"]
+
+
 async def test_locate_a_district(
     load_tracker: Any, run_action: Any, domain: dict[str, Any]
 ) -> None:

@@ -1,7 +1,7 @@
 """Run Rasa, the action server and the gateway together; stop them cleanly on Ctrl-C.
 
 `make run` runs this with the gateway's Python. Profiles:
-  embedded (default)  one Rasa, trackers in memory, gateway on SQLite (var/gateway.db)
+  embedded (default)  one Rasa (trackers in SQLite, endpoints.yml), gateway on SQLite (var/)
   production          SP4ALL_PROFILE=production: PostgreSQL tracker store and gateway
                       database, Redis lock store, RASA_INSTANCES Rasa processes (default 2),
                       the gateway routing each sender to one of them (see deploy/README.md)

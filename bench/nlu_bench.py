@@ -111,15 +111,22 @@ def boundaries(words: list[str]) -> set[int]:
     return positions
 
 
+def installed(segmenter: str) -> bool:
+    """Whether an optional segmenter (requirements/bench.txt) can be loaded."""
+    try:
+        split_words("ខ្ញុំ", segmenter)
+    except ImportError:
+        return False
+    return True
+
+
 def bench_segmenters(texts: list[str]) -> list[list[str]]:
     """Speed and boundary F1 of each segmenter; gold = lines written with zero-width spaces."""
     khmer = [t for t in texts if any("\u1780" <= c <= "\u17ff" for c in t)]
     gold = [t for t in khmer if ZWSP in t]
     rows = []
     for name in SEGMENTERS:
-        try:
-            split_words("ខ្ញុំ", name)
-        except ImportError:
+        if not installed(name):
             rows.append([name, "not installed", "", ""])
             continue
         started = time.perf_counter()
@@ -196,9 +203,7 @@ def bench_pipelines(
     results: dict[str, PipelineResult] = {}
     texts = [text for text, _ in heldout]
     for segmenter, classifier in variants:
-        try:
-            split_words("ខ្ញុំ", segmenter)
-        except ImportError:
+        if not installed(segmenter):
             continue
         name = f"{segmenter}-{classifier}"
         training = run([RASA, "train", "nlu", "--config",

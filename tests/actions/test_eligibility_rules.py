@@ -10,19 +10,8 @@ import pytest
 import yaml
 
 from actions.eligibility import Assessment, Condition, RuleBook, load_rules
+from actions.form import FORM_SLOTS
 from actions.knowledge import KNOWLEDGE_DIR, KnowledgeBase, KnowledgeError
-
-FORM_SLOTS = (
-    "has_equity_card",
-    "equity_level",
-    "pregnant_or_infant",
-    "school_children",
-    "school_level",
-    "disability",
-    "elderly",
-    "hiv",
-    "work_status",
-)
 
 
 @pytest.fixture(scope="module")

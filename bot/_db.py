@@ -35,11 +35,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
+    "Agent",
+    "AgentRole",
     "Base",
     "CallbackPayload",
     "Chat",
+    "ConsoleSession",
+    "Handoff",
+    "HandoffEvent",
+    "HandoffStatus",
     "Inbound",
     "InboundStatus",
+    "Organisation",
     "Outbound",
     "OutboundStatus",
     "create_engine",
@@ -53,6 +60,11 @@ CHAT_ID_LEN = 64
 STATUS_LEN = 16
 KIND_LEN = 16
 CALLBACK_KEY_LEN = 32
+PLACE_CODE_LEN = 16
+SLUG_LEN = 64
+NAME_LEN = 200
+ROLE_LEN = 16
+TOKEN_HASH_LEN = 64
 
 
 def utcnow() -> datetime:
@@ -66,6 +78,8 @@ class InboundStatus:
     PENDING = "pending"
     ANSWERED = "answered"
     NO_REPLY = "no_reply"  # Rasa answered with an empty list: not a success
+    TO_AGENT = "to_agent"  # the chat is with a person: logged and shown to them, not to Rasa
+    HANDLED = "handled"  # answered by the gateway itself (e.g. a rating after a handoff)
 
 
 class OutboundStatus:
@@ -81,7 +95,7 @@ class OutboundStatus:
 class Base(DeclarativeBase):
     """Declarative base of the gateway's own metadata (never shared with Rasa's)."""
 
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
 
 
 class Chat(Base):
@@ -96,6 +110,9 @@ class Chat(Base):
     language: Mapped[str] = mapped_column(String(8), default="km")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     in_handoff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Rasa could not be told to resume when a handoff closed: tell it before the next message
+    resume_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    place_code: Mapped[str | None] = mapped_column(String(PLACE_CODE_LEN), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -150,6 +167,7 @@ class Outbound(Base):
     due_at: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LEN), nullable=True)
+    agent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a person wrote it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -161,6 +179,121 @@ class CallbackPayload(Base):
 
     key: Mapped[str] = mapped_column(String(CALLBACK_KEY_LEN), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
+
+
+class HandoffStatus:
+    """Life cycle of a conversation handed to a person."""
+
+    QUEUED = "queued"  # waiting in an organisation's queue
+    CLAIMED = "claimed"  # an agent is answering
+    CLOSED = "closed"  # handed back to the assistant
+
+
+class AgentRole:
+    """What a console user may do: agents answer, supervisors also watch and transfer
+    within their organisation, admins see everything and administer."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    ALL = (AGENT, SUPERVISOR, ADMIN)
+
+
+class Organisation(Base):
+    """A civil-society organisation (or the national pool) that answers citizens.
+
+    ``areas`` holds gazetteer codes (province "12", district "1201", ...): an empty list
+    covers the whole country. ``topics`` empty means every topic. ``office_hours`` maps a
+    weekday ("mon".."sun") to "HH:MM-HH:MM" ranges in Asia/Phnom_Penh; empty means always.
+    """
+
+    __tablename__ = "gw_organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_LEN), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    office_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sla_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    national_pool: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Agent(Base):
+    """A console user; the password is stored only as a salted scrypt hash."""
+
+    __tablename__ = "gw_agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("gw_organisations.id"))
+    username: Mapped[str] = mapped_column(String(SLUG_LEN), unique=True)
+    display_name: Mapped[str] = mapped_column(String(NAME_LEN))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(ROLE_LEN), default=AgentRole.AGENT)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Handoff(Base):
+    """One stretch of a conversation handled by a person, from request to close."""
+
+    __tablename__ = "gw_handoffs"
+    __table_args__ = (
+        Index("ix_gw_handoffs_queue", "status", "organisation_id", "priority"),
+        Index("ix_gw_handoffs_chat", "channel", "chat_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LEN))
+    chat_id: Mapped[str] = mapped_column(String(CHAT_ID_LEN))
+    status: Mapped[str] = mapped_column(String(STATUS_LEN), default=HandoffStatus.QUEUED)
+    reason: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    language: Mapped[str] = mapped_column(String(8), default="km")
+    topic: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    place_code: Mapped[str | None] = mapped_column(String(PLACE_CODE_LEN), nullable=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("gw_organisations.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("gw_agents.id"), nullable=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class HandoffEvent(Base):
+    """What happened to a handoff and who did it: routed, claimed, note, transfer, close..."""
+
+    __tablename__ = "gw_handoff_events"
+    __table_args__ = (Index("ix_gw_handoff_events_handoff", "handoff_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("gw_handoffs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(KIND_LEN))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("gw_agents.id"), nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A logged-in console browser; only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "gw_console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("gw_agents.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -12,7 +12,11 @@ from ._app import create_app
 from ._exceptions import (
     BadInbound,
     ChannelError,
+    Conflict,
     GatewayError,
+    HandoffError,
+    NotAllowed,
+    NotFound,
     RasaUnavailable,
     RateLimited,
     RecipientBlocked,
@@ -25,7 +29,11 @@ from ._settings import Settings
 __all__ = [
     "BadInbound",
     "ChannelError",
+    "Conflict",
     "GatewayError",
+    "HandoffError",
+    "NotAllowed",
+    "NotFound",
     "RasaUnavailable",
     "RateLimited",
     "RecipientBlocked",

@@ -42,6 +42,7 @@ from ._webchat import (
     checked_session,
     parse_webchat_message,
 )
+from .handoff import HandoffService, LiveHub, PlaceNames
 
 __all__ = ["create_app"]
 
@@ -206,10 +207,14 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format."""
     app = request.app
-    gauges: dict[str, float] = {"gateway_chats_in_flight": app[keys.PIPELINE].in_flight}
+    gauges: dict[str, float] = {
+        "gateway_chats_in_flight": app[keys.PIPELINE].in_flight,
+        "gateway_console_live_connections": app[keys.LIVE].subscribers,
+    }
     with contextlib.suppress(Exception):
         for name, value in (await app[keys.STORE].counts()).items():
             gauges[f"gateway_{name}"] = value
+        gauges["gateway_handoffs_open"] = await app[keys.HANDOFFS].count_open()
     return web.Response(
         text=app[keys.METRICS].render(gauges),
         content_type="text/plain",
@@ -240,6 +245,7 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.rasa_urls,
         timeout_s=settings.rasa_timeout_s,
         max_in_flight=settings.rasa_max_in_flight,
+        token=settings.rasa_token,
     )
     yield
     await app[keys.RASA].aclose()
@@ -277,6 +283,17 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+async def _escalate_forever(app: web.Application) -> None:
+    """Move conversations nobody claimed within their service level to the national pool."""
+    service = app[keys.HANDOFFS]
+    while True:
+        await asyncio.sleep(app[keys.SETTINGS].handoff_check_s)
+        try:
+            await service.escalate_overdue()
+        except Exception:  # a database hiccup must not stop escalation for good
+            log.exception("handoff.escalation_failed")
+
+
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     webchat = WebChatChannel()
@@ -286,16 +303,29 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         channels[app[keys.TELEGRAM].name] = app[keys.TELEGRAM]
     if settings.messenger_enabled:
         channels[app[keys.MESSENGER].name] = app[keys.MESSENGER]
+    handoffs = HandoffService(
+        store=app[keys.STORE],
+        rasa=app[keys.RASA],
+        channels=channels,
+        hub=app[keys.LIVE],
+        places=PlaceNames.load(settings.gazetteer_path.parent),
+        wake=lambda channel, chat_id: app[keys.PIPELINE].wake(channel, chat_id),
+    )
+    await handoffs.ensure_national_pool()
+    app[keys.HANDOFFS] = handoffs
     pipeline = Pipeline(
         store=app[keys.STORE],
         rasa=app[keys.RASA],
         channels=channels,
         settings=settings,
         metrics=app[keys.METRICS],
+        handoffs=handoffs,
     )
     app[keys.PIPELINE] = pipeline
     app[keys.WORKER_KEY] = asyncio.create_task(pipeline.run(), name="pipeline")
+    app[keys.ESCALATOR_KEY] = asyncio.create_task(_escalate_forever(app), name="escalation")
     yield
+    await _cancel(app[keys.ESCALATOR_KEY])
     await _cancel(app[keys.WORKER_KEY])
 
 
@@ -333,6 +363,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
+    app[keys.LIVE] = LiveHub()
     app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_rasa_ctx)

@@ -8,6 +8,10 @@
   + ChannelError          a platform refused or failed a send
     - RateLimited         the platform asked us to wait ``retry_after`` seconds
     - RecipientBlocked    the user blocked the bot / cannot be reached (-> chat inactive)
+  + HandoffError          a console or handoff operation was refused
+    - NotFound            no such conversation/organisation/agent, or not visible (-> 404)
+    - NotAllowed          the user's role does not allow it (-> 403)
+    - Conflict            not possible in the current state, e.g. already claimed (-> 409)
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from __future__ import annotations
 __all__ = [
     "BadInbound",
     "ChannelError",
+    "Conflict",
     "GatewayError",
+    "HandoffError",
+    "NotAllowed",
+    "NotFound",
     "RasaUnavailable",
     "RateLimited",
     "RecipientBlocked",
@@ -58,3 +66,19 @@ class RateLimited(ChannelError):
 
 class RecipientBlocked(ChannelError):
     """The user blocked the bot (Telegram 403) or is unreachable: mark the chat inactive."""
+
+
+class HandoffError(GatewayError):
+    """A handoff or console operation the gateway refuses; the message is safe to show."""
+
+
+class NotFound(HandoffError):
+    """Absent, or not visible to this user (the same answer, so ids leak nothing)."""
+
+
+class NotAllowed(HandoffError):
+    """The user's role does not allow this operation."""
+
+
+class Conflict(HandoffError):
+    """The operation does not fit the current state (already claimed, closed, empty text)."""

@@ -24,6 +24,7 @@ class OutboundKind:
     NOTICE = "notice"  # "your answer is delayed" / "no answer"
     ACK = "ack"  # acknowledgement of a voice note or photo
     HANDOFF = "handoff"  # Rasa's custom handoff payload, recorded for operators
+    AGENT = "agent"  # written by a person in the agent console
 
 
 @dataclass(frozen=True, kw_only=True)

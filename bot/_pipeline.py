@@ -25,6 +25,7 @@ from ._rasa import RasaClient, RasaReply
 from ._settings import Settings
 from ._store import NewOutbound, Store
 from ._texts import gateway_text, human_button
+from .handoff import HandoffRequest, HandoffService, parse_rating
 
 __all__ = ["Pipeline", "callback_key"]
 
@@ -62,8 +63,10 @@ class Pipeline:
         channels: Mapping[str, Channel],
         settings: Settings,
         metrics: Metrics,
+        handoffs: HandoffService,
     ) -> None:
         self._store = store
+        self._handoffs = handoffs
         self._rasa = rasa
         self._channels = channels
         self._settings = settings
@@ -161,14 +164,19 @@ class Pipeline:
             log.error("pipeline.unknown_channel", extra={"channel": inbound.channel})
             await self._store.complete_inbound(inbound, InboundStatus.NO_REPLY, [])
             return True, []
-        chat: Chat | None = None
-        language = inbound.meta.get("language")
-        if not language:  # a button or a location: the chat's last known language
-            chat = await self._store.chat(inbound.channel, inbound.chat_id)
-            language = chat.language if chat else None
-        if inbound.kind == InboundKind.MEDIA:
-            ack = {"text": gateway_text("media", language), "buttons": [human_button(language)]}
-            return True, await self._queue_replies(inbound, channel, [ack], OutboundKind.ACK)
+        chat = await self._store.chat(inbound.channel, inbound.chat_id)
+        # a button or a location carries no language: the chat's last known one
+        language = inbound.meta.get("language") or (chat.language if chat else None)
+        handled = await self._gateway_answers(inbound, channel, chat, language)
+        if handled is not None:
+            return True, handled
+        # A handoff closed while Rasa was unreachable: resume its tracker first.
+        if (
+            chat is not None
+            and chat.resume_pending
+            and not await self._handoffs.resume_rasa(inbound.channel, inbound.chat_id)
+        ):
+            return False, await self._postpone(inbound, channel, language, "resume failed")
         # The typing indicator runs alongside the Rasa call: it must not add latency.
         typing = asyncio.create_task(channel.typing(inbound.chat_id))
         metadata: dict[str, Any] = {**inbound.meta, "language": language}
@@ -181,32 +189,13 @@ class Pipeline:
             )
         except RasaUnavailable as exc:
             await typing
-            self._metrics.inc("gateway_rasa_errors_total")
-            log.warning(
-                "pipeline.rasa_unavailable",
-                extra={
-                    "channel": inbound.channel,
-                    "attempt": inbound.attempts + 1,
-                    "error": str(exc),
-                },
-            )
-            notice = None
-            if not inbound.notice_sent:
-                body = channel.render([{"text": gateway_text("delayed", language)}])
-                notice = NewOutbound(OutboundKind.NOTICE, body[0])
-            queued = await self._store.postpone_inbound(
-                inbound, self._backoff(inbound.attempts), str(exc), notice
-            )
-            self._retry_scheduled()
-            return False, queued
+            return False, await self._postpone(inbound, channel, language, str(exc))
         await typing  # before the answer, so "typing..." never follows the reply
         self._observe(inbound)
         if not replies:
             # Rasa swallows action errors and answers [] -- that is not an answer.
             self._metrics.inc("gateway_rasa_empty_replies_total")
             log.warning("pipeline.rasa_empty_reply", extra={"channel": inbound.channel})
-            if chat is None:
-                chat = await self._store.chat(inbound.channel, inbound.chat_id)
             fallback = []
             if not (chat and chat.in_handoff):  # in handoff, silence is expected
                 fallback = [
@@ -220,6 +209,63 @@ class Pipeline:
             )
             return True, queued
         return True, await self._queue_replies(inbound, channel, replies, OutboundKind.REPLY)
+
+    async def _postpone(
+        self, inbound: Inbound, channel: Channel, language: str | None, error: str
+    ) -> list[Outbound]:
+        """Rasa failed: retry with back-off; the citizen hears once that it is delayed."""
+        self._metrics.inc("gateway_rasa_errors_total")
+        log.warning(
+            "pipeline.rasa_unavailable",
+            extra={"channel": inbound.channel, "attempt": inbound.attempts + 1, "error": error},
+        )
+        notice = None
+        if not inbound.notice_sent:
+            body = channel.render([{"text": gateway_text("delayed", language)}])
+            notice = NewOutbound(OutboundKind.NOTICE, body[0])
+        queued = await self._store.postpone_inbound(
+            inbound, self._backoff(inbound.attempts), error, notice
+        )
+        self._retry_scheduled()
+        return queued
+
+    async def _gateway_answers(
+        self, inbound: Inbound, channel: Channel, chat: Chat | None, language: str | None
+    ) -> list[Outbound] | None:
+        """Messages the gateway handles without Rasa: ratings, anything while a person is
+        answering, voice notes and photos. None means: ask Rasa."""
+        rating = parse_rating(inbound.text) if inbound.kind == InboundKind.BUTTON else None
+        if rating is not None:
+            await self._handoffs.rate(inbound.channel, inbound.chat_id, *rating)
+            self._metrics.inc("gateway_handoff_ratings_total", score=str(rating[1]))
+            thanks = [{"text": gateway_text("rating_thanks", language)}]
+            return await self._queue_replies(
+                inbound, channel, thanks, OutboundKind.NOTICE, status=InboundStatus.HANDLED
+            )
+        if chat is not None and chat.in_handoff:
+            # A person is answering: their console shows it; Rasa's tracker stays paused.
+            queued = await self._store.complete_inbound(inbound, InboundStatus.TO_AGENT, [])
+            await self._handoffs.citizen_wrote(inbound)
+            return queued
+        if inbound.kind == InboundKind.MEDIA:
+            # Voice notes are how many Cambodians talk: a person listens to them.
+            ack = {"text": gateway_text("media_to_person", language)}
+            queued = await self._queue_replies(
+                inbound, channel, [ack], OutboundKind.ACK, status=InboundStatus.TO_AGENT
+            )
+            await self._handoffs.open(
+                HandoffRequest(
+                    channel=inbound.channel,
+                    chat_id=inbound.chat_id,
+                    reason="voice_note",
+                    language=language or "km",
+                    place_code=chat.place_code if chat else None,
+                    summary=f"The citizen sent a {inbound.meta.get('media', 'media')} message.",
+                ),
+                pause_rasa=True,
+            )
+            return queued
+        return None
 
     def _observe(self, inbound: Inbound) -> None:
         created = inbound.created_at.timestamp() if inbound.created_at else time.time()
@@ -246,11 +292,30 @@ class Pipeline:
         ]
         callbacks = _button_payloads(visible) if channel.needs_callback_keys else None
         queued = await self._store.complete_inbound(inbound, status, items, callbacks)
-        if handoffs:
+        for handoff in handoffs[:1]:  # one request per answer is enough
             self._metrics.inc("gateway_handoffs_total", channel=inbound.channel)
-            await self._store.set_chat_flags(inbound.channel, inbound.chat_id, in_handoff=True)
-            log.info("pipeline.handoff_requested", extra={"channel": inbound.channel})
+            await self._handoffs.open(self._handoff_request(inbound, handoff))
         return queued
+
+    @staticmethod
+    def _handoff_request(inbound: Inbound, payload: Any) -> HandoffRequest:
+        """Rasa's ``handoff`` payload (action_handoff) as a request; tolerant of gaps."""
+        data = payload if isinstance(payload, dict) else {}
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return str(value) if value not in (None, "") else None
+
+        return HandoffRequest(
+            channel=inbound.channel,
+            chat_id=inbound.chat_id,
+            reason=text("reason") or "other",
+            language=text("language") or str(inbound.meta.get("language") or "km"),
+            topic=text("topic"),
+            place_code=text("place_code") or text("place") or inbound.meta.get("place_code"),
+            summary=text("summary") or "",
+            urgency=text("urgency"),
+        )
 
     async def _flush_outbound(self, channel_name: str, chat_id: str) -> bool:
         """Send what is still queued from before (restart, rate limit, failed send)."""

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -15,6 +16,9 @@ __all__ = ["RasaClient", "RasaReply"]
 
 REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
 STATUS_PATH = "/status"
+EVENTS_PATH = "/conversations/{sender}/tracker/events"
+PAUSE = {"event": "pause"}
+RESUME = {"event": "resume"}
 CONNECT_TIMEOUT_S = 5.0
 STATUS_TIMEOUT_S = 2.0  # a health probe must answer fast even when Rasa hangs
 DEFAULT_MAX_IN_FLIGHT = 16  # per instance; see RasaClient.__init__
@@ -37,10 +41,13 @@ class RasaClient:
         timeout_s: float,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         session: aiohttp.ClientSession | None = None,
+        token: str = "",
     ) -> None:
         if not urls:
             raise ValueError("at least one Rasa URL is needed")
         self._urls = tuple(u.rstrip("/") for u in urls)
+        # Rasa's HTTP API takes its --auth-token as a query parameter.
+        self._auth = {"token": token} if token else {}
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s)
         )
@@ -84,6 +91,34 @@ class RasaClient:
         if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
             raise RasaUnavailable("Rasa answered with something other than a list of messages")
         return replies
+
+    async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        """Append tracker events through Rasa's HTTP API (needs ``rasa run --enable-api``).
+
+        The handoff uses it to pause the conversation when a person takes over and to
+        resume it when they hand back. Raises RasaUnavailable on any failure.
+        """
+        base = self.instance_for(sender)
+        url = base + EVENTS_PATH.format(sender=quote(sender, safe=""))
+        try:
+            async with self._session.post(
+                url,
+                json=events,
+                params={"include_events": "NONE", **self._auth},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != HTTPStatus.OK:
+                    raise RasaUnavailable(f"Rasa answered HTTP {response.status} to {url}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"{type(exc).__name__} calling {url}") from exc
+
+    async def pause(self, sender: str) -> None:
+        """Pause the sender's tracker: Rasa logs their messages but predicts nothing."""
+        await self.append_events(sender, [PAUSE])
+
+    async def resume(self, sender: str) -> None:
+        """Resume the sender's tracker after a person handed the conversation back."""
+        await self.append_events(sender, [RESUME])
 
     async def ready(self) -> bool:
         """True when every instance has a model loaded (GET /status is 200)."""

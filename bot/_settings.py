@@ -26,6 +26,8 @@ DEFAULT_RETRY_MAX_S = 60.0
 DEFAULT_MAX_SEND_ATTEMPTS = 8
 DEFAULT_CONCURRENCY = 64
 DEFAULT_RASA_MAX_IN_FLIGHT = 16
+DEFAULT_HANDOFF_CHECK_S = 30.0
+DEFAULT_CONSOLE_SESSION_HOURS = 12.0  # one working day; then log in again
 DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
 # Telegram allows 1-256 characters from A-Z a-z 0-9 _ - (setWebhook secret_token)
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -71,6 +73,9 @@ class Settings:
     max_send_attempts: int = DEFAULT_MAX_SEND_ATTEMPTS
     concurrency: int = DEFAULT_CONCURRENCY
     rasa_max_in_flight: int = DEFAULT_RASA_MAX_IN_FLIGHT  # per Rasa instance
+    rasa_token: str = ""  # Rasa's --auth-token, for the HTTP API (pause/resume, models)
+    handoff_check_s: float = DEFAULT_HANDOFF_CHECK_S  # how often overdue handoffs escalate
+    console_session_hours: float = DEFAULT_CONSOLE_SESSION_HOURS
     gazetteer_path: Path = field(default_factory=lambda: Path(DEFAULT_GAZETTEER))
     auto_migrate: bool = True
     log_json: bool = True
@@ -127,6 +132,11 @@ class Settings:
             max_send_attempts=_int(e, "GATEWAY_MAX_SEND_ATTEMPTS", DEFAULT_MAX_SEND_ATTEMPTS),
             concurrency=_int(e, "GATEWAY_CONCURRENCY", DEFAULT_CONCURRENCY),
             rasa_max_in_flight=_int(e, "RASA_MAX_IN_FLIGHT", DEFAULT_RASA_MAX_IN_FLIGHT),
+            rasa_token=e.get("RASA_TOKEN", ""),
+            handoff_check_s=_float(e, "HANDOFF_CHECK_INTERVAL", DEFAULT_HANDOFF_CHECK_S),
+            console_session_hours=_float(
+                e, "CONSOLE_SESSION_HOURS", DEFAULT_CONSOLE_SESSION_HOURS
+            ),
             gazetteer_path=Path(e.get("GATEWAY_GAZETTEER") or DEFAULT_GAZETTEER),
             auto_migrate=e.get("GATEWAY_AUTO_MIGRATE", "1").lower() in _TRUE,
             log_json=e.get("GATEWAY_LOG_JSON", "1").lower() in _TRUE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -55,6 +55,30 @@ class Store:
             asyncio.Lock() if dialect == "sqlite" else contextlib.nullcontext()
         )
 
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self._dialect
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for one write transaction (the caller commits), serialised on SQLite."""
+        async with self._write_lock, self._sessions() as session:
+            yield session
+
+    def reading(self) -> AsyncSession:
+        """A session for reads (use as ``async with store.reading() as session``)."""
+        return self._sessions()
+
+    async def add_callbacks(self, session: AsyncSession, callbacks: Mapping[str, str]) -> None:
+        """Remember Telegram callback keys inside the caller's transaction."""
+        if callbacks:
+            await session.execute(
+                self._insert(CallbackPayload)
+                .values([{"key": k, "payload": p} for k, p in callbacks.items()])
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT support for this dialect (SQLite and PostgreSQL agree)."""
         return (pg_insert if self._dialect == "postgresql" else sqlite_insert)(table)
@@ -92,6 +116,9 @@ class Store:
             changes: dict[str, Any] = {"active": True, "updated_at": now}
             if msg.language:
                 changes["language"] = msg.language
+            place_code = msg.meta.get("place_code")  # a shared location's commune
+            if place_code:
+                changes["place_code"] = place_code
             await session.execute(
                 self._insert(Chat)
                 .values(
@@ -100,6 +127,8 @@ class Store:
                     language=msg.language or DEFAULT_LANGUAGE,
                     active=True,
                     in_handoff=False,
+                    resume_pending=False,
+                    place_code=place_code or None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -217,14 +246,9 @@ class Store:
         Returns the queued rows still to send, in order, so the caller need not re-read them.
         """
         async with self._write_lock, self._sessions() as session:
-            if callbacks:
-                await session.execute(
-                    self._insert(CallbackPayload)
-                    .values([{"key": k, "payload": p} for k, p in callbacks.items()])
-                    .on_conflict_do_nothing(index_elements=["key"])
-                )
+            await self.add_callbacks(session, callbacks or {})
             rows = [
-                self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, item)
+                self.outbound_row(inbound.channel, inbound.chat_id, inbound.id, item)
                 for item in outbound
             ]
             session.add_all(rows)
@@ -237,10 +261,16 @@ class Store:
         return [r for r in rows if r.status == OutboundStatus.PENDING]
 
     @staticmethod
-    def _outbound_row(
-        channel: str, chat_id: str, inbound_id: int | None, item: NewOutbound
+    def outbound_row(
+        channel: str,
+        chat_id: str,
+        inbound_id: int | None,
+        item: NewOutbound,
+        agent_id: int | None = None,
     ) -> Outbound:
+        """An unsent Outbound row for ``item`` (added to a session by the caller)."""
         return Outbound(
+            agent_id=agent_id,
             inbound_id=inbound_id,
             channel=channel,
             chat_id=chat_id,
@@ -265,7 +295,7 @@ class Store:
             if notice is not None:
                 values["notice_sent"] = True
                 rows.append(
-                    self._outbound_row(inbound.channel, inbound.chat_id, inbound.id, notice)
+                    self.outbound_row(inbound.channel, inbound.chat_id, inbound.id, notice)
                 )
                 session.add_all(rows)
             await session.execute(update(Inbound).where(Inbound.id == inbound.id).values(values))

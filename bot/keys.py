@@ -17,10 +17,14 @@ from ._settings import Settings
 from ._store import Store
 from ._telegram import TelegramChannel
 from ._webchat import WebChatChannel
+from .handoff import HandoffService, LiveHub
 
 __all__ = [
     "COMMUNES",
     "ENGINE",
+    "ESCALATOR_KEY",
+    "HANDOFFS",
+    "LIVE",
     "MESSENGER",
     "METRICS",
     "PIPELINE",
@@ -47,3 +51,6 @@ MESSENGER = web.AppKey("messenger", MessengerChannel)
 WEBCHAT_KEY = web.AppKey("webchat", WebChatChannel)
 WORKER_KEY = web.AppKey("worker", asyncio.Task[None])
 POLLER_KEY = web.AppKey("poller", asyncio.Task[None])
+LIVE = web.AppKey("live", LiveHub)
+HANDOFFS = web.AppKey("handoffs", HandoffService)
+ESCALATOR_KEY = web.AppKey("escalator", asyncio.Task[None])

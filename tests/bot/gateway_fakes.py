@@ -198,7 +198,9 @@ def echo(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class FakeRasa:
-    """Rasa's REST channel and /status; ``status``/``delay_s``/``responder`` steer it."""
+    """Rasa's REST channel, /status and the tracker events API (pause/resume), as Rasa 3.6
+    behaves: a paused conversation's messages are logged but get no reply (``[]``).
+    ``status``/``delay_s``/``responder`` steer it."""
 
     def __init__(self, name: str = "rasa") -> None:
         self.name = name
@@ -209,6 +211,8 @@ class FakeRasa:
         self.server: TestServer | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        self.paused: set[str] = set()
+        self.events: list[tuple[str, dict[str, Any]]] = []  # (sender, event) appended
 
     @property
     def url(self) -> str:
@@ -228,7 +232,23 @@ class FakeRasa:
             self.calls.append(Call("failed", body))
             return web.Response(status=self.status, text="down")
         self.calls.append(Call("webhook", body))
+        if body.get("sender") in self.paused:
+            return web.json_response([])
         return web.json_response(self.responder(body))
+
+    async def tracker_events(self, request: web.Request) -> web.Response:
+        """POST /conversations/{sender}/tracker/events: one event or a list of them."""
+        if self.status != 200:
+            return web.Response(status=self.status, text="down")
+        sender = request.match_info["sender"]
+        body = await request.json()
+        for event in body if isinstance(body, list) else [body]:
+            self.events.append((sender, event))
+            if event.get("event") == "pause":
+                self.paused.add(sender)
+            elif event.get("event") == "resume":
+                self.paused.discard(sender)
+        return web.json_response({"sender_id": sender, "paused": sender in self.paused})
 
     async def status_route(self, request: web.Request) -> web.Response:
         return web.json_response({"model_file": "fake.tar.gz"}, status=self.status)
@@ -237,6 +257,7 @@ class FakeRasa:
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
         app.router.add_get("/status", self.status_route)
+        app.router.add_post("/conversations/{sender}/tracker/events", self.tracker_events)
         return app
 
 

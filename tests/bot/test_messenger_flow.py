@@ -130,15 +130,17 @@ async def test_duplicate_mid_is_answered_once(gateway, fake_graph, fake_rasa) ->
     assert len(fake_rasa.calls) == 1
 
 
-async def test_image_is_acknowledged_with_human_offer(gateway, fake_graph, fake_rasa) -> None:
+async def test_image_goes_to_a_person(gateway, fake_graph, fake_rasa) -> None:
     client = await gateway()
     msg = event("u1", "m1", attachments=[{"type": "image", "payload": {"url": "http://x"}}])
     raw, headers = signed(page([msg]))
     await client.post("/messenger/webhook", data=raw, headers=headers)
-    await wait_until(lambda: len(fake_graph.messages()) == 1)
-    sent = fake_graph.messages()[0]["message"]
-    assert sent["quick_replies"][0]["payload"] == "/request_human"
+    await wait_until(lambda: len(fake_graph.messages()) == 2)
+    ack, queued = (m["message"]["text"] for m in fake_graph.messages())
+    assert "រូបភាព" in ack  # "picture", in Khmer: the chat's language is not known yet
+    assert "SP4ALL national pool" in queued
     assert fake_rasa.calls == []
+    assert fake_rasa.events == [("messenger:u1", {"event": "pause"})]
 
 
 async def test_graph_errors_rate_limit_and_unreachable_user(gateway, fake_graph, fake_rasa):

@@ -151,7 +151,9 @@ async def test_handoff_payload_is_recorded_not_sent(gateway, fake_telegram, fake
     await client.post(
         "/telegram/webhook", json=update(1, "/request_human"), headers={HEADER: TG_SECRET}
     )
-    await wait_until(lambda: len(fake_telegram.sent()) == 1)
+    # Rasa's sentence, then the gateway's: which organisation has the request
+    await wait_until(lambda: len(fake_telegram.sent()) == 2)
+    assert "SP4ALL national pool" in fake_telegram.sent()[1].params["text"]
     store = client.app[keys.STORE]
     await wait_until_async(lambda: store.chat("telegram", "77"), lambda c: c and c.in_handoff)
     metrics = await (await client.get("/metrics")).text()

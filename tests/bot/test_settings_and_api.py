@@ -21,7 +21,11 @@ def test_public_api_is_explicit() -> None:
     assert bot.__all__ == [
         "BadInbound",
         "ChannelError",
+        "Conflict",
         "GatewayError",
+        "HandoffError",
+        "NotAllowed",
+        "NotFound",
         "RasaUnavailable",
         "RateLimited",
         "RecipientBlocked",

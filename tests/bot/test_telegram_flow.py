@@ -120,21 +120,30 @@ async def test_location_share_goes_with_coordinates_and_nearest_commune(
     assert fake_rasa.calls[0].params["message"] == "/inform_place"
 
 
-async def test_voice_note_is_acknowledged_and_offered_to_a_human(
-    gateway, fake_telegram, fake_rasa
-) -> None:
+async def test_voice_note_goes_to_a_person(gateway, fake_telegram, fake_rasa) -> None:
+    from bot import keys
+    from bot.handoff import Viewer
+
     client = await gateway()
     update = text_update(7, "x")
     del update["message"]["text"]
     update["message"]["voice"] = {"file_id": "v1", "file_unique_id": "u1", "duration": 4}
     resp = await client.post("/telegram/webhook", json=update, headers={HEADER: TG_SECRET})
     assert resp.status == 200
-    await wait_until(lambda: len(fake_telegram.sent()) == 1)
+    await wait_until(lambda: len(fake_telegram.sent()) == 2)
     assert fake_rasa.calls == []  # Rasa cannot read a voice note
-    sent = fake_telegram.sent()[0].params
-    assert "សំឡេង" in sent["text"]  # Khmer first: "voice"
-    button = sent["reply_markup"]["inline_keyboard"][0][0]
-    assert button["text"] == "និយាយជាមួយមនុស្ស"
+    ack, queued = (c.params["text"] for c in fake_telegram.sent())
+    assert "សំឡេង" in ack  # Khmer first: "voice"
+    assert "បុគ្គលិក" in queued  # "a staff member will reply"
+    # the gateway paused Rasa's tracker itself: Rasa never saw this message
+    assert fake_rasa.events == [("telegram:1001", {"event": "pause"})]
+    store = client.app[keys.STORE]
+    chat = await store.chat("telegram", "1001")
+    assert chat is not None
+    assert chat.in_handoff
+    admin = Viewer(agent_id=0, organisation_id=0, role="admin", display_name="test")
+    [view] = await client.app[keys.HANDOFFS].queue(admin)
+    assert (view.reason, view.channel, view.chat_id) == ("voice_note", "telegram", "1001")
 
 
 async def test_duplicate_delivery_is_answered_once(gateway, fake_telegram, fake_rasa) -> None:
@@ -220,3 +229,4 @@ async def test_full_flow_on_both_databases(database_url, gateway, fake_telegram,
     health = await (await client.get("/healthz")).json()
     assert health["database"] == "ok"
     assert health["inbound_pending"] == 0
+

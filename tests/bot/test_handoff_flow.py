@@ -131,7 +131,9 @@ async def add_agent(
 
 async def pool(client: TestClient[Any, Any]) -> Organisation:
     async with client.app[keys.STORE].reading() as session:
-        found = await session.scalar(select(Organisation).where(Organisation.national_pool))
+        found: Organisation | None = await session.scalar(
+            select(Organisation).where(Organisation.national_pool)
+        )
     assert found is not None
     return found
 
@@ -177,7 +179,10 @@ async def test_full_handoff_round_trip(
 
     async def last_inbound() -> Inbound | None:
         async with store.reading() as session:
-            return await session.scalar(select(Inbound).order_by(Inbound.id.desc()).limit(1))
+            row: Inbound | None = await session.scalar(
+                select(Inbound).order_by(Inbound.id.desc()).limit(1)
+            )
+            return row
 
     await wait_until_async(last_inbound, lambda r: r.status == InboundStatus.TO_AGENT)
     assert len(fake_rasa.calls) == rasa_calls

@@ -83,9 +83,13 @@ def test_next_opening_and_how_citizens_are_told() -> None:
     assert when_text(opening, saturday_noon, "en") == "Monday at 08:00"
     assert when_text(opening, saturday_noon, "km") == "ថ្ងៃច័ន្ទ ម៉ោង ០៨:០០"
     lunch = pp(2, 12, 15)
-    assert when_text(HOURS.next_opening(lunch), lunch, "km") == "ថ្ងៃនេះ ម៉ោង ១៣:៣០"
+    after_lunch = HOURS.next_opening(lunch)
+    assert after_lunch is not None
+    assert when_text(after_lunch, lunch, "km") == "ថ្ងៃនេះ ម៉ោង ១៣:៣០"
     evening = pp(3, 18)
-    assert when_text(HOURS.next_opening(evening), evening, "en") == "tomorrow at 08:00"
+    morning = HOURS.next_opening(evening)
+    assert morning is not None
+    assert when_text(morning, evening, "en") == "tomorrow at 08:00"
     assert parse_office_hours({}).is_open(pp(7, 3))  # no schedule: always open
 
 

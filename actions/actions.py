@@ -19,6 +19,7 @@ from actions.form import FORM_SLOTS
 from actions.i18n import LANGUAGE_SLOT, Button, language_of
 from actions.places import PROVINCE, Place, PlaceMatch
 from actions.text import ENGLISH, KHMER, fold
+from actions.urgency import get_urgency
 
 TOPIC_SLOT = "topic"
 REQUESTED_SLOT = "requested_slot"
@@ -332,6 +333,7 @@ class ActionHandoff(Action):
                     "summary": self._summary(tracker),
                     "topic": tracker.get_slot(TOPIC_SLOT),
                     "place_code": tracker.get_slot(PLACE_SLOT),
+                    "urgency": self._urgency(tracker),
                 }
             }
         )
@@ -339,6 +341,16 @@ class ActionHandoff(Action):
             # a person takes over: the eligibility questions must not resume after them
             return [ActiveLoop(None), SlotSet(REQUESTED_SLOT, None), ConversationPaused()]
         return [ConversationPaused()]
+
+    @staticmethod
+    def _urgency(tracker: Tracker) -> str | None:
+        """emergency / abuse / payment from the citizen's recent words (typed, not buttons)."""
+        typed = [
+            str(event.get("text") or "")
+            for event in _user_events(tracker)[-SUMMARY_MESSAGES:]
+            if not str(event.get("text") or "").startswith("/")
+        ]
+        return get_urgency().classify(" ".join(typed)) if typed else None
 
     @staticmethod
     def _summary(tracker: Tracker) -> str:

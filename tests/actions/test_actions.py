@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -462,6 +463,7 @@ async def test_handoff_tells_the_citizen_and_the_gateway_then_pauses(
     assert handoff["language"] == "km"
     assert handoff["topic"] == "scholarship"
     assert handoff["place_code"] == "010201"
+    assert handoff["urgency"] is None  # asking for a person is not, by itself, urgent
     assert handoff["summary"] == (
         'Topic: scholarship. Last messages: "[button /ask_where_to_enrol]" | "ឃុំបន្ទាយនាង" '
         '| "ខ្ញុំចង់និយាយជាមួយមនុស្ស".'
@@ -551,3 +553,39 @@ async def test_start_over_forgets_answers_and_topic_but_not_language(
     assert message["text"].startswith("OK, let's start again.")
     assert payloads(message)[0] == "/check_eligibility"
     assert "/request_human" in payloads(message)
+
+
+@pytest.mark.parametrize(
+    ("said", "urgency"),
+    [
+        ("មានករណីបន្ទាន់ កូនខ្ញុំឈឺធ្ងន់", "emergency"),
+        ("ប្តី​ខ្ញុំ​វាយ​ខ្ញុំ ខ្ញុំ​ត្រូវការ​ជំនួយ", "abuse"),
+        ("៣ខែហើយ អត់ទាន់បានលុយកញ្ចប់គ្រួសារ", "payment"),
+        ("My husband beats me, I need help", "abuse"),
+        ("I have not received the money for 3 months", "payment"),
+        ("Urgent! my child is seriously ill", "emergency"),
+        ("ខ្ញុំចង់សួរអំពីប័ណ្ណសមធម៌", None),
+        ("I want to ask about the hit TV show", None),  # "hit" alone is not abuse
+    ],
+)
+async def test_handoff_urgency_comes_from_the_citizens_words(
+    load_tracker: Any, run_action: Any, domain: dict[str, Any], said: str, urgency: str | None
+) -> None:
+    state = load_tracker("handoff_request").current_state()
+    state["latest_message"]["text"] = said
+    state["events"] = [
+        event if event.get("event") != "user" else {**event, "text": "/greet"}
+        for event in state["events"]
+    ] + [{"event": "user", "text": said, "parse_data": state["latest_message"]}]
+    _, [_notice, payload] = await run_action(ActionHandoff(), Tracker.from_dict(state), domain)
+    assert payload["custom"]["handoff"]["urgency"] == urgency
+
+
+def test_every_urgency_level_has_khmer_and_english_keywords(tmp_path: Path) -> None:
+    from actions.knowledge import KnowledgeError
+    from actions.urgency import load_urgency
+
+    assert [name for name, _, _ in load_urgency().levels] == ["emergency", "abuse", "payment"]
+    (tmp_path / "urgency.yml").write_text("levels:\n  emergency:\n    en: [urgent]\n")
+    with pytest.raises(KnowledgeError, match="Khmer and English"):
+        load_urgency(tmp_path)

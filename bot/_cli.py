@@ -1,4 +1,5 @@
-"""Command line: serve, migrate, explicit webhook management, and a terminal chat."""
+"""Command line: serve, migrate, explicit webhook management, a terminal chat, and the
+console's administration (org, agent)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from telegram import Bot
 
 from ._app import TELEGRAM_PATH, WEBCHAT_PATH, create_app
+from ._cli_admin import add_admin_commands, admin_commands, run_admin_command
 from ._db import create_engine
 from ._exceptions import SettingsError
 from ._logging import setup_logging
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("delete-webhook", help="remove the Telegram webhook")
     chat = sub.add_parser("chat", help="chat in this terminal with a running gateway")
     chat.add_argument("--url", default=None, help="gateway address (default from settings)")
+    add_admin_commands(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"settings: {exc}", file=sys.stderr)
         return 2
     command = args.command or "serve"
+    if command in admin_commands():
+        return asyncio.run(run_admin_command(settings, args))
     if command == "chat":
         url = args.url or f"http://{settings.host}:{settings.port}"
         print(f"Chatting with {url} (Khmer or English; a number taps a button; /quit ends)")
@@ -157,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(delete_webhook(settings))
     else:
         print(f"web chat: http://{settings.host}:{settings.port}{WEBCHAT_PATH}", flush=True)
+        print(f"agent console: {settings.console_url}", flush=True)
         web.run_app(
             create_app(settings),
             host=settings.host,

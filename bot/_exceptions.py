@@ -12,6 +12,8 @@
     - NotFound            no such conversation/organisation/agent, or not visible (-> 404)
     - NotAllowed          the user's role does not allow it (-> 403)
     - Conflict            not possible in the current state, e.g. already claimed (-> 409)
+    - Invalid             console or CLI input that breaks a rule: an unknown area code,
+                          malformed office hours, an unknown role (-> 400)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "Conflict",
     "GatewayError",
     "HandoffError",
+    "Invalid",
     "NotAllowed",
     "NotFound",
     "RasaUnavailable",
@@ -82,3 +85,7 @@ class NotAllowed(HandoffError):
 
 class Conflict(HandoffError):
     """The operation does not fit the current state (already claimed, closed, empty text)."""
+
+
+class Invalid(HandoffError):
+    """Administrative input that breaks a rule; the message says which, for the admin."""

@@ -29,6 +29,8 @@ DEFAULT_RASA_MAX_IN_FLIGHT = 16
 DEFAULT_HANDOFF_CHECK_S = 30.0
 DEFAULT_CONSOLE_SESSION_HOURS = 12.0  # one working day; then log in again
 DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
+DEFAULT_KNOWLEDGE_DIR = "knowledge"  # canned_replies.yml (console), programmes.yml (topics)
+DEFAULT_CONSOLE_ADMIN_FILE = "var/console-admin.txt"  # `agent ensure-admin` writes it (0600)
 # Telegram allows 1-256 characters from A-Z a-z 0-9 _ - (setWebhook secret_token)
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -77,6 +79,8 @@ class Settings:
     handoff_check_s: float = DEFAULT_HANDOFF_CHECK_S  # how often overdue handoffs escalate
     console_session_hours: float = DEFAULT_CONSOLE_SESSION_HOURS
     gazetteer_path: Path = field(default_factory=lambda: Path(DEFAULT_GAZETTEER))
+    knowledge_dir: Path = field(default_factory=lambda: Path(DEFAULT_KNOWLEDGE_DIR))
+    console_admin_file: Path = field(default_factory=lambda: Path(DEFAULT_CONSOLE_ADMIN_FILE))
     auto_migrate: bool = True
     log_json: bool = True
 
@@ -99,6 +103,12 @@ class Settings:
     def telegram_enabled(self) -> bool:
         """Telegram routes exist only when a bot token is configured."""
         return bool(self.telegram_token)
+
+    @property
+    def console_url(self) -> str:
+        """Where agents open the console (the public URL if set, else this host)."""
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base}/console"
 
     @property
     def messenger_enabled(self) -> bool:
@@ -138,6 +148,10 @@ class Settings:
                 e, "CONSOLE_SESSION_HOURS", DEFAULT_CONSOLE_SESSION_HOURS
             ),
             gazetteer_path=Path(e.get("GATEWAY_GAZETTEER") or DEFAULT_GAZETTEER),
+            knowledge_dir=Path(e.get("GATEWAY_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),
+            console_admin_file=Path(
+                e.get("GATEWAY_CONSOLE_ADMIN_FILE") or DEFAULT_CONSOLE_ADMIN_FILE
+            ),
             auto_migrate=e.get("GATEWAY_AUTO_MIGRATE", "1").lower() in _TRUE,
             log_json=e.get("GATEWAY_LOG_JSON", "1").lower() in _TRUE,
         )

@@ -3,10 +3,21 @@
 Public surface::
 
     from bot.handoff import HandoffService, HandoffRequest, Viewer, LiveHub, route
+    from bot.handoff import Admin  # organisations and agents (console admin pages, CLI)
 """
 
 from __future__ import annotations
 
+from ._admin import (
+    LANGUAGES,
+    ROLE_RANK,
+    Admin,
+    AdminRules,
+    AgentInfo,
+    OrgInfo,
+    generate_password,
+    load_topics,
+)
 from ._live import LiveEvent, LiveHub
 from ._places import PlaceNames
 from ._routing import (
@@ -30,8 +41,13 @@ from ._service import (
 )
 
 __all__ = [
+    "LANGUAGES",
     "PHNOM_PENH",
     "RATING_PREFIX",
+    "ROLE_RANK",
+    "Admin",
+    "AdminRules",
+    "AgentInfo",
     "EventKind",
     "HandoffRequest",
     "HandoffService",
@@ -40,10 +56,13 @@ __all__ = [
     "LiveEvent",
     "LiveHub",
     "OfficeHours",
+    "OrgInfo",
     "OrgProfile",
     "OrgStats",
     "PlaceNames",
     "Viewer",
+    "generate_password",
+    "load_topics",
     "parse_office_hours",
     "parse_rating",
     "priority_for",

@@ -19,6 +19,9 @@ class PlaceNames:
 
     def __init__(self, names: dict[str, tuple[str, str]]) -> None:
         self._names = names
+        # every province/district/commune code, and the units above each known code, so a
+        # copy holding only communes still accepts "12" and "1201" as coverage areas
+        self._codes = {c[:n] for c in names for n in (PROVINCE_LEN, DISTRICT_LEN, len(c))}
 
     @classmethod
     def load(cls, directory: Path) -> PlaceNames:
@@ -33,6 +36,10 @@ class PlaceNames:
                 name = item.get("name") or {}
                 names[str(code)] = (str(name.get("latin") or ""), str(name.get("km") or ""))
         return cls(names)
+
+    def knows(self, code: str) -> bool:
+        """True for a province, district or commune code of the gazetteer."""
+        return code in self._codes
 
     def describe(self, code: str | None, language: str = "en") -> str | None:
         """The place and the units above it, most specific first; None if unknown."""

@@ -37,6 +37,7 @@ from .._models import OutboundKind
 from .._rasa import RasaClient
 from .._store import NewOutbound, Store
 from .._texts import gateway_text, when_text
+from ._admin import ensure_national_pool
 from ._live import LiveEvent, LiveHub
 from ._places import PlaceNames
 from ._routing import OrgProfile, national_pool, parse_office_hours, priority_for, route
@@ -55,8 +56,6 @@ __all__ = [
 
 log = logging.getLogger("bot.handoff")
 
-NATIONAL_POOL_SLUG = "national-pool"
-NATIONAL_POOL_NAME = "SP4ALL national pool"
 RATING_PREFIX = "/sp4all_rating "  # a gateway payload: never sent to Rasa
 RATING_SCORES = range(1, 6)
 HISTORY_LIMIT = 300
@@ -278,24 +277,8 @@ class HandoffService:
     async def ensure_national_pool(self) -> None:
         """There is always somewhere to route to: create the national pool if missing."""
         async with self._store.writing() as session:
-            found = await session.scalar(
-                select(Organisation.id).where(Organisation.national_pool.is_(True)).limit(1)
-            )
-            if found is None:
-                session.add(
-                    Organisation(
-                        slug=NATIONAL_POOL_SLUG,
-                        name=NATIONAL_POOL_NAME,
-                        languages=["km", "en"],
-                        topics=[],
-                        areas=[],
-                        office_hours={},
-                        sla_minutes=60,
-                        national_pool=True,
-                        active=True,
-                    )
-                )
-                await session.commit()
+            await ensure_national_pool(session)
+            await session.commit()
 
     # ----- helpers --------------------------------------------------------------------
 

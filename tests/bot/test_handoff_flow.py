@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import Conflict, NotAllowed, NotFound, keys
-from bot._db import Agent, Handoff, HandoffEvent, Inbound, InboundStatus, Organisation, utcnow
+from bot._db import Handoff, HandoffEvent, Inbound, InboundStatus, utcnow
 from bot._passwords import hash_password, verify_password
 from bot._texts import when_text
-from bot.handoff import PHNOM_PENH, Viewer, parse_office_hours
+from bot.handoff import PHNOM_PENH, parse_office_hours
 from tests.bot.gateway_fakes import (
     TG_SECRET,
     FakeRasa,
@@ -26,6 +26,7 @@ from tests.bot.gateway_fakes import (
     wait_until,
     wait_until_async,
 )
+from tests.bot.handoff_helpers import add_agent, add_org, pool
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ASK_PERSON_KM = "ខ្ញុំចង់និយាយជាមួយមនុស្ស"
@@ -92,50 +93,6 @@ def rasa_with_handoff(
         return [{"text": f"echo: {body['message']}"}]
 
     fake_rasa.responder = respond
-
-
-async def add_org(client: TestClient[Any, Any], **values: Any) -> Organisation:
-    defaults: dict[str, Any] = {
-        "languages": ["km", "en"],
-        "topics": [],
-        "areas": [],
-        "office_hours": {},
-        "sla_minutes": 30,
-        "national_pool": False,
-        "active": True,
-    }
-    org = Organisation(**{**defaults, **values})
-    async with client.app[keys.STORE].writing() as session:
-        session.add(org)
-        await session.commit()
-    return org
-
-
-async def add_agent(
-    client: TestClient[Any, Any], org: Organisation, username: str, role: str = "agent"
-) -> Viewer:
-    agent = Agent(
-        organisation_id=org.id,
-        username=username,
-        display_name=username.title(),
-        password_hash=hash_password("correct horse battery"),
-        role=role,
-        languages=["km"],
-        active=True,
-    )
-    async with client.app[keys.STORE].writing() as session:
-        session.add(agent)
-        await session.commit()
-    return Viewer(agent.id, org.id, role, agent.display_name)
-
-
-async def pool(client: TestClient[Any, Any]) -> Organisation:
-    async with client.app[keys.STORE].reading() as session:
-        found: Organisation | None = await session.scalar(
-            select(Organisation).where(Organisation.national_pool)
-        )
-    assert found is not None
-    return found
 
 
 async def say(client: TestClient[Any, Any], text: str, chat_id: int = 2001) -> None:

@@ -167,3 +167,51 @@ async def test_messenger_khmer_and_english_through_real_rasa(
     assert not KHMER.search(texts("psid-en"))
     assert gateway_text("no_reply", "km") not in texts("psid-km")
     assert gateway_text("no_reply", "en") not in texts("psid-en")
+
+
+async def test_handoff_pauses_and_resumes_real_rasa(
+    real_rasa, gateway, fake_telegram: FakeTelegram
+) -> None:
+    """action_handoff pauses the tracker; a person answers; close resumes it for real."""
+    from bot import keys
+    from tests.bot.handoff_helpers import add_agent, pool
+
+    client = await gateway(rasa_urls=real_rasa.urls, rasa_timeout_s=30.0)
+    service = client.app[keys.HANDOFFS]
+    admin = await add_agent(client, await pool(client), "root", "admin")
+    chat = 7301
+
+    async def say(update_id: int, text: str) -> None:
+        resp = await client.post(
+            "/telegram/webhook", json=tg_update(update_id, chat, text), headers={HEADER: TG_SECRET}
+        )
+        assert resp.status == 200
+
+    await say(1, "ខ្ញុំចង់និយាយជាមួយមនុស្សពិតប្រាកដ")
+    await wait_until(lambda: len(replies_to(fake_telegram, chat)) >= 2, timeout=ANSWER_TIMEOUT_S)
+    [view] = await service.queue(admin)
+    assert view.reason == "user_request"
+    assert view.language == "km"
+    sender = f"telegram:{chat}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        url = f"{real_rasa.urls[0]}/conversations/{sender}/tracker"
+        assert (await http.get(url)).json()["paused"] is True  # action_handoff paused it
+
+        before = len(replies_to(fake_telegram, chat))
+        await say(2, "សួស្តី")  # goes to the person: no answer from the assistant
+        await service.note(admin, view.id, "seen")
+        assert len(replies_to(fake_telegram, chat)) == before
+
+        await service.close(admin, view.id)
+        assert (await http.get(url)).json()["paused"] is False  # resumed through the API
+    await wait_until(
+        lambda: len(replies_to(fake_telegram, chat)) >= before + 2, timeout=ANSWER_TIMEOUT_S
+    )
+    answered = len(replies_to(fake_telegram, chat))
+    await say(3, "សួស្តី")
+    await wait_until(
+        lambda: len(replies_to(fake_telegram, chat)) > answered, timeout=ANSWER_TIMEOUT_S
+    )
+    greeting = replies_to(fake_telegram, chat)[answered]["text"]
+    assert KHMER.search(greeting), greeting
+    assert gateway_text("no_reply", "km") not in greeting  # Rasa answered, not the gateway

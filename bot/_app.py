@@ -42,6 +42,7 @@ from ._webchat import (
     checked_session,
     parse_webchat_message,
 )
+from .console import setup_console
 from .handoff import HandoffService, LiveHub, PlaceNames
 
 __all__ = ["create_app"]
@@ -383,4 +384,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/webchat/messages", webchat_poll)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    setup_console(app)  # after _pipeline_ctx: the console needs the store and the handoffs
     return app

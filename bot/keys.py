@@ -17,10 +17,12 @@ from ._settings import Settings
 from ._store import Store
 from ._telegram import TelegramChannel
 from ._webchat import WebChatChannel
+from .console import ConsoleState
 from .handoff import HandoffService, LiveHub
 
 __all__ = [
     "COMMUNES",
+    "CONSOLE",
     "ENGINE",
     "ESCALATOR_KEY",
     "HANDOFFS",
@@ -54,3 +56,4 @@ POLLER_KEY = web.AppKey("poller", asyncio.Task[None])
 LIVE = web.AppKey("live", LiveHub)
 HANDOFFS = web.AppKey("handoffs", HandoffService)
 ESCALATOR_KEY = web.AppKey("escalator", asyncio.Task[None])
+CONSOLE = web.AppKey("console", ConsoleState)

@@ -1,0 +1,88 @@
+"""Canned replies (knowledge/canned_replies.yml): CSOs edit the file, the console re-reads
+it when it changes, and a reply without both Khmer and English is refused."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._exceptions import SettingsError
+
+__all__ = ["CannedReplies", "CannedReply", "parse_canned"]
+
+log = logging.getLogger("bot.console")
+REQUIRED_LANGUAGES = ("km", "en")
+
+
+@dataclass(frozen=True)
+class CannedReply:
+    """One ready-made answer in both languages."""
+
+    id: str
+    km: str
+    en: str
+
+    def text(self, language: str, **values: str) -> str:
+        """The reply in ``language`` (Khmer unless English), placeholders filled."""
+        template = self.en if language == "en" else self.km
+        for key, value in values.items():
+            template = template.replace("{" + key + "}", value)
+        return template
+
+
+def parse_canned(text: str, source: str = "canned replies") -> list[CannedReply]:
+    """Validate the file's content: ``replies`` is a list of {id, km, en}, ids unique."""
+    data: Any = yaml.load(text, Loader=yaml.CSafeLoader) or {}
+    items = data.get("replies") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise SettingsError(f"{source}: expected a 'replies' list")
+    replies: list[CannedReply] = []
+    for i, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not str(item.get("id") or "").strip():
+            raise SettingsError(f"{source}: reply {i} needs an id")
+        missing = [lang for lang in REQUIRED_LANGUAGES if not str(item.get(lang) or "").strip()]
+        if missing:
+            raise SettingsError(f"{source}: reply {item['id']!r} has no {' or '.join(missing)}")
+        replies.append(
+            CannedReply(str(item["id"]), str(item["km"]).strip(), str(item["en"]).strip())
+        )
+    ids = [r.id for r in replies]
+    if len(set(ids)) != len(ids):
+        raise SettingsError(f"{source}: reply ids must be unique")
+    return replies
+
+
+class CannedReplies:
+    """The file's replies, re-read when its modification time changes; a broken edit keeps
+    the last good version (and is logged) so agents are never left without the list."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._mtime: float | None = None
+        self._replies: list[CannedReply] = []
+        self.load()
+
+    def load(self) -> None:
+        """Read the file now; raises SettingsError if it is malformed."""
+        if not self._path.exists():
+            log.warning("console.no_canned_replies", extra={"path": str(self._path)})
+            self._replies, self._mtime = [], None
+            return
+        mtime = self._path.stat().st_mtime
+        self._replies = parse_canned(self._path.read_text("utf-8"), str(self._path))
+        self._mtime = mtime
+
+    def current(self) -> list[CannedReply]:
+        """The replies, refreshed if the file changed since the last read."""
+        mtime = self._path.stat().st_mtime if self._path.exists() else None
+        if mtime != self._mtime:
+            try:
+                self.load()
+            except SettingsError:
+                log.exception("console.bad_canned_replies")
+                self._mtime = mtime  # logged once per edit, not once per page
+        return list(self._replies)

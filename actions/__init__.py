@@ -31,10 +31,13 @@ from actions.form import (
     ValidateEligibilityForm,
 )
 from actions.language import ActionDetectLanguage
+from actions.learned import ActionAnswerLearned, get_learned_answers
 
 get_resources()
+get_learned_answers()
 
 __all__ = [
+    "ActionAnswerLearned",
     "ActionAnswerTopic",
     "ActionAskDisability",
     "ActionAskElderly",

@@ -37,6 +37,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 __all__ = [
     "Agent",
     "AgentRole",
+    "Annotation",
+    "AnnotationLabel",
+    "AuditEntry",
     "Base",
     "CallbackPayload",
     "Chat",
@@ -46,9 +49,13 @@ __all__ = [
     "HandoffStatus",
     "Inbound",
     "InboundStatus",
+    "ModelEntry",
+    "ModelStatus",
     "Organisation",
     "Outbound",
     "OutboundStatus",
+    "TrainingJob",
+    "TrainingJobStatus",
     "create_engine",
     "utcnow",
 ]
@@ -294,6 +301,110 @@ class ConsoleSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AnnotationLabel:
+    """What an admin said a citizen's message is (issue #5, the review queue)."""
+
+    INTENT = "intent"  # an existing or a new intent: exported as a training example
+    OUT_OF_SCOPE = "out_of_scope"  # exported as an example of Rasa's out_of_scope intent
+    SPAM = "spam"  # kept out of the queue, never trained on
+    ALL = (INTENT, OUT_OF_SCOPE, SPAM)
+
+
+class TrainingJobStatus:
+    """Life cycle of a retraining: queued, running, then one final state."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"  # the candidate passed the gate and may be activated
+    REJECTED = "rejected"  # the gate stopped the candidate; the live model stays
+    FAILED = "failed"  # validation, training or evaluation failed (see error)
+    CANCELLED = "cancelled"
+    ACTIVE = (QUEUED, RUNNING)
+
+
+class ModelStatus:
+    """A trained model in the registry."""
+
+    CANDIDATE = "candidate"  # passed the gate, not (yet) live
+    ACTIVE = "active"  # loaded by every Rasa instance
+    RETIRED = "retired"  # was live before
+    REJECTED = "rejected"  # stopped by the gate, kept for the record
+
+
+class Annotation(Base):
+    """An admin's label for one normalised message text, exported into data/nlu/learned.yml."""
+
+    __tablename__ = "gw_annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN), unique=True)  # of normalised
+    normalised: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # the example as trained on, personal data masked
+    label: Mapped[str] = mapped_column(String(STATUS_LEN))
+    intent: Mapped[str | None] = mapped_column(String(SLUG_LEN), nullable=True)
+    annotator: Mapped[str] = mapped_column(String(SLUG_LEN))
+    exported: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class TrainingJob(Base):
+    """One retraining: export, validate, train, evaluate, gate; progress visible while it runs."""
+
+    __tablename__ = "gw_training_jobs"
+    __table_args__ = (Index("ix_gw_training_jobs_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(STATUS_LEN), default=TrainingJobStatus.QUEUED)
+    stage: Mapped[str] = mapped_column(String(STATUS_LEN), default="queued")
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # percent
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    candidate_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(SLUG_LEN))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ModelEntry(Base):
+    """A trained model file in the registry, with its evaluation and who activated it."""
+
+    __tablename__ = "gw_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(TOKEN_HASH_LEN), index=True)
+    status: Mapped[str] = mapped_column(String(STATUS_LEN), default=ModelStatus.CANDIDATE)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    activated_by: Mapped[str | None] = mapped_column(String(SLUG_LEN), nullable=True)
+
+
+class AuditEntry(Base):
+    """Who annotated, trained, activated or rolled back what, and when (append only)."""
+
+    __tablename__ = "gw_audit_log"
+    __table_args__ = (Index("ix_gw_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(SLUG_LEN))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -14,23 +14,35 @@
     - Conflict            not possible in the current state, e.g. already claimed (-> 409)
     - Invalid             console or CLI input that breaks a rule: an unknown area code,
                           malformed office hours, an unknown role (-> 400)
+  + TrainingError         the review and retraining tool (bot.training) refused or failed
+    - TrainingForbidden   the person is not an admin (-> 403)
+    - InvalidAnnotation   a label, an intent name or a new intent's answers are not acceptable
+    - TrainingBusy        a training job is already queued or running (one at a time)
+    - TrainingFailed      validation, training or evaluation failed; the message says why
+    - ActivationFailed    a Rasa instance did not load the model (the previous one stays)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ActivationFailed",
     "BadInbound",
     "ChannelError",
     "Conflict",
     "GatewayError",
     "HandoffError",
     "Invalid",
+    "InvalidAnnotation",
     "NotAllowed",
     "NotFound",
     "RasaUnavailable",
     "RateLimited",
     "RecipientBlocked",
     "SettingsError",
+    "TrainingBusy",
+    "TrainingError",
+    "TrainingFailed",
+    "TrainingForbidden",
     "UnsupportedUpdate",
 ]
 
@@ -89,3 +101,27 @@ class Conflict(HandoffError):
 
 class Invalid(HandoffError):
     """Administrative input that breaks a rule; the message says which, for the admin."""
+
+
+class TrainingError(GatewayError):
+    """Base of the retraining tool's errors; the message is shown to the admin as is."""
+
+
+class TrainingForbidden(TrainingError):
+    """Only admins may review, annotate, train, activate or roll back."""
+
+
+class InvalidAnnotation(TrainingError):
+    """An annotation or a new intent that would make the training data wrong or incomplete."""
+
+
+class TrainingBusy(TrainingError):
+    """One training job at a time: two would fight over the same files and both cores."""
+
+
+class TrainingFailed(TrainingError):
+    """A stage of a training job failed (validator, rasa train, evaluation)."""
+
+
+class ActivationFailed(TrainingError):
+    """A Rasa instance refused or failed to load a model; the live model stays."""

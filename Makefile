@@ -27,7 +27,8 @@ help:
 	@echo "make run    set up what is missing, train if the data changed, start everything, print where to chat"
 	@echo "make test   lint, validate the training data, train, run every test suite"
 	@echo "make chat   chat in this terminal with the running assistant (after make run)"
-	@echo "make bench  NLU accuracy, parse latency, training time and memory, side by side"
+	@echo "make bench  NLU accuracy, parse latency, training time and memory, side by side;"
+	@echo "            gateway latency against Rasa; agent console latency under load"
 
 setup: $(RASA_VENV)/.installed $(BOT_VENV)/.installed
 
@@ -86,6 +87,7 @@ bench: setup $(MODEL)
 	$(RASA_PY) -m pip install -q -c requirements/rasa-constraints.txt -r requirements/bench.txt
 	$(RASA_PY) bench/nlu_bench.py
 	$(BOT_PY) bench/gateway_bench.py
+	$(BOT_PY) bench/console_bench.py
 
 clean:
 	rm -rf results .rasa models/*.tar.gz

@@ -6,6 +6,9 @@
                       database, Redis lock store, RASA_INSTANCES Rasa processes (default 2),
                       the gateway routing each sender to one of them (see deploy/README.md)
 SUPERVISE_SERVICES may hold a JSON list of {name, cmd, ready_url} to run other processes.
+The embedded profile also makes sure the agent console has an admin before the gateway
+starts (`python -m bot agent ensure-admin`: a random password, written once to
+var/console-admin.txt, readable by this user only).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ READY_TIMEOUT_S = float(os.environ.get("SUPERVISE_READY_TIMEOUT", "180"))
 STOP_TIMEOUT_S = 15.0
 POLL_S = 0.5
 PRODUCTION = "production"
+ADMIN_FILE = ROOT / "var" / "console-admin.txt"
+ENSURE_ADMIN_TIMEOUT_S = 120.0
 PROD_ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
 PROD_GATEWAY_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sp4all_gateway"
 # Defaults for the ${VARS} in deploy/endpoints.production.yml (this machine's services).
@@ -108,6 +113,32 @@ def build_services(profile: str, env: dict[str, str]) -> list[Service]:
     return services
 
 
+def ensure_console_admin(env: dict[str, str]) -> bool:
+    """Create the console's first admin if there is none (before the gateway starts, on
+    the gateway's database); the password goes to ADMIN_FILE, printed once."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "agent", "ensure-admin"],
+        cwd=ROOT,
+        env={"GATEWAY_CONSOLE_ADMIN_FILE": str(ADMIN_FILE), **os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=ENSURE_ADMIN_TIMEOUT_S,
+        check=False,
+    )
+    for line in (result.stdout + result.stderr).splitlines():
+        print(f"[supervise] {line}", flush=True)
+    return result.returncode == 0
+
+
+def console_banner(profile: str) -> str:
+    """Where the agent console is and how to log in."""
+    url = f"http://127.0.0.1:{GATEWAY_PORT}/console"
+    if profile == PRODUCTION:
+        return f"  Agent console:  {url}   (first admin: python -m bot agent ensure-admin)\n"
+    where = ADMIN_FILE.relative_to(ROOT) if ADMIN_FILE.is_relative_to(ROOT) else ADMIN_FILE
+    return f"  Agent console:  {url}   (admin login in {where})\n"
+
+
 class Supervisor:
     """Starts services, waits for readiness, stops them in reverse order."""
 
@@ -182,6 +213,10 @@ def main() -> int:
     if not os.environ.get("SUPERVISE_SERVICES") and not MODEL.exists():
         print(f"[supervise] no model at {MODEL}: run `make train` first", file=sys.stderr)
         return 1
+    if profile != PRODUCTION and not os.environ.get("SUPERVISE_SERVICES"):
+        gateway_env = services[-1].env
+        if not ensure_console_admin(gateway_env):
+            print("[supervise] could not check the console admin (see above)", file=sys.stderr)
     supervisor = Supervisor(services)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -192,7 +227,8 @@ def main() -> int:
             "\n  SP4ALL Assistant is running"
             f" ({profile} profile).\n"
             f"  Web chat:       http://127.0.0.1:{GATEWAY_PORT}/chat\n"
-            "  Terminal chat:  make chat   (in another terminal)\n"
+            + console_banner(profile)
+            + "  Terminal chat:  make chat   (in another terminal)\n"
             "  Stop:           Ctrl-C\n",
             flush=True,
         )

@@ -125,7 +125,7 @@ def layout(ctx: PageContext, title: str, body: Markup, *, page: str, handoff: in
         '<html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="csrf-token" content="{csrf}">'
-        '<meta name="referrer" content="no-referrer">'
+        '<meta name="referrer" content="same-origin">'
         "<title>{title} · SP4ALL</title>"
         '<link rel="stylesheet" href="{css}">'
         '<script src="{js}" defer></script></head>'

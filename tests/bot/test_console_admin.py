@@ -165,3 +165,27 @@ def test_cli_org_and_agent_commands(tmp_path: Path) -> None:
     second = run("agent", "ensure-admin")
     assert second.returncode == 0
     assert password not in second.stdout  # printed once only
+
+
+def test_supervise_makes_the_first_console_admin_before_the_gateway(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bot.test_supervise import load_supervise
+
+    supervise = load_supervise()
+    env = {
+        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+        "GATEWAY_CONSOLE_ADMIN_FILE": str(tmp_path / "console-admin.txt"),
+        "GATEWAY_LOG_JSON": "0",
+    }
+    assert supervise.ensure_console_admin(env)
+    first = capsys.readouterr().out
+    assert "console admin created: username admin" in first
+    assert (tmp_path / "console-admin.txt").read_text().startswith("console: http://")
+    assert supervise.ensure_console_admin(env)
+    assert "an admin exists already" in capsys.readouterr().out
+    banner = supervise.console_banner("embedded")
+    assert "Agent console:  http://127.0.0.1:" in banner
+    assert "/console" in banner
+    assert "var/console-admin.txt" in banner
+    assert "ensure-admin" in supervise.console_banner("production")

@@ -61,7 +61,7 @@ chat: | $(BOT_VENV)/.installed
 
 lint: setup
 	$(RASA_VENV)/bin/ruff check khmer_nlu actions tests/actions tests/khmer_nlu bench scripts
-	$(BOT_VENV)/bin/ruff check bot tests/bot tests/e2e
+	$(BOT_VENV)/bin/ruff check bot tests/bot tests/e2e tests/training
 	$(BOT_VENV)/bin/mypy
 
 validate: | $(RASA_VENV)/.installed
@@ -79,7 +79,7 @@ test-nlu: $(MODEL)
 	$(RASA_PY) scripts/check_nlu_report.py results/nlu
 
 test-bot: | $(BOT_VENV)/.installed $(MODEL)
-	$(BOT_PY) -m pytest tests/bot tests/e2e
+	$(BOT_PY) -m pytest tests/bot tests/training tests/e2e
 
 test: lint validate test-actions $(MODEL) test-stories test-nlu test-bot
 

@@ -22,6 +22,7 @@ from ._logging import setup_logging
 from ._migrate import migrate
 from ._settings import Settings
 from ._telegram import ALLOWED_UPDATES
+from .training import add_training_commands, run_training_command
 
 __all__ = ["chat_loop", "delete_webhook", "main", "set_webhook"]
 
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="chat in this terminal with a running gateway")
     chat.add_argument("--url", default=None, help="gateway address (default from settings)")
     add_admin_commands(sub)
+    add_training_commands(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command in admin_commands():
         return asyncio.run(run_admin_command(settings, args))
+    if command == "training":
+        return asyncio.run(run_training_command(settings, args))
     if command == "chat":
         url = args.url or f"http://{settings.host}:{settings.port}"
         print(f"Chatting with {url} (Khmer or English; a number taps a button; /quit ends)")

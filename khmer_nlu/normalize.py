@@ -1,10 +1,11 @@
 """Khmer text normalisation that keeps a map back to the original characters.
 
 Citizens type the same Khmer word in several byte sequences: with or without zero-width
-spaces between words, Khmer or Arabic digits, the subscript ដ or ត (which look alike), and
-composite vowels typed in two keystrokes. The NLU must see one form, while token offsets must
-still point into the text the citizen wrote (Rasa uses them for entities), so every output
-character remembers the span of input it came from.
+spaces between words, Khmer or Arabic digits, the subscript ដ or ត (which look alike),
+composite vowels typed in two keystrokes, signs typed in the wrong order, and the three
+spellings of ឲ្យ. The NLU must see one form, while token offsets must still point into the
+text the citizen wrote (Rasa uses them for entities), so every output character remembers the
+span of input it came from.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ SEQUENCE_FIXES: tuple[tuple[str, str], ...] = (
     ("\u17c1\u17b8", "\u17be"),  # េ + ី -> ើ
     ("\u17c1\u17b6", "\u17c4"),  # េ + ា -> ោ
     ("\u17c6\u17b6", "\u17b6\u17c6"),  # ំ + ា -> ាំ (nikahit typed before the vowel)
+    ("\u17c6\u17bb", "\u17bb\u17c6"),  # ំ + ុ -> ុំ (the same, as in ខ្ញុំ)
+    # "give / for" has three spellings in everyday use: ឲ្យ, ឱ្យ and the misspelt អោយ.
+    ("\u17b1\u17d2\u1799", "\u17b2\u17d2\u1799"),  # ឱ្យ -> ឲ្យ
+    ("\u17a2\u17c4\u1799", "\u17b2\u17d2\u1799"),  # អោយ -> ឲ្យ
 )
 MAX_REPEAT = 2  # "អរគុណណណណ", "thanksssss": three or more of a letter are emphasis
 

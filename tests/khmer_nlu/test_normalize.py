@@ -17,6 +17,10 @@ ZWSP = "\u200b"
         ("ធ្វេី", "ធ្វើ"),  # composite vowel typed in two keystrokes
         ("ជ្រេាះ", "ជ្រោះ"),
         ("ចំា", "ចាំ"),  # nikahit typed before the vowel
+        ("ខ្ញំុ", "ខ្ញុំ"),  # nikahit typed before the u vowel
+        ("ជួយឱ្យខ្ញុំ", "ជួយឲ្យខ្ញុំ"),  # the three spellings of "give / for" people type
+        ("ជួយអោយខ្ញុំ", "ជួយឲ្យខ្ញុំ"),
+        ("ជួយឲ្យខ្ញុំ", "ជួយឲ្យខ្ញុំ"),
         ("អរគុណណណណ", "អរគុណណ"),  # emphasis
         ("thanksssss", "thankss"),
         ("ពពោះ", "ពពោះ"),  # a real double letter stays

@@ -49,6 +49,7 @@ $(BOT_VENV)/.installed: bot/requirements.txt bot/requirements-dev.txt
 $(MODEL): $(TRAINING_INPUTS) | $(RASA_VENV)/.installed
 	$(RASA) train --fixed-model-name sp4all --out models \
 		$(if $(filter khmer_nlu/%,$?),--force,)
+	@rm -f models/ACTIVE  # a model trained from the repository's data replaces any activation
 	@touch $@
 
 train: $(MODEL)

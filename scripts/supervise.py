@@ -27,7 +27,10 @@ from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
-MODEL = Path(os.environ.get("SP4ALL_MODEL") or ROOT / "models" / "sp4all.tar.gz")
+TRAINED_MODEL = ROOT / "models" / "sp4all.tar.gz"  # what `make train` writes
+# What the retraining tool activated last (bot/training writes it; `make train` removes it,
+# since a model trained from the repository's data is newer than any activation).
+ACTIVE_FILE = ROOT / "models" / "ACTIVE"
 ACTIONS_PORT = 5055
 RASA_FIRST_PORT = 5005
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
@@ -71,6 +74,21 @@ def is_ready(url: str) -> bool:
         return False
 
 
+def live_model(
+    env: dict[str, str], active_file: Path = ACTIVE_FILE, trained: Path = TRAINED_MODEL
+) -> Path:
+    """SP4ALL_MODEL if set, else the activated model (models/ACTIVE), else make train's."""
+    if env.get("SP4ALL_MODEL"):
+        return Path(env["SP4ALL_MODEL"])
+    try:
+        named = active_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        named = ""
+    if named and Path(named).is_file():
+        return Path(named)
+    return trained
+
+
 def build_services(profile: str, env: dict[str, str]) -> list[Service]:
     """The processes of a profile, in start order (the gateway last)."""
     if env.get("SUPERVISE_SERVICES"):
@@ -89,10 +107,11 @@ def build_services(profile: str, env: dict[str, str]) -> list[Service]:
             f"http://127.0.0.1:{ACTIONS_PORT}/health",
         )
     ]
+    model = live_model(env)
     rasa_urls = []
     for i in range(instances):
         port = RASA_FIRST_PORT + i
-        cmd = [str(RASA_BIN), "run", "--enable-api", "--model", str(MODEL), "--port", str(port)]
+        cmd = [str(RASA_BIN), "run", "--enable-api", "--model", str(model), "--port", str(port)]
         if profile == PRODUCTION:
             cmd += ["--endpoints", str(PROD_ENDPOINTS)]
         services.append(
@@ -210,8 +229,9 @@ class Supervisor:
 def main() -> int:
     profile = os.environ.get("SP4ALL_PROFILE", "embedded")
     services = build_services(profile, dict(os.environ))
-    if not os.environ.get("SUPERVISE_SERVICES") and not MODEL.exists():
-        print(f"[supervise] no model at {MODEL}: run `make train` first", file=sys.stderr)
+    model = live_model(dict(os.environ))
+    if not os.environ.get("SUPERVISE_SERVICES") and not model.exists():
+        print(f"[supervise] no model at {model}: run `make train` first", file=sys.stderr)
         return 1
     if profile != PRODUCTION and not os.environ.get("SUPERVISE_SERVICES"):
         gateway_env = services[-1].env

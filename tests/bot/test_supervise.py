@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -77,7 +78,6 @@ def test_starts_waits_prints_address_and_stops_children_on_sigint(tmp_path: Path
 
 
 def load_supervise():
-    import importlib.util
 
     spec = importlib.util.spec_from_file_location("supervise", ROOT / "scripts" / "supervise.py")
     assert spec is not None
@@ -97,7 +97,7 @@ def test_embedded_profile_runs_one_rasa_actions_and_the_gateway() -> None:
         "run",
         "--enable-api",
         "--model",
-        str(supervise.MODEL),
+        str(supervise.live_model({})),
         "--port",
         "5005",
     ]
@@ -118,3 +118,19 @@ def test_production_profile_two_rasa_on_postgres_and_redis() -> None:
     gateway = services[3].env
     assert gateway["RASA_URLS"] == "http://127.0.0.1:5005,http://127.0.0.1:5006"
     assert gateway["GATEWAY_DATABASE_URL"].startswith("postgresql+asyncpg://")
+
+
+def test_rasa_starts_on_the_activated_model_until_make_train_replaces_it(tmp_path: Path) -> None:
+    supervise = load_supervise()
+    trained = tmp_path / "sp4all.tar.gz"
+    active = tmp_path / "ACTIVE"
+    candidate = tmp_path / "registry" / "candidate-3.tar.gz"
+    candidate.parent.mkdir()
+    candidate.write_bytes(b"model")
+    assert supervise.live_model({}, active, trained) == trained  # nothing activated yet
+    active.write_text(f"{candidate}\n", encoding="utf-8")
+    assert supervise.live_model({}, active, trained) == candidate
+    explicit = {"SP4ALL_MODEL": str(tmp_path / "other.tar.gz")}
+    assert supervise.live_model(explicit, active, trained) == tmp_path / "other.tar.gz"
+    candidate.unlink()  # an activated model that is gone is not started
+    assert supervise.live_model({}, active, trained) == trained

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from telegram import Update
 from telegram.error import TelegramError
 
@@ -44,6 +45,7 @@ from ._webchat import (
 )
 from .console import setup_console
 from .handoff import HandoffService, LiveHub, PlaceNames
+from .training import TrainingService, TrainingSettings, add_training_routes
 
 __all__ = ["create_app"]
 
@@ -240,6 +242,14 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _training_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The retraining tool on the gateway's database; closing cancels a running job."""
+    sessions = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False)
+    app[keys.TRAINING] = TrainingService(app[keys.TRAINING_SETTINGS], sessions)
+    yield
+    await app[keys.TRAINING].aclose()
+
+
 async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.RASA] = RasaClient(
@@ -357,8 +367,9 @@ async def _polling_ctx(app: web.Application) -> AsyncIterator[None]:
     await _cancel(app[keys.POLLER_KEY])
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the gateway; channels without credentials get no routes."""
+def create_app(settings: Settings, *, training: TrainingSettings | None = None) -> web.Application:
+    """Build the gateway; channels without credentials get no routes. ``training`` defaults
+    to ``TrainingSettings.from_env()`` (tests pass their own, as they do ``settings``)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes, middlewares=[bad_input_middleware]
     )
@@ -366,7 +377,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.LIVE] = LiveHub()
     app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
+    app[keys.TRAINING_SETTINGS] = training or TrainingSettings.from_env().for_gateway(settings)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_training_ctx)
     app.cleanup_ctx.append(_rasa_ctx)
     if settings.telegram_enabled:
         app.cleanup_ctx.append(_telegram_ctx)
@@ -385,4 +398,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     setup_console(app)  # after _pipeline_ctx: the console needs the store and the handoffs
+    add_training_routes(app)  # after the console: its login, CSRF and pages
     return app

@@ -19,6 +19,7 @@ from ._telegram import TelegramChannel
 from ._webchat import WebChatChannel
 from .console import ConsoleState
 from .handoff import HandoffService, LiveHub
+from .training import TrainingService, TrainingSettings
 
 __all__ = [
     "COMMUNES",
@@ -36,6 +37,8 @@ __all__ = [
     "STORE",
     "TELEGRAM",
     "TELEGRAM_APP",
+    "TRAINING",
+    "TRAINING_SETTINGS",
     "WEBCHAT_KEY",
     "WORKER_KEY",
 ]
@@ -57,3 +60,5 @@ LIVE = web.AppKey("live", LiveHub)
 HANDOFFS = web.AppKey("handoffs", HandoffService)
 ESCALATOR_KEY = web.AppKey("escalator", asyncio.Task[None])
 CONSOLE = web.AppKey("console", ConsoleState)
+TRAINING_SETTINGS = web.AppKey("training_settings", TrainingSettings)
+TRAINING = web.AppKey("training", TrainingService)

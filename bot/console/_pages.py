@@ -94,6 +94,7 @@ def _nav(ctx: PageContext) -> Markup:
         links.append(h('<a href="/console/admin/orgs">{t}</a>', t=ctx.t("organisations")))
         links.append(h('<a href="/console/admin/agents">{t}</a>', t=ctx.t("agents")))
         links.append(h('<a href="/console/admin/chats">{t}</a>', t=ctx.t("chats")))
+        links.append(h('<a href="/console/training">{t}</a>', t=ctx.t("training")))
     other = "km" if ctx.language == "en" else "en"
     switch = h(
         '<form method="post" action="/console/lang" class="inline">{csrf}'

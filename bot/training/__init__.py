@@ -22,6 +22,7 @@ from ._report import GateResult, build_report, gate
 from ._service import Actor, AuditAction, TrainingService
 from ._settings import GatePolicy, TrainingSettings
 from ._text import group_key, mask, normalise
+from ._web import add_training_routes
 from ._workspace import Workspace
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "TrainingSettings",
     "Workspace",
     "add_training_commands",
+    "add_training_routes",
     "build_report",
     "gate",
     "group_key",

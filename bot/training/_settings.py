@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._exceptions import SettingsError
@@ -82,6 +82,11 @@ class TrainingSettings:
     def evaluations_dir(self) -> Path:
         """Evaluations cached per (model sha256, held-out set sha256)."""
         return self.eval_cache_dir or self.registry_dir / "evaluations"
+
+    def for_gateway(self, gateway: Settings) -> TrainingSettings:
+        """These settings with the gateway's Rasa instances and token (one source of truth
+        when the gateway's settings were not read from the environment)."""
+        return replace(self, rasa_urls=gateway.rasa_urls, rasa_token=gateway.rasa_token)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrainingSettings:

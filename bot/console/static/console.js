@@ -71,4 +71,104 @@
   });
 
   if (page === "conversation") { window.scrollTo(0, document.body.scrollHeight); }
+
+  // ----- retraining (admins): review-queue shortcuts and live job progress -----
+  // The queue is a plain form without this: the keys only tick boxes and press its buttons.
+  function reviewShortcuts() {
+    var form = document.getElementById("review-form");
+    var filter = document.getElementById("filter");
+    var current = null;
+    if (!form) { return; }
+
+    function rows() {
+      return Array.prototype.filter.call(
+        document.querySelectorAll("#review > li"), function (li) { return !li.hidden; });
+    }
+    function box(row) { return row.querySelector("input[type=checkbox]"); }
+    function mark(row) { row.classList.toggle("selected", box(row).checked); }
+    function checked() { return form.querySelectorAll("#review input[type=checkbox]:checked"); }
+
+    function move(step) {
+      var list = rows();
+      if (!list.length) { return; }
+      var at = list.indexOf(current);
+      var next = at < 0 ? (step > 0 ? 0 : list.length - 1)
+        : Math.max(0, Math.min(list.length - 1, at + step));
+      if (current) { current.classList.remove("current"); current.removeAttribute("aria-current"); }
+      current = list[next];
+      current.classList.add("current");
+      current.setAttribute("aria-current", "true");
+      box(current).focus({ preventScroll: true });
+      current.scrollIntoView({ block: "nearest" });
+    }
+    function press(id) {
+      if (!checked().length && current) { box(current).checked = true; mark(current); }
+      if (checked().length) { document.getElementById(id).click(); }
+    }
+    function normalise(text) {
+      return text.replace(/[\u200b-\u200d\u2060\ufeff]/g, "").toLowerCase().trim();
+    }
+
+    form.addEventListener("change", function (e) {
+      var row = e.target.closest ? e.target.closest("#review > li") : null;
+      if (row) { mark(row); }
+    });
+    if (filter) {
+      filter.addEventListener("input", function () {
+        var wanted = normalise(filter.value);
+        Array.prototype.forEach.call(document.querySelectorAll("#review > li"), function (li) {
+          li.hidden = wanted !== "" && normalise(li.getAttribute("data-key") + " " +
+            li.textContent).indexOf(wanted) < 0;
+        });
+      });
+    }
+    document.addEventListener("keydown", function (e) {
+      var target = e.target;
+      var typing = target.isContentEditable || target.tagName === "TEXTAREA" ||
+        target.tagName === "SELECT" || (target.tagName === "INPUT" && target.type !== "checkbox");
+      if (e.key === "Escape" && typing) { target.blur(); return; }
+      if (typing || e.ctrlKey || e.metaKey || e.altKey) { return; }
+      var actions = {
+        j: function () { move(1); },
+        k: function () { move(-1); },
+        x: function () {
+          if (!current) { move(1); }
+          if (current) { box(current).checked = !box(current).checked; mark(current); }
+        },
+        a: function () { document.getElementById("intent").focus(); },
+        o: function () { press("out-of-scope"); },
+        s: function () { press("spam"); },
+        "/": function () { if (filter) { filter.focus(); filter.select(); } }
+      };
+      var action = actions[e.key];
+      if (action) { e.preventDefault(); action(); }
+    });
+  }
+
+  var JOB_POLL_MS = 2000;
+  function followJob() {
+    var live = document.getElementById("job-live");
+    if (!live || live.getAttribute("data-active") !== "1") { return; }
+    var progress = document.getElementById("progress");
+    function show(id, text) { document.getElementById(id).textContent = text; }
+    function tick() {
+      fetch(live.getAttribute("data-src"), {
+        credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" }
+      })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (job) {
+          progress.value = job.progress;
+          show("percent", job.progress + "%");
+          show("stage", job.stage);
+          show("status", job.status);
+          // finished: the server renders the report and the Activate button
+          if (job.active) { window.setTimeout(tick, JOB_POLL_MS); } else { window.location.reload(); }
+        })
+        .catch(function () { window.setTimeout(tick, JOB_POLL_MS * 3); });
+    }
+    window.setTimeout(tick, JOB_POLL_MS);
+  }
+
+  if (page === "training-review") { reviewShortcuts(); }
+  if (page === "training-job") { followJob(); }
 })();

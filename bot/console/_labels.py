@@ -97,6 +97,12 @@ _LABELS: dict[str, dict[str, str]] = {
     "count": {"en": "Conversations", "km": "ការសន្ទនា"},
     "messages_n": {"en": "messages", "km": "សារ"},
     "predicted": {"en": "Predicted", "km": "ទស្សន៍ទាយ"},
+    "variants": {"en": "other wordings", "km": "ពាក្យផ្សេងទៀត"},
+    "times": {"en": "Times", "km": "ចំនួនដង"},
+    "gated_hint": {
+        "en": "enough held-out examples: the gate checks this intent",
+        "km": "មានឧទាហរណ៍សាកល្បងគ្រប់គ្រាន់៖ ច្រកត្រួតពិនិត្យពិនិត្យគោលបំណងនេះ",
+    },
     "confidence": {"en": "Confidence", "km": "ភាពជឿជាក់"},
     "last_seen": {"en": "Last seen", "km": "ឃើញចុងក្រោយ"},
     "filter": {"en": "Filter", "km": "ត្រង"},

@@ -209,7 +209,7 @@ def _review_row(ctx: PageContext, item: QueueItem, index: int) -> Markup:
         language=LANGUAGE_NAMES.get(language or "", "?"),
         messages=item.messages,
         messages_label=ctx.t("messages_n"),
-        variants=f" · +{others} ≈" if others > 0 else "",
+        variants=f" · +{others} {ctx.t('variants')}" if others > 0 else "",
         seen_label=ctx.t("last_seen"),
         seen=_time(item.last_seen),
     )
@@ -441,8 +441,8 @@ def _accuracy_table(ctx: PageContext, report: Mapping[str, Any]) -> Markup:
                 d=_delta(before.get("accuracy"), after.get("accuracy")),
             )
         )
-    heads = [ctx.t("accuracy"), ctx.t("held_out"), ctx.t("live_model"), ctx.t("candidate")]
-    return _table([*heads, ctx.t("change")], rows, "accuracy")
+    heads = ["", ctx.t("held_out"), ctx.t("live_model"), ctx.t("candidate"), ctx.t("change")]
+    return _table(heads, rows, "accuracy")
 
 
 def _intents_table(ctx: PageContext, report: Mapping[str, Any]) -> Markup:
@@ -454,7 +454,9 @@ def _intents_table(ctx: PageContext, report: Mapping[str, Any]) -> Markup:
             "<tr><td><code>{intent}</code>{gated}</td><td>{n}</td><td>{b}</td><td>{a}</td>"
             "<td>{d}</td></tr>",
             intent=r["intent"],
-            gated=Markup(" <small>(gate)</small>") if r.get("gated") else "",
+            gated=h(' <small title="{hint}">(gate)</small>', hint=ctx.t("gated_hint"))
+            if r.get("gated")
+            else "",
             n=r["support"],
             b=_score(r["f1_before"]),
             a=_score(r["f1_after"]),
@@ -479,7 +481,7 @@ def _confused_table(ctx: PageContext, pairs: Sequence[Mapping[str, Any]], title:
     return h(
         '<div class="half"><h3>{title}</h3>{table}</div>',
         title=title,
-        table=_table([ctx.t("intent"), ctx.t("predicted"), ctx.t("count")], rows, "confused"),
+        table=_table([ctx.t("intent"), ctx.t("predicted"), ctx.t("times")], rows, "confused"),
     )
 
 

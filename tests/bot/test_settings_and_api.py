@@ -24,6 +24,7 @@ def test_public_api_is_explicit() -> None:
         "Conflict",
         "GatewayError",
         "HandoffError",
+        "Invalid",
         "NotAllowed",
         "NotFound",
         "RasaUnavailable",

@@ -8,6 +8,7 @@ routes each sender to one of them. Needs models/sp4all.tar.gz (`make test` train
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -41,6 +42,7 @@ __all__ = [
     "gateway",
     "make_settings",
     "postgres_url",
+    "rasa_stack",
     "real_rasa",
     "sqlite_url",
 ]
@@ -62,6 +64,7 @@ class RasaStack:
     urls: tuple[str, ...]
     actions_url: str
     log_dir: Path
+    tracker_db_url: str  # SQLAlchemy URL of the instances' shared tracker store
 
 
 def _free_port() -> int:
@@ -86,12 +89,19 @@ async def _drop(name: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
-    """Start the action server and two Rasa instances once; stop and clean up at the end."""
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: train it first (make train)")
-    log_dir = tmp_path_factory.mktemp("rasa-logs")
+@contextlib.contextmanager
+def rasa_stack(
+    log_dir: Path,
+    *,
+    instances: int = INSTANCES,
+    model: Path = MODEL,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[RasaStack]:
+    """An action server and ``instances`` Rasa servers on a throwaway tracker database,
+    stopped and dropped on exit. ``extra_env`` reaches every process (e.g. the action
+    server's SP4ALL_KNOWLEDGE_DIR)."""
+    if not model.exists():
+        pytest.fail(f"{model} is missing: train it first (make train)")
     run_id = secrets.token_hex(4)
     tracker_db = f"rasa_e2e_{run_id}"
     actions_port = _free_port()
@@ -107,6 +117,7 @@ def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
         "RASA_DB_PASSWORD": "",
         "REDIS_HOST": "127.0.0.1",
         "RASA_LOCK_PREFIX": f"e2e{run_id}",
+        **(extra_env or {}),
     }
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -126,7 +137,7 @@ def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
         "actions",
         [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
     )
-    ports = [_free_port() for _ in range(INSTANCES)]
+    ports = [_free_port() for _ in range(instances)]
     for i, port in enumerate(ports):
         spawn(
             f"rasa{i}",
@@ -135,7 +146,7 @@ def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
                 "run",
                 "--enable-api",
                 "--model",
-                str(MODEL),
+                str(model),
                 "--endpoints",
                 str(ENDPOINTS),
                 "--credentials",
@@ -156,7 +167,12 @@ def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
                 )
                 pytest.fail(f"real Rasa did not start; logs:\n{logs}")
             time.sleep(1)
-        yield RasaStack(urls=urls, actions_url=checks[0], log_dir=log_dir)
+        yield RasaStack(
+            urls=urls,
+            actions_url=checks[0],
+            log_dir=log_dir,
+            tracker_db_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{tracker_db}",
+        )
     finally:
         for proc in procs:
             proc.terminate()
@@ -166,3 +182,10 @@ def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
             except subprocess.TimeoutExpired:
                 proc.kill()
         asyncio.run(_drop(tracker_db))
+
+
+@pytest.fixture(scope="session")
+def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    """Start the action server and two Rasa instances once; stop and clean up at the end."""
+    with rasa_stack(tmp_path_factory.mktemp("rasa-logs")) as stack:
+        yield stack

@@ -48,6 +48,39 @@ ANSWER_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 240.0
 TARGET_P50 = 0.10
 TARGET_P99 = 0.20
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Diagnostics only: CPU seconds spent per phase by this process (clients, fake Bot API
+    and the in-process gateway) and by Rasa and the action server, when their pids are known.
+    On a 2-core machine every CPU second the gateway spends is taken from Rasa."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        readings = {"bench_process": time.process_time()}
+        for name, pid in self.pids.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            readings[name] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime+stime
+        return readings
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self, messages: int) -> dict[str, float]:
+        """CPU milliseconds per message for each process since ``start``."""
+        end = self._now()
+        return {
+            f"{name}_cpu_ms_per_msg": (end[name] - self._start[name]) * 1000 / max(1, messages)
+            for name in end
+            if name in self._start
+        }
 
 
 def free_port() -> int:
@@ -181,10 +214,14 @@ async def gateway_phase(
     return latencies, wall
 
 
+DIFF_EXAMPLES = 3  # diagnostics: a few differing conversations go into the JSON output
+
+
 def compare(
     fake: RecordingTelegram, expected: dict[int, list[list[str]]], base_chat: int
-) -> dict[str, int]:
+) -> dict[str, Any]:
     lost = duplicated = reordered = 0
+    examples: list[dict[str, Any]] = []
     for u, turns in expected.items():
         want = [t for turn in turns for t in (turn or ["<no-reply notice>"])]
         got = [t for _, t in fake.by_chat[base_chat + u]]
@@ -194,7 +231,14 @@ def compare(
         duplicated += max(0, len(got) - len(want))
         if len(got) == len(want) and got != want:
             reordered += 1
-    return {"lost": lost, "duplicated": duplicated, "users_with_different_replies": reordered}
+        if got != want and len(examples) < DIFF_EXAMPLES:
+            examples.append({"user": u, "direct": want, "gateway": got})
+    return {
+        "lost": lost,
+        "duplicated": duplicated,
+        "users_with_different_replies": reordered,
+        "different_examples": examples,
+    }
 
 
 def start_rasa(log_dir: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
@@ -244,7 +288,10 @@ def start_rasa(log_dir: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
     return f"http://127.0.0.1:{rasa_port}", procs
 
 
-async def run(args: argparse.Namespace, rasa_url: str, workdir: Path) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace, rasa_url: str, workdir: Path, pids: dict[str, int]
+) -> dict[str, Any]:
+    meter = CpuMeter(pids)
     run_id = secrets.token_hex(3)
     fake = RecordingTelegram()
     fake_server = await start(fake)
@@ -264,16 +311,20 @@ async def run(args: argparse.Namespace, rasa_url: str, workdir: Path) -> dict[st
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         await direct_phase(rasa_url, 5, 2, run_id + "warm")  # warm-up, not measured
+        meter.start()
         d_lat, expected, d_wall = await direct_phase(rasa_url, args.users, args.messages, run_id)
+        d_cpu = meter.stop(len(d_lat))
         # fresh chat ids every run: Rasa's cost grows with a conversation's history
         base_chat = secrets.randbelow(10**9) * 1000
+        meter.start()
         g_lat, g_wall = await gateway_phase(
             f"http://127.0.0.1:{port}", fake, args.users, args.messages, expected, base_chat
         )
+        g_cpu = meter.stop(len(g_lat))
     finally:
         await runner.cleanup()
         await fake_server.close()
-    direct, through = summary(d_lat, d_wall), summary(g_lat, g_wall)
+    direct, through = {**summary(d_lat, d_wall), **d_cpu}, {**summary(g_lat, g_wall), **g_cpu}
     result = {
         "users": args.users,
         "messages_per_user": args.messages,
@@ -299,15 +350,25 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--messages", type=int, default=4)
     parser.add_argument("--rasa-url", default=None, help="use a running Rasa instead")
+    parser.add_argument(
+        "--rasa-pid", type=int, default=None, help="with --rasa-url: report its CPU per message"
+    )
+    parser.add_argument(
+        "--actions-pid", type=int, default=None, help="with --rasa-url: the action server's"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
         workdir = Path(tmp)
         procs: list[subprocess.Popen[bytes]] = []
         rasa_url = args.rasa_url
+        pids = {"rasa": args.rasa_pid, "actions": args.actions_pid}
         if rasa_url is None:
             rasa_url, procs = start_rasa(workdir)
+            pids = {"actions": procs[0].pid, "rasa": procs[1].pid}
         try:
-            result = asyncio.run(run(args, rasa_url, workdir))
+            result = asyncio.run(
+                run(args, rasa_url, workdir, {k: v for k, v in pids.items() if v is not None})
+            )
         finally:
             for p in procs:
                 p.terminate()
@@ -326,6 +387,11 @@ def main() -> int:
         f"duplicated {result['duplicated']}, users with different replies "
         f"{result['users_with_different_replies']}"
     )
+    cpu = sorted({k for s in (d, g) for k in s if k.endswith("_cpu_ms_per_msg")})
+    if cpu:
+        print(f"{'CPU ms per message':34}{'direct':>12}{'gateway':>10}")
+    for key in cpu:  # diagnostics: where the CPU went (2 cores are shared by all of it)
+        print(f"  {key:34}{d.get(key, 0.0):10.1f}{g.get(key, 0.0):10.1f}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
     return 0 if result["targets_met"] else 1

@@ -13,7 +13,9 @@ Used by the retraining tool (bot/training) with the Rasa environment's Python:
     .venv-rasa/bin/python scripts/evaluate_nlu.py --nlu tests/nlu_heldout \
         --model models/a.tar.gz --out a.json [--model b.tar.gz --out b.json ...]
 
-Each output file is a JSON list of {text, intent, predicted, confidence, fallback, language}
+`--nlu` is given once (for every model) or once per `--model` (the retraining tool also
+reads its annotations, data/nlu/learned.yml, with the live model). Each output file is a
+JSON list of {text, intent, predicted, confidence, fallback, language}
 (language as in scripts/check_nlu_report.py: Khmer script or romanised Khmer is "km").
 With --rasa-format DIR it also writes DIR/intent_successes.json and intent_errors.json in
 the format of `rasa test nlu --successes`, for scripts/check_nlu_report.py.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -43,16 +46,26 @@ def _examples(nlu: str) -> list[tuple[str, str]]:
     return [(e.get(TEXT), e.get(INTENT)) for e in data.nlu_examples if e.get(INTENT)]
 
 
-def _predict(model: str, texts: list[str]) -> list[dict[str, Any]]:
-    """Parse data of each text: one run of the model's NLU graph over all of them."""
+@functools.cache
+def _processor(model: str) -> Any:
+    """A model's message processor, loaded once even when several data sets use it."""
     from rasa.core.agent import Agent
-    from rasa.core.channels.channel import UserMessage
-    from rasa.core.processor import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
-    from rasa.nlu.classifiers import fallback_classifier
 
     processor = Agent.load(model).processor
     if processor is None:
         raise SystemExit(f"{model}: no model could be loaded")
+    return processor
+
+
+def _predict(model: str, texts: list[str]) -> list[dict[str, Any]]:
+    """Parse data of each text: one run of the model's NLU graph over all of them."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.core.processor import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.nlu.classifiers import fallback_classifier
+
+    if not texts:
+        return []
+    processor = _processor(model)
     target = processor.model_metadata.nlu_target
     results = processor.graph_runner.run(
         inputs={
@@ -101,7 +114,9 @@ def _rasa_format(items: list[dict[str, Any]], directory: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Evaluate each --model into the matching --out file."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--nlu", required=True, help="held-out data (file or directory)")
+    parser.add_argument(
+        "--nlu", action="append", required=True, help="data (file or directory): once or per model"
+    )
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--out", action="append", required=True)
     parser.add_argument("--rasa-format", action="append", default=[])
@@ -110,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give one --out per --model")
     if args.rasa_format and len(args.rasa_format) != len(args.model):
         parser.error("give one --rasa-format per --model, or none")
-    examples = _examples(args.nlu)
-    texts = [text for text, _ in examples]
-    languages = [language_bucket(text) for text in texts]
-    for i, (model, out) in enumerate(zip(args.model, args.out, strict=True)):
+    if len(args.nlu) not in (1, len(args.model)):
+        parser.error("give --nlu once, or once per --model")
+    data_sets = args.nlu * len(args.model) if len(args.nlu) == 1 else args.nlu
+    for i, (nlu, model, out) in enumerate(zip(data_sets, args.model, args.out, strict=True)):
+        examples = _examples(nlu)
+        texts = [text for text, _ in examples]
+        languages = [language_bucket(text) for text in texts]
         started = time.monotonic()
         predictions = _predict(model, texts)
         items = [

@@ -2,7 +2,9 @@
 
 An evaluation is the list scripts/evaluate_nlu.py writes: one item per held-out message
 with its ``text``, target ``intent``, ``predicted`` intent, ``confidence`` and ``language``
-(``km`` for Khmer script and romanised Khmer, as in scripts/check_nlu_report.py).
+(``km`` for Khmer script and romanised Khmer, as in scripts/check_nlu_report.py). The live
+model's evaluation of the annotations themselves (data/nlu/learned.yml) has the same form:
+there ``intent`` is what the admin taught.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "Scores",
     "build_report",
     "confused_pairs",
+    "contradictions",
     "gate",
     "intent_f1",
     "score",
@@ -29,6 +32,8 @@ Item = Mapping[str, Any]
 EPSILON = 1e-9  # a drop exactly equal to the margin is allowed
 TOP_CONFUSED = 10
 TOP_CHANGED = 25
+TOP_EXAMPLES = 3  # example texts per contradicted pair in the gate's reason
+NO_INTENT = frozenset({"None", "nlu_fallback", ""})
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,53 @@ def _drop(label: str, before: float, after: float, allowed: float) -> str | None
     return None
 
 
-def gate(before: Sequence[Item], after: Sequence[Item], policy: GatePolicy) -> GateResult:
-    """Overall and per-language accuracy within the margin; no supported intent collapses."""
+def contradictions(taught: Iterable[Item], policy: GatePolicy) -> list[dict[str, Any]]:
+    """Annotations that give another intent to a text the live model reads confidently."""
+    return [
+        {
+            "text": str(item["text"]),
+            "taught": str(item["intent"]),
+            "live": str(item["predicted"]),
+            "confidence": float(item["confidence"]),
+        }
+        for item in taught
+        if str(item["predicted"]) not in NO_INTENT
+        and item["predicted"] != item["intent"]
+        and float(item["confidence"]) >= policy.confident
+    ]
+
+
+def _contradiction_reason(found: Sequence[Mapping[str, Any]], policy: GatePolicy) -> str:
+    pairs: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in found:
+        pairs[(row["live"], row["taught"])].append(row["text"])
+    ranked = sorted(pairs.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    described = "; ".join(
+        f"{live} -> {taught} x{len(texts)} (e.g. "
+        + ", ".join(repr(t) for t in texts[:TOP_EXAMPLES])
+        + ")"
+        for (live, taught), texts in ranked
+    )
+    return (
+        f"{len(found)} annotations relabel messages the live model reads with confidence"
+        f" >= {policy.confident:.2f}: {described}; at most {policy.max_contradictions} are"
+        " allowed: check these labels"
+    )
+
+
+def gate(
+    before: Sequence[Item],
+    after: Sequence[Item],
+    policy: GatePolicy,
+    taught: Sequence[Item] = (),
+) -> GateResult:
+    """Overall and per-language accuracy within the margin; no supported intent collapses;
+    the annotations (``taught``, as the live model reads them) do not overturn much of what
+    the live model is sure of."""
     reasons = []
+    found_contradictions = contradictions(taught, policy)
+    if len(found_contradictions) > policy.max_contradictions:
+        reasons.append(_contradiction_reason(found_contradictions, policy))
     found = _drop("overall accuracy", score(before).accuracy, score(after).accuracy, policy.margin)
     if found:
         reasons.append(found)
@@ -157,10 +206,13 @@ def _changed(before: Sequence[Item], after: Sequence[Item]) -> dict[str, list[di
 
 
 def build_report(
-    before: Sequence[Item], after: Sequence[Item], policy: GatePolicy
+    before: Sequence[Item],
+    after: Sequence[Item],
+    policy: GatePolicy,
+    taught: Sequence[Item] = (),
 ) -> dict[str, Any]:
     """Everything the report page shows: scores before/after, per intent, confusions, gate."""
-    result = gate(before, after, policy)
+    result = gate(before, after, policy, taught)
     languages_before = scores_by_language(before)
     languages_after = scores_by_language(after)
     f1_before, f1_after = intent_f1(before), intent_f1(after)
@@ -195,11 +247,14 @@ def build_report(
         "intents": intents,
         "confused": {"before": confused_pairs(before), "after": confused_pairs(after)},
         "changed": _changed(before, after),
+        "contradictions": contradictions(taught, policy)[:TOP_CHANGED],
         "gate": {
             "passed": result.passed,
             "reasons": result.reasons,
             "margin": policy.margin,
             "min_support": policy.min_support,
             "max_intent_drop": policy.max_intent_drop,
+            "confident": policy.confident,
+            "max_contradictions": policy.max_contradictions,
         },
     }

@@ -58,7 +58,7 @@ from ._report import build_report, score, scores_by_language
 from ._runner import ProcessResult, rasa_env, run_process
 from ._settings import TrainingSettings
 from ._text import group_key, key_hash, mask
-from ._workspace import Workspace, check_intent_name, clean_example
+from ._workspace import NLU_FILE, Workspace, check_intent_name, clean_example
 
 __all__ = ["Actor", "AuditAction", "JobStage", "TrainingService"]
 
@@ -672,11 +672,11 @@ class TrainingService:
         # 4. evaluate the candidate and the live model on the held-out set
         live = await self.live_model()
         started = time.monotonic()
-        before, after = await self._evaluate(job.id, live, candidate)
+        before, after, taught = await self._evaluate(job.id, live, candidate)
         timings["evaluate_s"] = round(time.monotonic() - started, 1)
         # 5. the gate
         await self._update(job.id, stage=JobStage.GATE, progress=STAGE_START[JobStage.GATE])
-        report = build_report(before, after, settings.gate)
+        report = build_report(before, after, settings.gate, taught)
         passed = bool(report["gate"]["passed"])
         sha = await asyncio.to_thread(_rasa_api.file_sha256, candidate)
         report.update(
@@ -720,7 +720,9 @@ class TrainingService:
 
     async def _evaluate(
         self, job_id: int, live_entry: ModelEntry, candidate: Path
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The live model and the candidate on the held-out set, and the live model on the
+        annotations (how it read what the admins taught), in one evaluator process."""
         live, live_sha = Path(live_entry.path), live_entry.sha256
         settings = self.settings
         heldout = await asyncio.to_thread(heldout_sha256, settings.heldout_dir)
@@ -728,32 +730,30 @@ class TrainingService:
         cache.mkdir(parents=True, exist_ok=True)
         live_file = cache / f"{live_sha}-{heldout[:16]}.json"
         candidate_file = cache / f"{candidate.stem}-{job_id}-{heldout[:16]}.json"
-        args = [
-            str(settings.rasa_python),
-            str(settings.code_root / "scripts" / "evaluate_nlu.py"),
-            "--nlu",
-            str(settings.heldout_dir),
-            "--model",
-            str(candidate),
-            "--out",
-            str(candidate_file),
-        ]
+        taught_file = cache / f"{candidate.stem}-{job_id}-taught.json"
+        runs = [(settings.heldout_dir, candidate, candidate_file)]
         if not live_file.is_file():  # cached per model: the live model is evaluated once
-            args += ["--model", str(live), "--out", str(live_file)]
+            runs.append((settings.heldout_dir, live, live_file))
+        runs.append((settings.workspace / NLU_FILE, live, taught_file))
+        args = [str(settings.rasa_python), str(settings.code_root / "scripts" / "evaluate_nlu.py")]
+        for nlu, model, out in runs:
+            args += ["--nlu", str(nlu), "--model", str(model), "--out", str(out)]
         result = await self._rasa(
-            job_id, JobStage.EVALUATE, args, settings.evaluate_timeout_s, expected=len(args) // 4
+            job_id, JobStage.EVALUATE, args, settings.evaluate_timeout_s, expected=len(runs)
         )
-        if result.returncode != 0 or not candidate_file.is_file() or not live_file.is_file():
+        outputs = (candidate_file, live_file, taught_file)
+        if result.returncode != 0 or not all(f.is_file() for f in outputs):
             raise TrainingFailed(
                 "the evaluation failed:\n" + "\n".join(result.tail[-ERROR_LINES:])
             )
         before = json.loads(live_file.read_text(encoding="utf-8"))
         after = json.loads(candidate_file.read_text(encoding="utf-8"))
+        taught = json.loads(taught_file.read_text(encoding="utf-8"))
         async with self.sessions() as session, session.begin():
             entry = await session.get(ModelEntry, live_entry.id)
             if entry is not None:
                 entry.metrics = {**entry.metrics, **_summary(before)}
-        return before, after
+        return before, after, taught
 
     async def report(self, actor: Actor, job_id: int) -> dict[str, Any]:
         """The report of a finished job (empty while it runs)."""

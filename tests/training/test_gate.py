@@ -116,3 +116,58 @@ def test_the_report_shows_languages_intents_confusions_and_changes() -> None:
     }
     assert len(report["changed"]["fixed"]) == 4
     assert report["changed"]["broken"] == []
+
+
+def taught(rows: list[tuple[str, str, str, float]]) -> list[dict[str, Any]]:
+    """(text, taught intent, what the live model read, its confidence) -> evaluation items."""
+    return [
+        {"text": t, "intent": i, "predicted": p, "confidence": c, "language": "km"}
+        for t, i, p, c in rows
+    ]
+
+
+GREETINGS_AS_NSSF = taught(
+    [(f"សួស្តី អ្នកគ្រូ {n}", "ask_nssf", "greet", 0.99) for n in range(6)]
+    + [("hello sir", "ask_nssf", "greet", 0.97)]
+)
+
+
+def test_a_batch_that_overturns_what_the_live_model_is_sure_of_is_stopped() -> None:
+    # the held-out scores do not move: only the contradiction check can see this batch
+    result = gate(baseline(), baseline(), POLICY, GREETINGS_AS_NSSF)
+    assert not result.passed
+    assert len(result.reasons) == 1
+    reason = result.reasons[0]
+    assert reason.startswith("7 annotations relabel messages the live model reads")
+    assert "greet -> ask_nssf x7" in reason
+    assert "'សួស្តី អ្នកគ្រូ 0'" in reason
+    report = build_report(baseline(), baseline(), POLICY, GREETINGS_AS_NSSF)
+    assert not report["gate"]["passed"]
+    assert report["contradictions"][0] == {
+        "text": "សួស្តី អ្នកគ្រូ 0",
+        "taught": "ask_nssf",
+        "live": "greet",
+        "confidence": 0.99,
+    }
+
+
+def test_corrections_of_unsure_or_fallback_readings_and_a_few_confident_ones_pass() -> None:
+    corrections = taught(
+        [
+            ("ខ្ញុំចង់ធ្វើសំបុត្រកំណើតឲ្យកូន", "ask_birth_certificate", "nlu_fallback", 0.95),
+            (
+                "how do i get a birth certificate",
+                "ask_birth_certificate",
+                "ask_pregnancy_cash",
+                0.84,
+            ),
+            ("ប.ស.ស. សម្រាប់អ្នកលក់ដូរ", "ask_nssf_self_employed", "ask_nssf", 0.89),
+            ("សួស្តីបង", "greet", "greet", 0.99),  # already understood: no contradiction
+        ]
+        + [(f"confident but wrong {n}", "ask_where_to_enrol", "deny", 0.95) for n in range(5)]
+    )
+    # five confident contradictions are allowed (the policy's max_contradictions)
+    assert POLICY.max_contradictions == 5
+    assert gate(baseline(), baseline(), POLICY, corrections).passed
+    strict = GatePolicy(margin=0.01, min_support=5, max_intent_drop=0.10, max_contradictions=4)
+    assert not gate(baseline(), baseline(), strict, corrections).passed

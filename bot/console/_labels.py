@@ -158,6 +158,11 @@ _LABELS: dict[str, dict[str, str]] = {
     "intent_changes": {"en": "F1 per intent (changed)", "km": "F1 តាមគោលបំណង (ប្រែប្រួល)"},
     "no_changes": {"en": "No intent changed.", "km": "គ្មានគោលបំណងប្រែប្រួលទេ។"},
     "confused": {"en": "Most confused", "km": "ច្រឡំច្រើនបំផុត"},
+    "contradictions": {
+        "en": "Annotations that overturn what the live model was sure of",
+        "km": "ស្លាកដែលផ្ទុយនឹងអ្វីដែលម៉ូដែលកំពុងប្រើប្រាកដ",
+    },
+    "taught": {"en": "taught", "km": "បានបង្រៀន"},
     "gate": {"en": "Gate", "km": "ច្រកត្រួតពិនិត្យ"},
     "gate_passed": {
         "en": "Passed: the candidate may replace the live model.",

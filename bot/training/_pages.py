@@ -485,6 +485,31 @@ def _confused_table(ctx: PageContext, pairs: Sequence[Mapping[str, Any]], title:
     )
 
 
+def _contradictions_table(ctx: PageContext, rows: Sequence[Mapping[str, Any]]) -> Markup:
+    """Annotations that overturn what the live model was sure of (the gate counts them)."""
+    if not rows:
+        return Markup("")
+    body = [
+        h(
+            '<tr><td lang="{lang}">{text}</td><td><code>{live}</code> {conf}</td>'
+            "<td><code>{taught}</code></td></tr>",
+            lang=_lang(str(r["text"])),
+            text=r["text"],
+            live=r["live"],
+            conf=_score(r["confidence"]),
+            taught=r["taught"],
+        )
+        for r in rows
+    ]
+    return h(
+        "<h3>{title}</h3>{table}",
+        title=ctx.t("contradictions"),
+        table=_table(
+            [ctx.t("message"), ctx.t("live_model"), ctx.t("taught")], body, "contradictions"
+        ),
+    )
+
+
 def _gate(ctx: PageContext, gate: Mapping[str, Any]) -> Markup:
     passed = bool(gate.get("passed"))
     reasons = join(h("<li>{r}</li>", r=r) for r in gate.get("reasons", []))
@@ -514,12 +539,14 @@ def _report(ctx: PageContext, report: Mapping[str, Any], model: ModelEntry | Non
         )
     confused = report.get("confused") or {}
     return h(
-        '<section id="report"><h2>{title}</h2>{gate}{activate}<h3>{accuracy}</h3>{acc}'
+        '<section id="report"><h2>{title}</h2>{gate}{activate}{contradictions}'
+        "<h3>{accuracy}</h3>{acc}"
         '<h3>{intents}</h3>{f1}<h3>{confused_t}</h3><div class="pair">{before}{after}</div>'
         "</section>",
         title=ctx.t("report"),
         gate=_gate(ctx, gate),
         activate=activate,
+        contradictions=_contradictions_table(ctx, report.get("contradictions") or []),
         accuracy=ctx.t("accuracy"),
         acc=_accuracy_table(ctx, report),
         intents=ctx.t("intent_changes"),

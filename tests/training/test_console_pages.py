@@ -371,7 +371,22 @@ def report(passed: bool) -> dict[str, Any]:
     right = 10 if passed else 5
     after = evaluation(right, 10 - right, "km", "ask_nssf_pension", "ask_nssf")
     after += evaluation(9, 1, "en", "ask_scholarship", "ask_equity_card")
-    return build_report(before, after, GatePolicy())
+    # the rejected batch also relabelled greetings the live model was sure of
+    taught = (
+        []
+        if passed
+        else [
+            {
+                "text": f"សួស្តី <b>{n}</b>",
+                "intent": "ask_nssf",
+                "predicted": "greet",
+                "confidence": 0.99,
+                "language": "km",
+            }
+            for n in range(6)
+        ]
+    )
+    return build_report(before, after, GatePolicy(), taught)
 
 
 async def finished_job(client: Client, passed: bool) -> tuple[TrainingJob, ModelEntry]:
@@ -440,6 +455,9 @@ async def test_a_rejected_job_shows_why_and_cannot_be_activated(
     assert "Rejected: the live model stays." in page
     assert "km accuracy 0.800 -&gt; 0.500 (-0.300; the allowed drop is 0.010)" in page
     assert "F1 of ask_nssf_pension (10 held-out examples)" in page
+    assert "6 annotations relabel messages the live model reads" in page
+    assert "Annotations that overturn what the live model was sure of" in page
+    assert '<td lang="km">សួស្តី &lt;b&gt;0&lt;/b&gt;</td><td><code>greet</code> 0.990' in page
     assert "/activate" not in page
     status, page, _ = await admin.form(f"/console/training/models/{model.id}/activate", {})
     assert status == 409

@@ -147,24 +147,23 @@ class Pipeline:
                 if not await self._flush_outbound(channel_name, chat_id):
                     return
                 while True:
-                    inbound = await self._store.first_pending_inbound(channel_name, chat_id)
+                    inbound, chat = await self._store.next_inbound(channel_name, chat_id)
                     if inbound is None or inbound.due_at > time.time():
                         return
-                    answered, queued = await self._answer(inbound)
+                    answered, queued = await self._answer(inbound, chat)
                     if not await self._send_rows(channel_name, queued) or not answered:
                         return
             except Exception:  # a bug must not kill the worker; the row stays pending
                 log.exception("pipeline.drain_failed", extra={"channel": channel_name})
                 await asyncio.sleep(self._settings.retry_base_s)
 
-    async def _answer(self, inbound: Inbound) -> tuple[bool, list[Outbound]]:
+    async def _answer(self, inbound: Inbound, chat: Chat | None) -> tuple[bool, list[Outbound]]:
         """Ask Rasa and queue the answer; returns (answered?, rows to send now, in order)."""
         channel = self._channels.get(inbound.channel)
         if channel is None:
             log.error("pipeline.unknown_channel", extra={"channel": inbound.channel})
             await self._store.complete_inbound(inbound, InboundStatus.NO_REPLY, [])
             return True, []
-        chat = await self._store.chat(inbound.channel, inbound.chat_id)
         # a button or a location carries no language: the chat's last known one
         language = inbound.meta.get("language") or (chat.language if chat else None)
         handled = await self._gateway_answers(inbound, channel, chat, language)

@@ -31,6 +31,7 @@ __all__ = ["NewOutbound", "Store"]
 
 ChatKey = tuple[str, str]
 DEFAULT_LANGUAGE = "km"
+KNOWN_CALLBACKS_MAX = 10_000  # callback keys remembered as stored (the bot's buttons: few)
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,13 @@ class Store:
         self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if dialect == "sqlite" else contextlib.nullcontext()
         )
+        # Callback keys this process saw committed: rows are never deleted and a key always
+        # stands for the same payload, so most answers need no INSERT for their buttons.
+        self._known_callbacks: set[str] = set()
 
     @property
     def dialect(self) -> str:
-        """"sqlite" or "postgresql"."""
+        """ "sqlite" or "postgresql"."""
         return self._dialect
 
     @contextlib.asynccontextmanager
@@ -72,12 +76,18 @@ class Store:
 
     async def add_callbacks(self, session: AsyncSession, callbacks: Mapping[str, str]) -> None:
         """Remember Telegram callback keys inside the caller's transaction."""
-        if callbacks:
+        new = {k: p for k, p in callbacks.items() if k not in self._known_callbacks}
+        if new:
             await session.execute(
                 self._insert(CallbackPayload)
-                .values([{"key": k, "payload": p} for k, p in callbacks.items()])
+                .values([{"key": k, "payload": p} for k, p in new.items()])
                 .on_conflict_do_nothing(index_elements=["key"])
             )
+
+    def _callbacks_committed(self, callbacks: Mapping[str, str]) -> None:
+        if len(self._known_callbacks) + len(callbacks) > KNOWN_CALLBACKS_MAX:
+            self._known_callbacks.clear()
+        self._known_callbacks.update(callbacks)
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT support for this dialect (SQLite and PostgreSQL agree)."""
@@ -219,6 +229,31 @@ class Store:
             )
             return result.all()
 
+    async def next_inbound(self, channel: str, chat_id: str) -> tuple[Inbound | None, Chat | None]:
+        """The oldest unanswered message of this chat and the chat row, in one query.
+
+        The worker asks this before every answer: one round trip instead of two.
+        """
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Inbound, Chat)
+                    .outerjoin(
+                        Chat, (Chat.channel == Inbound.channel) & (Chat.chat_id == Inbound.chat_id)
+                    )
+                    .where(
+                        Inbound.channel == channel,
+                        Inbound.chat_id == chat_id,
+                        Inbound.status == InboundStatus.PENDING,
+                    )
+                    .order_by(Inbound.id)
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None, None
+        return row[0], row[1]
+
     async def first_pending_inbound(self, channel: str, chat_id: str) -> Inbound | None:
         """The oldest unanswered message of this chat (answers go strictly in order)."""
         async with self._sessions() as session:
@@ -258,6 +293,7 @@ class Store:
                 .values(status=status, answered_at=utcnow(), error=None)
             )
             await session.commit()
+        self._callbacks_committed(callbacks or {})
         return [r for r in rows if r.status == OutboundStatus.PENDING]
 
     @staticmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
 from bot._db import InboundStatus, OutboundStatus, create_engine
 from bot._migrate import migrate
@@ -83,5 +83,62 @@ async def test_callback_payloads_round_trip(database_url: str) -> None:
         await store.complete_inbound(inbound, InboundStatus.ANSWERED, [], {"k:abc": payload})
         assert await store.callback_payload("k:abc") == payload
         assert await store.callback_payload("k:missing") is None
+    finally:
+        await engine.dispose()
+
+
+async def test_next_inbound_returns_the_oldest_pending_message_with_its_chat(
+    database_url: str,
+) -> None:
+    engine, sessions = create_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(sessions, engine.dialect.name)
+        assert await store.next_inbound("telegram", "c1") == (None, None)
+        await store.ingest(message("1", text="first"))
+        await store.ingest(message("2", text="second"))
+        inbound, chat = await store.next_inbound("telegram", "c1")
+        assert inbound is not None
+        assert inbound.text == "first"
+        assert chat is not None
+        assert (chat.chat_id, chat.language) == ("c1", "en")
+        await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
+        inbound, _ = await store.next_inbound("telegram", "c1")
+        assert inbound is not None
+        assert inbound.text == "second"
+        await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
+        assert await store.next_inbound("telegram", "c1") == (None, None)
+    finally:
+        await engine.dispose()
+
+
+async def test_known_callback_keys_are_not_inserted_again(database_url: str) -> None:
+    engine, sessions = create_engine(database_url)
+    inserts: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "gw_callback_payloads" in statement and statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await migrate(engine)
+        store = Store(sessions, engine.dialect.name)
+        for i, keys in enumerate(({"k:a": "/a"}, {"k:a": "/a"}, {"k:a": "/a", "k:b": "/b"})):
+            await store.ingest(message(str(i)))
+            inbound, _ = await store.next_inbound("telegram", "c1")
+            assert inbound is not None
+            await store.complete_inbound(inbound, InboundStatus.ANSWERED, [], keys)
+        assert len(inserts) == 2  # k:a once, then only the new k:b
+        assert await store.callback_payload("k:a") == "/a"
+        assert await store.callback_payload("k:b") == "/b"
+        # another process (or a restart) knows nothing yet: it inserts, the conflict is ignored
+        fresh = Store(sessions, engine.dialect.name)
+        await fresh.ingest(message("9"))
+        inbound, _ = await fresh.next_inbound("telegram", "c1")
+        assert inbound is not None
+        await fresh.complete_inbound(inbound, InboundStatus.ANSWERED, [], {"k:a": "/a"})
+        assert len(inserts) == 3
+        assert await fresh.callback_payload("k:a") == "/a"
     finally:
         await engine.dispose()

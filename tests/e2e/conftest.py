@@ -16,12 +16,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from playwright.async_api import Browser, ViewportSize, async_playwright
 
 from tests.bot.gateway_fixtures import (
     database_url,
@@ -35,6 +36,7 @@ from tests.bot.gateway_fixtures import (
 )
 
 __all__ = [
+    "browser",
     "database_url",
     "fake_graph",
     "fake_rasa",
@@ -55,6 +57,20 @@ ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
 INSTANCES = 2
 READY_TIMEOUT_S = 240.0
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Debian's Chromium: Playwright never downloads a browser (.ci/run installs chromium). Without
+# the background-networking flags Chromium keeps calling hosts this machine cannot reach.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE: ViewportSize = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+UI_TIMEOUT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -189,3 +205,21 @@ def real_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     """Start the action server and two Rasa instances once; stop and clean up at the end."""
     with rasa_stack(tmp_path_factory.mktemp("rasa-logs")) as stack:
         yield stack
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    """Headless Chromium for the browser tests (each keeps its screenshots in results/)."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()

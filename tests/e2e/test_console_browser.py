@@ -10,34 +10,22 @@ download is never used: `.ci/run` installs Debian's chromium when it is missing.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from bot import keys
 from bot._texts import gateway_text
 from bot.handoff import Viewer
 from tests.bot.console_helpers import ASK_FOR_A_PERSON, PASSWORD, citizen_says
 from tests.bot.gateway_fakes import FakeTelegram, wait_until, wait_until_async
+from tests.e2e.conftest import DESKTOP, PHONE, UI_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTEFACTS = ROOT / "results" / "console"
 ANSWER_TIMEOUT_S = 90.0
-UI_TIMEOUT_MS = 30_000
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
 CITIZEN = 8101
 KHMER_REPLY = "សួស្តី បង! ខ្ញុំឈ្មោះសុខា។ ខ្ញុំនឹងជួយអ្នកពិនិត្យប័ណ្ណសមធម៌របស់អ្នក។"
 KHMER = re.compile("[\u1780-\u17ff]")
@@ -51,22 +39,10 @@ def texts_to(fake: FakeTelegram, chat_id: int) -> list[str]:
     return [str(c.params["text"]) for c in fake.sent() if int(c.params["chat_id"]) == chat_id]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def artefacts() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     return ARTEFACTS
-
-
-@pytest.fixture
-async def browser(artefacts: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 async def log_in(browser: Browser, base: str, username: str, viewport: Any = DESKTOP) -> Page:

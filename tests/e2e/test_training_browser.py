@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from bot import Settings, create_app, keys
 from bot._db import ModelEntry, ModelStatus, TrainingJob, TrainingJobStatus, utcnow
 from bot.training import GatePolicy, TrainingSettings, build_report
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.gateway_fixtures import FIXTURES
+from tests.e2e.conftest import DESKTOP, PHONE, UI_TIMEOUT_MS
 from tests.training.helpers import (
     ZWSP,
     FakeModelApi,
@@ -34,19 +35,7 @@ from tests.training.helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTEFACTS = ROOT / "results" / "training"
-UI_TIMEOUT_MS = 30_000
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
 NOW = time.time()
 PENSION = "ខ្ញុំចង់ដឹងពីប្រាក់សោធននិវត្តន៍"  # "I want to know about the retirement pension"
 WITHDRAW = "ពេលណាខ្ញុំអាចដកប្រាក់សោធនបាន"  # "when can I withdraw my pension"
@@ -88,22 +77,10 @@ def report() -> dict[str, Any]:
     return build_report(before, after, GatePolicy())
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def artefacts() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     return ARTEFACTS
-
-
-@pytest.fixture
-async def browser(artefacts: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

@@ -6,10 +6,13 @@ named ``events``, and the gateway may share a PostgreSQL server with them.
 
 from __future__ import annotations
 
+import sqlite3
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import aiosqlite
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -23,6 +26,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+)
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -417,9 +425,85 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
+def _run_statement(
+    conn: sqlite3.Connection, operation: Any, parameters: Any
+) -> tuple[Any, list[Any], int | None, int]:
+    """One statement, in aiosqlite's thread: execute, fetch, close at once."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(operation, () if parameters is None else parameters)
+        if cursor.description:
+            return cursor.description, cursor.fetchall(), -1, -1
+        return None, [], cursor.lastrowid, cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _run_many(conn: sqlite3.Connection, operation: Any, rows: Any) -> tuple[int | None, int]:
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(operation, rows)
+        return cursor.lastrowid, cursor.rowcount
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor makes four trips to aiosqlite's thread per statement
+    (cursor, execute, fetchall, close), each waiting for a turn of the event loop; this one
+    makes one. Under load that is most of a short transaction's time, and on SQLite every
+    writer waits for the one in its transaction."""
+
+    __slots__ = ()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            connection = self._connection
+            description, rows, lastrowid, rowcount = self.await_(
+                connection._execute(_run_statement, connection._conn, operation, parameters)
+            )
+            self.description = description
+            self._rows = deque(rows)
+            self.lastrowid, self.rowcount = lastrowid, rowcount
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            connection = self._connection
+            self.lastrowid, self.rowcount = self.await_(
+                connection._execute(_run_many, connection._conn, operation, seq_of_parameters)
+            )
+            self.description = None
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+
+    def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
+        if server_side:
+            return super().cursor(server_side=True)
+        return _OneTripCursor(self)
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        if not isinstance(adapted, AsyncAdapt_aiosqlite_connection) or not hasattr(
+            adapted._connection, "_execute"
+        ):
+            return adapted  # an aiosqlite without _execute: SQLAlchemy's own cursor
+        return _OneTripConnection(self, adapted._connection)
+
+
 def create_engine(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     """Engine + session factory; SQLite gets WAL and its parent directory is created."""
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    options: dict[str, Any] = {"pool_pre_ping": not url.startswith("sqlite")}
+    if url.startswith("sqlite+aiosqlite:"):
+        options["module"] = _OneTripDBAPI(aiosqlite, sqlite3)
+    engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:":

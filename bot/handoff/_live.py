@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +30,23 @@ class LiveEvent:
     organisation_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def sse(self) -> bytes:
+        """The server-sent event as written to every stream: encoded once per event, not
+        once per subscriber (only which conversation changed, never ``data``)."""
+        payload = json.dumps({"kind": self.kind, "handoff_id": self.handoff_id})
+        return f"event: {self.kind}\ndata: {payload}\n\n".encode()
+
+
+Accept = Callable[[LiveEvent], bool]
+
 
 class LiveHub:
     """Publish/subscribe of LiveEvents; ``subscribe()`` is an async context manager."""
 
     def __init__(self) -> None:
-        self._subscribers: set[asyncio.Queue[LiveEvent]] = set()
+        # each queue with what it accepts: a browser is woken only for what it may see
+        self._subscribers: dict[asyncio.Queue[LiveEvent], Accept | None] = {}
 
     @property
     def subscribers(self) -> int:
@@ -42,18 +55,23 @@ class LiveHub:
 
     def publish(self, event: LiveEvent) -> None:
         """Non-blocking: hand the event to every subscriber."""
-        for queue in self._subscribers:
+        for queue, accept in self._subscribers.items():
+            if accept is not None and not accept(event):
+                continue
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
             queue.put_nowait(event)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
-        """A queue receiving every event published while the context is open."""
+    async def subscribe(
+        self, accept: Accept | None = None
+    ) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+        """A queue receiving every event published while the context is open (only those
+        ``accept`` returns True for, if given)."""
         queue: asyncio.Queue[LiveEvent] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = accept
         try:
             yield queue
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.pop(queue, None)

@@ -217,23 +217,31 @@ class ConsoleAuth:
         if not token or len(token) > MAX_COOKIE_CHARS:
             return None
         digest = token_hash(token)
+        # every console request asks this: the columns it needs, no ORM objects
         async with self._store.reading() as session:
-            row = (
+            found = (
                 await session.execute(
-                    select(ConsoleSession, Agent)
+                    select(
+                        ConsoleSession.csrf_token,
+                        ConsoleSession.expires_at,
+                        Agent.id,
+                        Agent.organisation_id,
+                        Agent.role,
+                        Agent.display_name,
+                        Agent.active,
+                    )
                     .join(Agent, Agent.id == ConsoleSession.agent_id)
                     .where(ConsoleSession.token_hash == digest)
                 )
             ).first()
-        if row is None:
+        if found is None:
             return None
-        found, agent = row
         if _aware(found.expires_at) <= self._clock():
             await self.logout(digest)
             return None
-        if not agent.active:
+        if not found.active:
             return None
-        viewer = Viewer(agent.id, agent.organisation_id, agent.role, agent.display_name)
+        viewer = Viewer(found.id, found.organisation_id, found.role, found.display_name)
         return Authenticated(viewer, found.csrf_token, digest, _aware(found.expires_at))
 
     async def logout(self, digest: str) -> None:

@@ -79,6 +79,7 @@ ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
 ASSET_MAX_AGE_S = 7 * 24 * 3600  # URLs carry a content hash, so a change is a new URL
 SSE_KEEPALIVE_S = 15.0
 SSE_RETRY_MS = 3000
+SSE_BATCH = 64
 SHUTDOWN_EVENT = "console-shutdown"
 SUMMARY_ASKED = 3
 SUMMARY_TOLD = 2
@@ -416,12 +417,9 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     viewer = _viewer(request)
     service = request.app[keys.HANDOFFS]
     state = _state(request)
-    handoff_id = _handoff_id(request)
-    view = await service.view(viewer, handoff_id)
-    history = await service.history(viewer, handoff_id)
-    orgs = await state.admin.organisations(active_only=True)
-    agents = await state.admin.agents(
-        organisation=None if viewer.is_admin else viewer.organisation_id, active_only=True
+    view, history = await service.conversation(viewer, _handoff_id(request))
+    orgs, agents = await state.admin.transfer_targets(
+        None if viewer.is_admin else viewer.organisation_id
     )
     page = conversation_page(
         _context(request),
@@ -444,10 +442,7 @@ async def conversation_partial(request: web.Request) -> web.StreamResponse:
 async def conversation_api(request: web.Request) -> web.StreamResponse:
     """GET /console/api/handoffs/{id}: header, summary and history as JSON."""
     viewer = _viewer(request)
-    service = request.app[keys.HANDOFFS]
-    handoff_id = _handoff_id(request)
-    view = await service.view(viewer, handoff_id)
-    history = await service.history(viewer, handoff_id)
+    view, history = await request.app[keys.HANDOFFS].conversation(viewer, _handoff_id(request))
     summary = summarise(view, history)
     return web.json_response(
         {
@@ -532,23 +527,36 @@ async def events(request: web.Request) -> web.StreamResponse:
             **SECURITY_HEADERS,
         }
     )
-    async with request.app[keys.LIVE].subscribe() as live:
+    viewer = auth.viewer
+
+    def accept(event: LiveEvent) -> bool:  # filtered when published: no wake-up for others
+        return event.kind == SHUTDOWN_EVENT or _visible(viewer, event)
+
+    async with request.app[keys.LIVE].subscribe(accept) as live:
         await response.prepare(request)
         await response.write(f"retry: {SSE_RETRY_MS}\n\n".encode())
         while True:
             try:
-                event = await asyncio.wait_for(live.get(), SSE_KEEPALIVE_S)
+                async with asyncio.timeout(SSE_KEEPALIVE_S):  # no task per event (wait_for)
+                    event = await live.get()
             except TimeoutError:
                 if await state.auth.session(request.cookies.get(COOKIE)) is None:
                     break  # logged out, expired or deactivated: stop the stream
                 await response.write(b": keep-alive\n\n")
                 continue
-            if event.kind == SHUTDOWN_EVENT:
+            # Everything already queued goes out in one write, each change once: the page
+            # re-reads what changed, so a repeat of the same (kind, conversation) adds nothing.
+            batch = [event]
+            while not live.empty() and len(batch) < SSE_BATCH:
+                batch.append(live.get_nowait())
+            if any(e.kind == SHUTDOWN_EVENT for e in batch):
                 break
-            if not _visible(auth.viewer, event):
-                continue
-            data = json.dumps({"kind": event.kind, "handoff_id": event.handoff_id})
-            await response.write(f"event: {event.kind}\ndata: {data}\n\n".encode())
+            chunks: dict[tuple[str, int | None], bytes] = {}
+            for e in batch:
+                if _visible(auth.viewer, e):
+                    chunks.setdefault((e.kind, e.handoff_id), e.sse)
+            if chunks:
+                await response.write(b"".join(chunks.values()))
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
@@ -717,6 +725,7 @@ async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
         assets=_load_assets(),
     )
     yield
+    await app[keys.HANDOFFS].wait_resumed()  # closes' Rasa resumes, before Rasa's client goes
 
 
 async def _end_live_streams(app: web.Application) -> None:

@@ -266,10 +266,43 @@ class Admin:
         query = select(Organisation).order_by(Organisation.id)
         if active_only:
             query = query.where(Organisation.active.is_(True))
+        # Read first: the pool exists from start-up on, and a write would wait for the
+        # single SQLite writer (every conversation page lists organisations to transfer to).
+        async with self._store.reading() as session:
+            found = list(await session.scalars(query))
+        if any(o.national_pool for o in found):
+            return [self._org_info(o) for o in found]
         async with self._store.writing() as session:
             await ensure_national_pool(session)
             await session.commit()
             return [self._org_info(o) for o in await session.scalars(query)]
+
+    async def transfer_targets(
+        self, organisation: int | None
+    ) -> tuple[list[OrgInfo], list[AgentInfo]]:
+        """Active organisations and active agents (of one organisation if given) for the
+        transfer form, in one read transaction."""
+        orgs_query = (
+            select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.id)
+        )
+        agents_query = (
+            select(Agent, Organisation)
+            .join(Organisation, Organisation.id == Agent.organisation_id)
+            .where(Agent.active.is_(True))
+            .order_by(Organisation.id, Agent.username)
+        )
+        if organisation is not None:
+            agents_query = agents_query.where(Agent.organisation_id == organisation)
+        async with self._store.reading() as session:
+            orgs = list(await session.scalars(orgs_query))
+            rows = (await session.execute(agents_query)).all()
+        if not any(o.national_pool for o in orgs):
+            return await self.organisations(active_only=True), [
+                self._agent_info(agent, org) for agent, org in rows
+            ]
+        return [self._org_info(o) for o in orgs], [
+            self._agent_info(agent, org) for agent, org in rows
+        ]
 
     async def organisation(self, ref: int | str) -> OrgInfo:
         """One organisation by id or slug."""

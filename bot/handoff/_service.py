@@ -8,15 +8,28 @@ only in the web layer: an agent sees the conversations of their own organisation
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import html
 import logging
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .._channel import Channel
@@ -61,7 +74,21 @@ RATING_SCORES = range(1, 6)
 HISTORY_LIMIT = 300
 STATS_WINDOW = timedelta(days=30)
 MAX_REPLY_CHARS = 4000
+CHANGE_ATTEMPTS = 3  # a claim or close re-checks a conversation that changed meanwhile
+RESUME_BATCH_S = 0.2  # resumes after closes: their flags are cleared together
 OPEN_STATUSES = (HandoffStatus.QUEUED, HandoffStatus.CLAIMED)
+# what Store.outbound_row sets (id and created_at come from the INSERT)
+_OUTBOUND_COLUMNS = (
+    "agent_id",
+    "inbound_id",
+    "channel",
+    "chat_id",
+    "kind",
+    "body",
+    "status",
+    "attempts",
+    "due_at",
+)
 
 
 class EventKind:
@@ -145,10 +172,15 @@ class HandoffView:
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601)."""
-        out: dict[str, Any] = {}
-        for key, value in self.__dict__.items():
-            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out = dict(self.__dict__)
+        for key in _VIEW_TIMES:
+            value = out[key]
+            if value is not None:
+                out[key] = value.isoformat()
         return out
+
+
+_VIEW_TIMES = ("created_at", "queued_at", "claimed_at", "closed_at")
 
 
 @dataclass(frozen=True)
@@ -271,6 +303,12 @@ class HandoffService:
         self._places = places
         self._wake = wake
         self._clock = clock
+        # Rasa resumes after a close, off the request path (gw_chats.resume_pending keeps
+        # one that did not happen: the pipeline resumes before the chat's next message).
+        self._resumes: set[asyncio.Task[None]] = set()
+        # the gazetteer does not change while the gateway runs: describe each code once
+        self._place_name = functools.lru_cache(maxsize=4096)(places.describe)
+        self._resumed: list[tuple[str, str, datetime]] = []  # flags to clear, in one batch
 
     # ----- set-up -------------------------------------------------------------------
 
@@ -294,7 +332,8 @@ class HandoffService:
         kind: str = OutboundKind.NOTICE,
         agent_id: int | None = None,
     ) -> None:
-        """Queue messages to the citizen inside the caller's transaction."""
+        """Queue messages to the citizen inside the caller's transaction (one INSERT for
+        all of them: on SQLite every writer waits while a transaction is open)."""
         channel = self._channels.get(handoff.channel)
         if channel is None:
             return
@@ -309,14 +348,17 @@ class HandoffService:
                     for b in r.get("buttons") or []
                 },
             )
+        now = utcnow()
+        rows = []
         for body in channel.render(replies):
-            session.add(
-                Store.outbound_row(
-                    handoff.channel, handoff.chat_id, None, NewOutbound(kind, body), agent_id
-                )
+            row = Store.outbound_row(
+                handoff.channel, handoff.chat_id, None, NewOutbound(kind, body), agent_id
             )
+            rows.append({c: getattr(row, c) for c in _OUTBOUND_COLUMNS} | {"created_at": now})
+        if rows:
+            await session.execute(insert(Outbound), rows)
 
-    def _event(
+    async def _event(
         self,
         session: AsyncSession,
         handoff: Handoff,
@@ -325,15 +367,19 @@ class HandoffService:
         text: str = "",
         **detail: Any,
     ) -> None:
-        session.add(
-            HandoffEvent(
-                handoff_id=handoff.id,
-                kind=kind,
-                agent_id=viewer.agent_id if viewer else None,
-                text=text,
-                detail=detail,
-                created_at=self._clock(),
-            )
+        """The audit row, inserted at once (no ORM object: one statement, no flush work)."""
+        await session.execute(
+            insert(HandoffEvent),
+            [
+                {
+                    "handoff_id": handoff.id,
+                    "kind": kind,
+                    "agent_id": viewer.agent_id if viewer else None,
+                    "text": text,
+                    "detail": detail,
+                    "created_at": self._clock(),
+                }
+            ],
         )
 
     def _publish(self, kind: str, handoff: Handoff, **data: Any) -> None:
@@ -355,12 +401,29 @@ class HandoffService:
             raise NotFound(f"no organisation {organisation_id}")
         return org
 
-    async def _visible(self, session: AsyncSession, viewer: Viewer, handoff_id: int) -> Handoff:
-        handoff = await session.get(Handoff, handoff_id, with_for_update=self._lock_rows)
+    async def _visible(
+        self, session: AsyncSession, viewer: Viewer, handoff_id: int, *, lock: bool = True
+    ) -> Handoff:
+        handoff = await session.get(Handoff, handoff_id, with_for_update=lock and self._lock_rows)
         if handoff is None or not viewer.may_see(handoff.organisation_id):
             # the same answer for "absent" and "not yours": ids must not leak existence
             raise NotFound(f"no conversation {handoff_id}")
         return handoff
+
+    async def _visible_with_org(
+        self, session: AsyncSession, viewer: Viewer, handoff_id: int
+    ) -> tuple[Handoff, str]:
+        """The handoff (as ``_visible``, not locked) and its organisation's name, in one
+        query."""
+        query = (
+            select(Handoff, Organisation.name)
+            .join(Organisation, Organisation.id == Handoff.organisation_id)
+            .where(Handoff.id == handoff_id)
+        )
+        row = (await session.execute(query)).first()
+        if row is None or not viewer.may_see(row[0].organisation_id):
+            raise NotFound(f"no conversation {handoff_id}")
+        return row[0], row[1]
 
     @property
     def _lock_rows(self) -> bool:
@@ -423,7 +486,7 @@ class HandoffService:
             )
             session.add(handoff)
             await session.flush()
-            self._event(
+            await self._event(
                 session,
                 handoff,
                 EventKind.OPENED,
@@ -471,7 +534,7 @@ class HandoffService:
                 return False
             handoff.rating = score
             handoff.rated_at = self._clock()
-            self._event(session, handoff, EventKind.RATED, score=score)
+            await self._event(session, handoff, EventKind.RATED, score=score)
             await session.commit()
         self._publish("handoff", handoff)
         return True
@@ -500,7 +563,7 @@ class HandoffService:
                 handoff.organisation_id = pool.id
                 handoff.escalated = True
                 handoff.queued_at = now
-                self._event(
+                await self._event(
                     session, handoff, EventKind.ESCALATED, source=org.slug, target=pool.slug
                 )
                 await self._tell(
@@ -521,13 +584,25 @@ class HandoffService:
     async def queue(self, viewer: Viewer, *, include_closed: bool = False) -> list[HandoffView]:
         """Open conversations the viewer may see: most urgent first, then longest waiting."""
         statuses = (*OPEN_STATUSES, HandoffStatus.CLOSED) if include_closed else OPEN_STATUSES
-        query = select(Handoff).where(Handoff.status.in_(statuses))
+        # Plain rows with the names joined in: one query, no ORM objects (every agent's
+        # page asks for this list on every change)
+        query = (
+            select(
+                *Handoff.__table__.c,
+                Organisation.name.label("organisation_name"),
+                Agent.display_name.label("agent_name"),
+            )
+            .join(Organisation, Organisation.id == Handoff.organisation_id)
+            .outerjoin(Agent, Agent.id == Handoff.agent_id)
+            .where(Handoff.status.in_(statuses))
+        )
         if not viewer.is_admin:
             query = query.where(Handoff.organisation_id == viewer.organisation_id)
         query = query.order_by(Handoff.priority.desc(), Handoff.queued_at, Handoff.id)
         async with self._store.reading() as session:
-            rows = list(await session.scalars(query.limit(1000)))
-            return await self._views(session, rows)
+            rows = (await session.execute(query.limit(1000))).all()
+        now = self._clock()
+        return [self._view(r, r.organisation_name, r.agent_name, now) for r in rows]
 
     async def view(self, viewer: Viewer, handoff_id: int) -> HandoffView:
         """One conversation's header (raises NotFound if absent or not the viewer's)."""
@@ -535,96 +610,132 @@ class HandoffService:
             handoff = await self._visible(session, viewer, handoff_id)
             return (await self._views(session, [handoff]))[0]
 
+    async def conversation(
+        self, viewer: Viewer, handoff_id: int
+    ) -> tuple[HandoffView, list[HistoryItem]]:
+        """Header and history of one conversation, in one read transaction (the page)."""
+        async with self._store.reading() as session:
+            handoff = await self._visible(session, viewer, handoff_id)
+            return await self._history(session, handoff, with_view=True)
+
+    async def _names(
+        self, session: AsyncSession, org_ids: set[int], agent_ids: set[int]
+    ) -> tuple[dict[int, str], dict[int, str]]:
+        """Organisation and agent names by id, in one query (names only, no ORM rows)."""
+        orgs: dict[int, str] = {}
+        agents: dict[int, str] = {}
+        if not org_ids and not agent_ids:
+            return orgs, agents
+        query: CompoundSelect[Any] = union_all(
+            select(literal_column("'o'"), Organisation.id, Organisation.name).where(
+                Organisation.id.in_(org_ids or {0})
+            ),
+            select(literal_column("'a'"), Agent.id, Agent.display_name).where(
+                Agent.id.in_(agent_ids or {0})
+            ),
+        )
+        for which, ident, name in (await session.execute(query)).all():
+            (orgs if which == "o" else agents)[ident] = name
+        return orgs, agents
+
     async def _views(self, session: AsyncSession, rows: Sequence[Handoff]) -> list[HandoffView]:
-        org_ids = {h.organisation_id for h in rows}
-        agent_ids = {h.agent_id for h in rows if h.agent_id is not None}
-        orgs = {
-            o.id: o.name
-            for o in await session.scalars(
-                select(Organisation).where(Organisation.id.in_(org_ids or {0}))
-            )
-        }
-        agents = {
-            a.id: a.display_name
-            for a in await session.scalars(select(Agent).where(Agent.id.in_(agent_ids or {0})))
-        }
+        orgs, agents = await self._names(
+            session,
+            {h.organisation_id for h in rows},
+            {h.agent_id for h in rows if h.agent_id is not None},
+        )
         now = self._clock()
-        views = []
-        for h in rows:
-            end = h.claimed_at or h.closed_at
-            waiting = ((_aware(end) if end else now) - _aware(h.queued_at)).total_seconds()
-            views.append(
-                HandoffView(
-                    id=h.id,
-                    channel=h.channel,
-                    chat_id=h.chat_id,
-                    status=h.status,
-                    reason=h.reason,
-                    priority=h.priority,
-                    language=h.language,
-                    topic=h.topic,
-                    place_code=h.place_code,
-                    place_name=self._places.describe(h.place_code),
-                    summary=h.summary,
-                    organisation_id=h.organisation_id,
-                    organisation_name=orgs.get(h.organisation_id, "?"),
-                    agent_id=h.agent_id,
-                    agent_name=agents.get(h.agent_id) if h.agent_id else None,
-                    escalated=h.escalated,
-                    created_at=_aware(h.created_at),
-                    queued_at=_aware(h.queued_at),
-                    claimed_at=_aware(h.claimed_at) if h.claimed_at else None,
-                    closed_at=_aware(h.closed_at) if h.closed_at else None,
-                    waiting_s=max(0.0, waiting),
-                    rating=h.rating,
-                )
-            )
-        return views
+        return [
+            self._view(h, orgs.get(h.organisation_id, "?"), agents.get(h.agent_id or 0), now)
+            for h in rows
+        ]
+
+    def _view(
+        self,
+        h: Handoff | Row[Any],
+        organisation_name: str,
+        agent_name: str | None,
+        now: datetime | None = None,
+    ) -> HandoffView:
+        end = h.claimed_at or h.closed_at
+        queued_at = _aware(h.queued_at)
+        waiting = ((_aware(end) if end else now or self._clock()) - queued_at).total_seconds()
+        return HandoffView(
+            id=h.id,
+            channel=h.channel,
+            chat_id=h.chat_id,
+            status=h.status,
+            reason=h.reason,
+            priority=h.priority,
+            language=h.language,
+            topic=h.topic,
+            place_code=h.place_code,
+            place_name=self._place_name(h.place_code),
+            summary=h.summary,
+            organisation_id=h.organisation_id,
+            organisation_name=organisation_name,
+            agent_id=h.agent_id,
+            agent_name=agent_name if h.agent_id else None,
+            escalated=h.escalated,
+            created_at=_aware(h.created_at),
+            queued_at=queued_at,
+            claimed_at=_aware(h.claimed_at) if h.claimed_at else None,
+            closed_at=_aware(h.closed_at) if h.closed_at else None,
+            waiting_s=max(0.0, waiting),
+            rating=h.rating,
+        )
 
     async def history(self, viewer: Viewer, handoff_id: int) -> list[HistoryItem]:
         """The whole conversation (bot and human turns, notes, events), oldest first."""
         async with self._store.reading() as session:
             handoff = await self._visible(session, viewer, handoff_id)
-            inbound = await session.scalars(
-                select(Inbound)
-                .where(Inbound.channel == handoff.channel, Inbound.chat_id == handoff.chat_id)
-                .order_by(Inbound.id.desc())
-                .limit(HISTORY_LIMIT)
+            return (await self._history(session, handoff, with_view=False))[1]
+
+    async def _history(
+        self, session: AsyncSession, handoff: Handoff, *, with_view: bool
+    ) -> tuple[HandoffView, list[HistoryItem]]:
+        """History rows (3 queries) and every name they and the header need (1 query)."""
+        inbound = await session.scalars(
+            select(Inbound)
+            .where(Inbound.channel == handoff.channel, Inbound.chat_id == handoff.chat_id)
+            .order_by(Inbound.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+        items = [
+            HistoryItem(f"in-{r.id}", _aware(r.created_at), "citizen", _inbound_text(r))
+            for r in inbound
+        ]
+        outbound = await session.scalars(
+            select(Outbound)
+            .where(
+                Outbound.channel == handoff.channel,
+                Outbound.chat_id == handoff.chat_id,
+                Outbound.kind != OutboundKind.HANDOFF,
             )
-            outbound = await session.scalars(
-                select(Outbound)
-                .where(
-                    Outbound.channel == handoff.channel,
-                    Outbound.chat_id == handoff.chat_id,
-                    Outbound.kind != OutboundKind.HANDOFF,
-                )
-                .order_by(Outbound.id.desc())
-                .limit(HISTORY_LIMIT)
+            .order_by(Outbound.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+        out_rows = list(outbound)
+        events = await session.scalars(
+            select(HandoffEvent)
+            .join(Handoff, Handoff.id == HandoffEvent.handoff_id)
+            .where(
+                Handoff.channel == handoff.channel,
+                Handoff.chat_id == handoff.chat_id,
+                HandoffEvent.kind != EventKind.REPLY,
             )
-            events = await session.scalars(
-                select(HandoffEvent)
-                .join(Handoff, Handoff.id == HandoffEvent.handoff_id)
-                .where(
-                    Handoff.channel == handoff.channel,
-                    Handoff.chat_id == handoff.chat_id,
-                    HandoffEvent.kind != EventKind.REPLY,
-                )
-                .order_by(HandoffEvent.id.desc())
-                .limit(HISTORY_LIMIT)
-            )
-            items = [
-                HistoryItem(f"in-{r.id}", _aware(r.created_at), "citizen", _inbound_text(r))
-                for r in inbound
-            ]
-            out_rows = list(outbound)
-            event_rows = list(events)
-            agent_ids = {r.agent_id for r in out_rows if r.agent_id} | {
-                e.agent_id for e in event_rows if e.agent_id
-            }
-            names = {
-                a.id: a.display_name
-                for a in await session.scalars(select(Agent).where(Agent.id.in_(agent_ids or {0})))
-            }
+            .order_by(HandoffEvent.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+        event_rows = list(events)
+        agent_ids = {r.agent_id for r in out_rows if r.agent_id} | {
+            e.agent_id for e in event_rows if e.agent_id
+        }
+        if with_view and handoff.agent_id is not None:
+            agent_ids.add(handoff.agent_id)
+        orgs, names = await self._names(
+            session, {handoff.organisation_id} if with_view else set(), agent_ids
+        )
         for row in out_rows:
             author = "agent" if row.agent_id else "assistant"
             items.append(
@@ -652,42 +763,79 @@ class HandoffService:
                 )
             )
         items.sort(key=lambda i: (i.at, i.key))
-        return items
+        view = self._view(
+            handoff, orgs.get(handoff.organisation_id, "?"), names.get(handoff.agent_id or 0)
+        )
+        return view, items
 
     async def claim(self, viewer: Viewer, handoff_id: int) -> HandoffView:
         """Take a queued conversation; the citizen is told who is answering."""
-        async with self._store.writing() as session:
-            handoff = await self._visible(session, viewer, handoff_id)
-            if handoff.status == HandoffStatus.CLOSED:
-                raise Conflict("this conversation is closed")
-            if handoff.status == HandoffStatus.CLAIMED:
-                if handoff.agent_id == viewer.agent_id:
-                    return (await self._views(session, [handoff]))[0]
-                raise Conflict("another person has already claimed this conversation")
-            org = await self._org(session, handoff.organisation_id)
-            handoff.status = HandoffStatus.CLAIMED
-            handoff.agent_id = viewer.agent_id
-            handoff.claimed_at = self._clock()
-            self._event(session, handoff, EventKind.CLAIMED, viewer)
-            await self._tell(
-                session,
-                handoff,
-                [
-                    {
-                        "text": gateway_text(
-                            "handoff_claimed",
-                            handoff.language,
-                            agent=viewer.display_name,
-                            org=org.name,
-                        )
-                    }
-                ],
+        for _ in range(CHANGE_ATTEMPTS):
+            # Checks outside the write transaction (on SQLite every writer waits for the
+            # one in it); the UPDATE below applies only to the state checked here.
+            async with self._store.reading() as session:
+                handoff, org_name = await self._visible_with_org(session, viewer, handoff_id)
+                if handoff.status == HandoffStatus.CLOSED:
+                    raise Conflict("this conversation is closed")
+                if handoff.status == HandoffStatus.CLAIMED:
+                    if handoff.agent_id == viewer.agent_id:
+                        return (await self._views(session, [handoff]))[0]
+                    raise Conflict("another person has already claimed this conversation")
+            now = self._clock()
+            async with self._store.writing() as session:
+                if not await self._change(
+                    session,
+                    handoff,
+                    status=HandoffStatus.CLAIMED,
+                    agent_id=viewer.agent_id,
+                    claimed_at=now,
+                ):
+                    continue  # changed since it was read: check again
+                await self._event(session, handoff, EventKind.CLAIMED, viewer)
+                await self._tell(
+                    session,
+                    handoff,
+                    [
+                        {
+                            "text": gateway_text(
+                                "handoff_claimed",
+                                handoff.language,
+                                agent=viewer.display_name,
+                                org=org_name,
+                            )
+                        }
+                    ],
+                )
+                await session.commit()
+            # what the view needs is known: no query while other writers wait
+            view = self._view(handoff, org_name, viewer.display_name)
+            self._publish("queue", handoff)
+            self._wake(handoff.channel, handoff.chat_id)
+            return view
+        raise Conflict("this conversation keeps changing: reload and try again")
+
+    async def _change(self, session: AsyncSession, handoff: Handoff, **values: Any) -> bool:
+        """UPDATE the handoff if it is still as read (status, holder, organisation); on
+        success the detached ``handoff`` shows the new values too."""
+        result = await session.execute(
+            update(Handoff)
+            .where(
+                Handoff.id == handoff.id,
+                Handoff.status == handoff.status,
+                Handoff.organisation_id == handoff.organisation_id,
+                Handoff.agent_id.is_(None)
+                if handoff.agent_id is None
+                else Handoff.agent_id == handoff.agent_id,
             )
-            await session.commit()
-            view = (await self._views(session, [handoff]))[0]
-        self._publish("queue", handoff)
-        self._wake(handoff.channel, handoff.chat_id)
-        return view
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if cast("CursorResult[Any]", result).rowcount != 1:
+            await session.rollback()
+            return False
+        for key, value in values.items():
+            setattr(handoff, key, value)
+        return True
 
     async def reply(self, viewer: Viewer, handoff_id: int, text: str) -> None:
         """Send the person's words on the citizen's channel (claim first)."""
@@ -700,7 +848,7 @@ class HandoffService:
             handoff = await self._visible(session, viewer, handoff_id)
             if handoff.status != HandoffStatus.CLAIMED or handoff.agent_id != viewer.agent_id:
                 raise Conflict("claim this conversation before replying")
-            self._event(session, handoff, EventKind.REPLY, viewer)
+            await self._event(session, handoff, EventKind.REPLY, viewer)
             await self._tell(
                 session, handoff, [{"text": text}], OutboundKind.AGENT, viewer.agent_id
             )
@@ -715,7 +863,7 @@ class HandoffService:
             raise Conflict("an empty note cannot be saved")
         async with self._store.writing() as session:
             handoff = await self._visible(session, viewer, handoff_id)
-            self._event(session, handoff, EventKind.NOTE, viewer, text[:MAX_REPLY_CHARS])
+            await self._event(session, handoff, EventKind.NOTE, viewer, text[:MAX_REPLY_CHARS])
             await session.commit()
         self._publish("message", handoff)
 
@@ -757,7 +905,7 @@ class HandoffService:
                 handoff.queued_at = self._clock()
                 handoff.claimed_at = None
                 handoff.escalated = False
-            self._event(
+            await self._event(
                 session,
                 handoff,
                 EventKind.TRANSFERRED,
@@ -774,20 +922,30 @@ class HandoffService:
 
     async def close(self, viewer: Viewer, handoff_id: int) -> None:
         """Hand the citizen back to the assistant (Rasa ``resume``), tell them, ask a rating."""
+        for _ in range(CHANGE_ATTEMPTS):
+            if await self._close(viewer, handoff_id):
+                return
+        raise Conflict("this conversation keeps changing: reload and try again")
+
+    async def _close(self, viewer: Viewer, handoff_id: int) -> bool:
+        async with self._store.reading() as session:
+            handoff = await self._visible(session, viewer, handoff_id, lock=False)
+        if handoff.status == HandoffStatus.CLOSED:
+            raise Conflict("this conversation is already closed")
+        if (
+            handoff.status == HandoffStatus.CLAIMED
+            and handoff.agent_id != viewer.agent_id
+            and not viewer.is_supervisor
+        ):
+            raise NotAllowed("only the person answering or a supervisor can close")
+        closed_at = self._clock()
+        language = handoff.language
         async with self._store.writing() as session:
-            handoff = await self._visible(session, viewer, handoff_id)
-            if handoff.status == HandoffStatus.CLOSED:
-                raise Conflict("this conversation is already closed")
-            if (
-                handoff.status == HandoffStatus.CLAIMED
-                and handoff.agent_id != viewer.agent_id
-                and not viewer.is_supervisor
+            if not await self._change(
+                session, handoff, status=HandoffStatus.CLOSED, closed_at=closed_at
             ):
-                raise NotAllowed("only the person answering or a supervisor can close")
-            handoff.status = HandoffStatus.CLOSED
-            handoff.closed_at = self._clock()
-            self._event(session, handoff, EventKind.CLOSED, viewer)
-            language = handoff.language
+                return False  # changed since it was read: check again
+            await self._event(session, handoff, EventKind.CLOSED, viewer)
             await self._tell(
                 session,
                 handoff,
@@ -809,12 +967,52 @@ class HandoffService:
             await session.execute(
                 update(Chat)
                 .where(Chat.channel == handoff.channel, Chat.chat_id == handoff.chat_id)
-                .values(in_handoff=False, resume_pending=True, updated_at=self._clock())
+                .values(in_handoff=False, resume_pending=True, updated_at=closed_at)
             )
             await session.commit()
-        await self.resume_rasa(handoff.channel, handoff.chat_id)
         self._publish("queue", handoff)
         self._wake(handoff.channel, handoff.chat_id)
+        # The answer does not depend on Rasa: resume it after the response. If this process
+        # stops first or Rasa is down, resume_pending (committed above) has the pipeline
+        # resume before the citizen's next message.
+        task = asyncio.create_task(
+            self._resume_in_background(handoff.channel, handoff.chat_id, closed_at),
+            name="handoff resume",
+        )
+        self._resumes.add(task)
+        task.add_done_callback(self._resumes.discard)
+        return True
+
+    async def _resume_in_background(self, channel: str, chat_id: str, flagged: datetime) -> None:
+        try:
+            await self._rasa.resume(f"{channel}:{chat_id}")
+        except RasaUnavailable as exc:  # the flag stays set: the next message retries
+            log.warning("handoff.resume_failed", extra={"channel": channel, "error": str(exc)})
+            return
+        # Clear the flags of the resumes that succeeded meanwhile in one transaction: a
+        # write per close would queue behind (and delay) the agents' own writes.
+        self._resumed.append((channel, chat_id, flagged))
+        if len(self._resumed) > 1:
+            return  # the first of this batch clears it
+        await asyncio.sleep(RESUME_BATCH_S)
+        batch, self._resumed = self._resumed, []
+        try:
+            async with self._store.writing() as session:
+                # only where nothing touched the chat since its close set the flag (a new
+                # handoff closed meanwhile needs its own resume: its flag stays)
+                await session.execute(
+                    update(Chat)
+                    .where(tuple_(Chat.channel, Chat.chat_id, Chat.updated_at).in_(batch))
+                    .values(resume_pending=False)
+                )
+                await session.commit()
+        except Exception:  # the flags stay set: the next messages resume again, harmlessly
+            log.exception("handoff.resume_flags_failed", extra={"chats": len(batch)})
+
+    async def wait_resumed(self) -> None:
+        """Wait for the Rasa resumes still running (shutdown, tests)."""
+        while self._resumes:
+            await asyncio.gather(*self._resumes, return_exceptions=True)
 
     async def resume_rasa(self, channel: str, chat_id: str) -> bool:
         """Tell Rasa to resume this sender's tracker; on success clear the pending flag."""
@@ -876,7 +1074,7 @@ class HandoffService:
             )
             session.add(handoff)
             await session.flush()
-            self._event(session, handoff, EventKind.OPENED, viewer, reason="agent_takeover")
+            await self._event(session, handoff, EventKind.OPENED, viewer, reason="agent_takeover")
             await self._tell(
                 session,
                 handoff,

@@ -105,7 +105,7 @@ async def test_handoff_routed_claimed_answered_in_khmer_and_closed(
         assert status == 200
         closed = gateway_text("handoff_closed", "km")
         await wait_until(lambda: closed in texts_to(fake_telegram, 501))
-        assert ("telegram:501", {"event": "resume"}) in fake_rasa.events
+        await wait_until(lambda: ("telegram:501", {"event": "resume"}) in fake_rasa.events)
         assert await sokha.queue() == []
 
         await citizen_says(client, 6, 501, "សួស្តី")

@@ -165,6 +165,7 @@ async def test_full_handoff_round_trip(
     assert all("list sent late" not in t for t in texts(fake_telegram))  # never sent
 
     await service.close(sokha, view.id)
+    await service.wait_resumed()  # Rasa is resumed after the close's answer, not before
     assert fake_rasa.events[-1] == ("telegram:2001", {"event": "resume"})
     await wait_until(lambda: len(texts(fake_telegram)) == 6)
     rating = fake_telegram.sent()[-1].params["reply_markup"]["inline_keyboard"]
@@ -288,6 +289,8 @@ async def test_a_failed_resume_is_retried_before_the_next_message(
     fake_rasa.paused.add("telegram:2001")  # as action_handoff's ConversationPaused did
     fake_rasa.status = 503
     await service.close(agent, view.id)  # Rasa is down: the close still succeeds
+    await service.wait_resumed()  # the resume after the close failed
+    assert ("telegram:2001", {"event": "resume"}) not in fake_rasa.events
     chat = await client.app[keys.STORE].chat("telegram", "2001")
     assert chat is not None
     assert chat.resume_pending

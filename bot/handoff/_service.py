@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     CompoundSelect,
+    Table,
     func,
     insert,
     literal_column,
@@ -77,6 +78,12 @@ MAX_REPLY_CHARS = 4000
 CHANGE_ATTEMPTS = 3  # a claim or close re-checks a conversation that changed meanwhile
 RESUME_BATCH_S = 0.2  # resumes after closes: their flags are cleared together
 OPEN_STATUSES = (HandoffStatus.QUEUED, HandoffStatus.CLAIMED)
+# Core tables for the console's hot writes: ORM-enabled bulk INSERT/UPDATE costs several
+# times the CPU, spent while every other SQLite writer waits
+_HANDOFFS = cast("Table", Handoff.__table__)
+_CHATS = cast("Table", Chat.__table__)
+_EVENTS = cast("Table", HandoffEvent.__table__)
+_OUTBOUND = cast("Table", Outbound.__table__)
 # what Store.outbound_row sets (id and created_at come from the INSERT)
 _OUTBOUND_COLUMNS = (
     "agent_id",
@@ -356,7 +363,7 @@ class HandoffService:
             )
             rows.append({c: getattr(row, c) for c in _OUTBOUND_COLUMNS} | {"created_at": now})
         if rows:
-            await session.execute(insert(Outbound), rows)
+            await session.execute(insert(_OUTBOUND), rows)
 
     async def _event(
         self,
@@ -369,7 +376,7 @@ class HandoffService:
     ) -> None:
         """The audit row, inserted at once (no ORM object: one statement, no flush work)."""
         await session.execute(
-            insert(HandoffEvent),
+            insert(_EVENTS),
             [
                 {
                     "handoff_id": handoff.id,
@@ -817,18 +824,18 @@ class HandoffService:
     async def _change(self, session: AsyncSession, handoff: Handoff, **values: Any) -> bool:
         """UPDATE the handoff if it is still as read (status, holder, organisation); on
         success the detached ``handoff`` shows the new values too."""
+        c = _HANDOFFS.c
         result = await session.execute(
-            update(Handoff)
+            update(_HANDOFFS)
             .where(
-                Handoff.id == handoff.id,
-                Handoff.status == handoff.status,
-                Handoff.organisation_id == handoff.organisation_id,
-                Handoff.agent_id.is_(None)
+                c.id == handoff.id,
+                c.status == handoff.status,
+                c.organisation_id == handoff.organisation_id,
+                c.agent_id.is_(None)
                 if handoff.agent_id is None
-                else Handoff.agent_id == handoff.agent_id,
+                else c.agent_id == handoff.agent_id,
             )
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
         if cast("CursorResult[Any]", result).rowcount != 1:
             await session.rollback()
@@ -965,8 +972,8 @@ class HandoffService:
             )
             # resume_pending first: if the resume below fails, the next message retries it
             await session.execute(
-                update(Chat)
-                .where(Chat.channel == handoff.channel, Chat.chat_id == handoff.chat_id)
+                update(_CHATS)
+                .where(_CHATS.c.channel == handoff.channel, _CHATS.c.chat_id == handoff.chat_id)
                 .values(in_handoff=False, resume_pending=True, updated_at=closed_at)
             )
             await session.commit()
@@ -1000,9 +1007,10 @@ class HandoffService:
             async with self._store.writing() as session:
                 # only where nothing touched the chat since its close set the flag (a new
                 # handoff closed meanwhile needs its own resume: its flag stays)
+                c = _CHATS.c
                 await session.execute(
-                    update(Chat)
-                    .where(tuple_(Chat.channel, Chat.chat_id, Chat.updated_at).in_(batch))
+                    update(_CHATS)
+                    .where(tuple_(c.channel, c.chat_id, c.updated_at).in_(batch))
                     .values(resume_pending=False)
                 )
                 await session.commit()

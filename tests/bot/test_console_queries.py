@@ -40,6 +40,14 @@ def viewer_of(client: TestClient[Any, Any], username: str, team: Any) -> Viewer:
 PIPELINE = re.compile(
     r"UPDATE gw_(outbound|inbound) SET status|gw_(outbound|inbound)\.status = |due_at [<>]"
 )
+# and the gateway's background tasks by name (bot/_app.py, bot/_pipeline.py, bot/handoff):
+# on a loaded machine they run in the middle of the request being counted
+BACKGROUND_TASKS = ("pipeline", "drain ", "escalation", "telegram-polling", "handoff resume")
+
+
+def _in_background() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.get_name().startswith(BACKGROUND_TASKS)
 
 
 @contextlib.contextmanager
@@ -49,7 +57,7 @@ def statements(client: TestClient[Any, Any]) -> Iterator[list[str]]:
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         flat = " ".join(statement.split())
-        if not PIPELINE.search(flat):
+        if not PIPELINE.search(flat) and not _in_background():
             seen.append(flat)
 
     engine = client.app[keys.ENGINE].sync_engine

@@ -149,7 +149,7 @@ def _ui_language(request: web.Request) -> str:
     return chosen if chosen in UI_LANGUAGES else "en"
 
 
-def _context(request: web.Request, csrf: str | None = None) -> PageContext:
+def page_context(request: web.Request, csrf: str | None = None) -> PageContext:
     auth = request.get(AUTH)
     return PageContext(
         viewer=auth.viewer if auth else None,
@@ -159,7 +159,7 @@ def _context(request: web.Request, csrf: str | None = None) -> PageContext:
     )
 
 
-def _wants_json(request: web.Request) -> bool:
+def wants_json(request: web.Request) -> bool:
     return request.content_type == "application/json" or "application/json" in request.headers.get(
         "Accept", ""
     )
@@ -169,12 +169,12 @@ def _is_api(request: web.Request) -> bool:
     return request.path.startswith((f"{PREFIX}/api/", f"{PREFIX}/events", f"{PREFIX}/partial/"))
 
 
-def _html(text: str, status: int = 200) -> web.Response:
+def html_response(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
-async def _payload(request: web.Request) -> dict[str, str]:
-    """A JSON object or a form, as strings."""
+async def request_fields(request: web.Request) -> dict[str, list[str]]:
+    """A JSON object or a form as lists of strings (a form's checkboxes repeat a name)."""
     if request.content_type == "application/json":
         try:
             data = await request.json()
@@ -182,9 +182,20 @@ async def _payload(request: web.Request) -> dict[str, str]:
             raise Invalid("malformed JSON") from exc
         if not isinstance(data, dict):
             raise Invalid("expected a JSON object")
-        return {str(k): "" if v is None else str(v) for k, v in data.items()}
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+        return {
+            str(k): [str(x) for x in v] if isinstance(v, list) else ["" if v is None else str(v)]
+            for k, v in data.items()
+        }
+    found: dict[str, list[str]] = {}
+    for key, value in (await request.post()).items():
+        if isinstance(value, str):
+            found.setdefault(key, []).append(value)
+    return found
+
+
+async def _payload(request: web.Request) -> dict[str, str]:
+    """A JSON object or a form, one string per name (the last one given)."""
+    return {k: v[-1] for k, v in (await request_fields(request)).items()}
 
 
 def _int(value: str | None, what: str) -> int | None:
@@ -225,7 +236,7 @@ def _safe_next(value: str | None) -> str:
 
 
 def _done(request: web.Request, location: str, data: dict[str, Any]) -> web.StreamResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response(data)
     raise web.HTTPSeeOther(location)
 
@@ -251,7 +262,7 @@ async def _check_csrf(request: web.Request, auth: Authenticated) -> None:
 
 
 def _refuse_logged_out(request: web.Request) -> web.StreamResponse:
-    if _is_api(request) or _wants_json(request) or request.method not in SAFE_METHODS:
+    if _is_api(request) or wants_json(request) or request.method not in SAFE_METHODS:
         return web.json_response({"error": "log in first"}, status=401)
     target = request.path_qs if request.method == "GET" else f"{PREFIX}/"
     raise web.HTTPSeeOther(f"{PREFIX}/login?next={quote(target, safe='/')}")
@@ -285,10 +296,12 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except HandoffError as exc:
         status = next((s for cls, s in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
-        if _wants_json(request) or (_is_api(request) and request.method in SAFE_METHODS):
+        if wants_json(request) or (_is_api(request) and request.method in SAFE_METHODS):
             response = web.json_response({"error": str(exc)}, status=status)
         else:
-            response = _html(error_page(_context(request), str(exc), _back(request)), status)
+            response = html_response(
+                error_page(page_context(request), str(exc), _back(request)), status
+            )
     except web.HTTPException as exc:
         _harden(exc, request)
         raise
@@ -309,7 +322,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     if language in UI_LANGUAGES:
         response.set_cookie(LANG_COOKIE, language, max_age=LANG_COOKIE_MAX_AGE_S, path=PREFIX)
     token = state.auth.login_token(response, request.cookies.get(LOGIN_COOKIE))
-    ctx = _context(request, token)
+    ctx = page_context(request, token)
     if language in UI_LANGUAGES:
         ctx = PageContext(None, token, language, ctx.assets)
     response.text = login_page(ctx, next_path=_safe_next(request.query.get("next")))
@@ -327,17 +340,17 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username") or "")
     password = str(form.get("password") or "")
     next_path = _safe_next(str(form.get("next") or ""))
-    ctx = _context(request, cookie)
+    ctx = page_context(request, cookie)
     try:
         token, viewer = await state.auth.login(username, password, request.remote or "?")
     except LoginRefused as refused:
         if refused.retry_after is not None:
             minutes = str(max(1, round(refused.retry_after / 60)))
             page = login_page(ctx, next_path=next_path, error=ctx.t("throttled", minutes=minutes))
-            response = _html(page, 429)
+            response = html_response(page, 429)
             response.headers["Retry-After"] = str(int(refused.retry_after))
             return response
-        return _html(login_page(ctx, next_path=next_path, error=ctx.t("bad_login")), 401)
+        return html_response(login_page(ctx, next_path=next_path, error=ctx.t("bad_login")), 401)
     log.info("console.login", extra={"agent": viewer.agent_id, "role": viewer.role})
     response = web.HTTPSeeOther(next_path)
     state.auth.set_cookie(response, token)
@@ -388,13 +401,13 @@ async def root_redirect(request: web.Request) -> web.StreamResponse:
 async def queue(request: web.Request) -> web.StreamResponse:
     """The queue page."""
     views = await request.app[keys.HANDOFFS].queue(_viewer(request))
-    return _html(queue_page(_context(request), views))
+    return html_response(queue_page(page_context(request), views))
 
 
 async def queue_partial(request: web.Request) -> web.StreamResponse:
     """The queue list alone, for live refreshes."""
     views = await request.app[keys.HANDOFFS].queue(_viewer(request))
-    return _html(queue_fragment(_context(request), views))
+    return html_response(queue_fragment(page_context(request), views))
 
 
 async def queue_api(request: web.Request) -> web.StreamResponse:
@@ -422,7 +435,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
         None if viewer.is_admin else viewer.organisation_id
     )
     page = conversation_page(
-        _context(request),
+        page_context(request),
         view,
         history,
         summarise(view, history),
@@ -430,13 +443,13 @@ async def conversation(request: web.Request) -> web.StreamResponse:
         orgs,
         agents,
     )
-    return _html(page)
+    return html_response(page)
 
 
 async def conversation_partial(request: web.Request) -> web.StreamResponse:
     """The history alone, for live refreshes."""
     history = await request.app[keys.HANDOFFS].history(_viewer(request), _handoff_id(request))
-    return _html(history_fragment(_context(request), history))
+    return html_response(history_fragment(page_context(request), history))
 
 
 async def conversation_api(request: web.Request) -> web.StreamResponse:
@@ -568,7 +581,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def supervisor(request: web.Request) -> web.StreamResponse:
     """Stats per organisation (supervisors: their own; admins: all)."""
     stats = await request.app[keys.HANDOFFS].stats(_viewer(request))
-    return _html(supervisor_page(_context(request), stats))
+    return html_response(supervisor_page(page_context(request), stats))
 
 
 async def stats_api(request: web.Request) -> web.StreamResponse:
@@ -613,7 +626,7 @@ def _org_fields(data: dict[str, str]) -> dict[str, Any]:
 async def orgs_list(request: web.Request) -> web.StreamResponse:
     """Organisations (admins)."""
     admin = _admin_only(request)
-    return _html(orgs_page(_context(request), await admin.organisations()))
+    return html_response(orgs_page(page_context(request), await admin.organisations()))
 
 
 async def org_add(request: web.Request) -> web.StreamResponse:
@@ -629,7 +642,9 @@ async def org_add(request: web.Request) -> web.StreamResponse:
 async def org_show(request: web.Request) -> web.StreamResponse:
     """One organisation's form."""
     admin = _admin_only(request)
-    return _html(org_page(_context(request), await admin.organisation(_handoff_id(request))))
+    return html_response(
+        org_page(page_context(request), await admin.organisation(_handoff_id(request)))
+    )
 
 
 async def org_update(request: web.Request) -> web.StreamResponse:
@@ -650,9 +665,9 @@ async def agents_list(request: web.Request, notice: str = "") -> web.StreamRespo
     """Agents (admins)."""
     admin = _admin_only(request)
     page = agents_page(
-        _context(request), await admin.agents(), await admin.organisations(), notice
+        page_context(request), await admin.agents(), await admin.organisations(), notice
     )
-    return _html(page)
+    return html_response(page)
 
 
 async def agent_add(request: web.Request) -> web.StreamResponse:
@@ -667,9 +682,9 @@ async def agent_add(request: web.Request) -> web.StreamResponse:
         data.get("role", AgentRole.AGENT),
         password,
     )
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"agent": agent.as_json(), "password": password})
-    ctx = _context(request)
+    ctx = page_context(request)
     return await agents_list(
         request, ctx.t("password_once", user=agent.username, password=password)
     )
@@ -694,9 +709,9 @@ async def agent_password(request: web.Request) -> web.StreamResponse:
     admin = _admin_only(request)
     password = generate_password()
     agent = await admin.set_password(_handoff_id(request), password)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"agent": agent.as_json(), "password": password})
-    ctx = _context(request)
+    ctx = page_context(request)
     return await agents_list(
         request, ctx.t("password_once", user=agent.username, password=password)
     )
@@ -705,7 +720,7 @@ async def agent_password(request: web.Request) -> web.StreamResponse:
 async def chats_list(request: web.Request) -> web.StreamResponse:
     """Conversations with the assistant (admins), to take one over."""
     chats = await request.app[keys.HANDOFFS].recent_chats(_viewer(request))
-    return _html(chats_page(_context(request), chats))
+    return html_response(chats_page(page_context(request), chats))
 
 
 # ----- wiring ------------------------------------------------------------------------------------

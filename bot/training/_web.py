@@ -34,9 +34,9 @@ from .._exceptions import (
     TrainingFailed,
     TrainingForbidden,
 )
+from ..console import html_response, page_context, request_fields, wants_json
 from ..console._auth import AUTH, require_role
 from ..console._pages import error_page
-from ..console._routes import _context, _html, _wants_json
 from ._pages import (
     API_PREFIX,
     PREFIX,
@@ -105,9 +105,9 @@ def _back(path: str) -> str:
 def _refused(request: web.Request, exc: GatewayError) -> web.Response:
     status = next((s for cls, s in REFUSAL_STATUS if isinstance(exc, cls)), DEFAULT_REFUSAL_STATUS)
     log.info("training.refused", extra={"path": request.path, "status": status})
-    if _wants_json(request) or request.path.startswith(API_PREFIX):
+    if wants_json(request) or request.path.startswith(API_PREFIX):
         return web.json_response({"error": str(exc)}, status=status)
-    return _html(error_page(_context(request), str(exc), _back(request.path)), status)
+    return html_response(error_page(page_context(request), str(exc), _back(request.path)), status)
 
 
 def admin_only(handler: AdminHandler) -> Handler:
@@ -130,34 +130,13 @@ def _id(request: web.Request, what: str) -> int:
         raise NotFound(f"no such {what}") from exc
 
 
-async def _fields(request: web.Request) -> dict[str, list[str]]:
-    """A form or a JSON object as lists of strings (the queue's checkboxes repeat ``text``)."""
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError as exc:
-            raise Invalid("malformed JSON") from exc
-        if not isinstance(data, dict):
-            raise Invalid("expected a JSON object")
-        return {
-            str(k): [str(x) for x in v] if isinstance(v, list) else ["" if v is None else str(v)]
-            for k, v in data.items()
-        }
-    form = await request.post()
-    found: dict[str, list[str]] = {}
-    for key, value in form.items():
-        if isinstance(value, str):
-            found.setdefault(key, []).append(value)
-    return found
-
-
 def _one(fields: dict[str, list[str]], name: str) -> str:
     values = fields.get(name) or [""]
     return values[-1]
 
 
 def _done(request: web.Request, location: str, data: dict[str, Any]) -> web.StreamResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response(data)
     raise web.HTTPSeeOther(location)
 
@@ -176,7 +155,7 @@ async def review(request: web.Request, actor: Actor) -> web.StreamResponse:
         items = [
             i for i in items if wanted in i.key or any(wanted in normalise(v) for v in i.variants)
         ]
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response(
             {
                 "items": [
@@ -192,13 +171,13 @@ async def review(request: web.Request, actor: Actor) -> web.StreamResponse:
                 ]
             }
         )
-    return _html(review_page(_context(request), items, await service.intents(), query))
+    return html_response(review_page(page_context(request), items, await service.intents(), query))
 
 
 @admin_only
 async def annotate(request: web.Request, actor: Actor) -> web.StreamResponse:
     """Bulk: the checked messages get an intent, or are out of scope, or spam."""
-    fields = await _fields(request)
+    fields = await request_fields(request)
     texts = [t for t in fields.get("text", []) + fields.get("texts", []) if t.strip()]
     label = _one(fields, "label")
     intent = _one(fields, "intent") or None
@@ -212,7 +191,7 @@ async def annotate(request: web.Request, actor: Actor) -> web.StreamResponse:
 async def annotations_list(request: web.Request, actor: Actor) -> web.StreamResponse:
     """Every annotation, newest first."""
     rows = await _service(request).annotations(actor)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response(
             {
                 "annotations": [
@@ -221,13 +200,13 @@ async def annotations_list(request: web.Request, actor: Actor) -> web.StreamResp
                 ]
             }
         )
-    return _html(annotations_page(_context(request), rows))
+    return html_response(annotations_page(page_context(request), rows))
 
 
 @admin_only
 async def remove_annotation(request: web.Request, actor: Actor) -> web.StreamResponse:
     """Forget one annotation: the message may come back to the queue."""
-    text = _one(await _fields(request), "text")
+    text = _one(await request_fields(request), "text")
     await _service(request).remove_annotation(actor, text)
     return _done(request, f"{PREFIX}/annotations", {"ok": True})
 
@@ -241,27 +220,27 @@ async def intents(request: web.Request, actor: Actor) -> web.StreamResponse:
     service = _service(request)
     answers = await asyncio.to_thread(service.workspace.answers)
     saved = request.query.get("saved", "")
-    ctx = _context(request)
+    ctx = page_context(request)
     notice = ctx.t("intent_saved", intent=saved) if saved in answers else ""
-    return _html(intents_page(ctx, answers, notice=notice))
+    return html_response(intents_page(ctx, answers, notice=notice))
 
 
 @admin_only
 async def define_intent(request: web.Request, actor: Actor) -> web.StreamResponse:
     """Create an intent; without both answers the form comes back with the service's reason."""
     service = _service(request)
-    fields = await _fields(request)
+    fields = await request_fields(request)
     form = IntentForm(
         name=_one(fields, "name").strip(), km=_one(fields, "km"), en=_one(fields, "en")
     )
     try:
         await service.define_intent(actor, form.name, km=form.km, en=form.en)
     except InvalidAnnotation as exc:
-        if _wants_json(request):
+        if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         answers = await asyncio.to_thread(service.workspace.answers)
-        page = intents_page(_context(request), answers, form, error=str(exc))
-        return _html(page, status=400)
+        page = intents_page(page_context(request), answers, form, error=str(exc))
+        return html_response(page, status=400)
     location = f"{PREFIX}/intents?{urlencode({'saved': form.name})}"
     return _done(request, location, {"intent": form.name})
 
@@ -280,9 +259,9 @@ async def _job(service: TrainingService, actor: Actor, job_id: int) -> TrainingJ
 async def jobs(request: web.Request, actor: Actor) -> web.StreamResponse:
     """Every training job, newest first, and the button that starts one."""
     found = await _service(request).jobs(actor)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"jobs": [job_json(j) for j in found]})
-    return _html(jobs_page(_context(request), found))
+    return html_response(jobs_page(page_context(request), found))
 
 
 @admin_only
@@ -303,7 +282,7 @@ async def job(request: web.Request, actor: Actor) -> web.StreamResponse:
     if found.model_id is not None:
         async with service.sessions() as session:
             model = await session.get(ModelEntry, found.model_id)
-    return _html(job_page(_context(request), found, model))
+    return html_response(job_page(page_context(request), found, model))
 
 
 @admin_only
@@ -328,11 +307,11 @@ async def cancel_job(request: web.Request, actor: Actor) -> web.StreamResponse:
 async def models(request: web.Request, actor: Actor) -> web.StreamResponse:
     """The registry."""
     found = await _service(request).models(actor)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response(
             {"models": [{"id": m.id, "status": m.status, "path": m.path} for m in found]}
         )
-    return _html(models_page(_context(request), found))
+    return html_response(models_page(page_context(request), found))
 
 
 @admin_only
@@ -353,7 +332,7 @@ async def rollback(request: web.Request, actor: Actor) -> web.StreamResponse:
 async def audit(request: web.Request, actor: Actor) -> web.StreamResponse:
     """The audit log, newest first."""
     rows = await _service(request).audit(actor)
-    return _html(audit_page(_context(request), rows))
+    return html_response(audit_page(page_context(request), rows))
 
 
 # ----- wiring --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -61,6 +62,7 @@ GREETINGS_EN = ["hello", "hi", "good morning", "hey", "hi hi"]
 ADDRESSED = ["បង", "អ្នកគ្រូ", "លោកពូ", "មីង", "ប្អូន", "លោក", "bong", "sir", "teacher", "friend"]
 HARMFUL_INTENT = "ask_nssf"
 
+ARTEFACTS = REPO / "results" / "retraining"  # each job's figures (git-ignored test artefacts)
 ANSWER_TIMEOUT_S = 120.0
 QUIET_S = 1.5  # a reply is complete when nothing more arrived for this long
 
@@ -135,6 +137,24 @@ async def loaded_models(urls: tuple[str, ...]) -> set[str]:
         return {(await http.get(f"{url}/status")).json()["model_file"] for url in urls}
 
 
+def keep_figures(name: str, job: Any, seconds: float) -> None:
+    """Timings, accuracy before/after and the gate of a real job, for the resolving note."""
+    report = job.report or {}
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "status": job.status,
+        "seconds": round(seconds, 1),
+        "timings": report.get("timings"),
+        "overall": report.get("overall"),
+        "languages": report.get("languages"),
+        "gate": report.get("gate"),
+        "contradictions": len(report.get("contradictions") or []),
+    }
+    (ARTEFACTS / f"{name}.json").write_text(
+        json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+
+
 def real_answer(texts: list[str]) -> bool:
     """Not one of the gateway's own notices (no reply, answer delayed)."""
     notices = {gateway_text(name, lang) for name in ("no_reply", "delayed") for lang in "km en"}
@@ -172,6 +192,7 @@ async def test_a_misunderstood_khmer_question_is_taught_gated_activated_and_roll
         started = time.monotonic()
         job = await service.run_job((await service.create_job(ADMIN)).id)
         seconds = time.monotonic() - started
+        keep_figures("taught", job, seconds)
         report = job.report or {}
         print(f"\ntraining job: {seconds:.0f} s, stages {report.get('timings')}")
         print(f"gate: {report.get('gate')}")
@@ -238,6 +259,7 @@ async def test_a_harmful_batch_is_stopped_by_the_gate_and_the_live_model_stays(
         started = time.monotonic()
         job = await service.run_job((await service.create_job(ADMIN)).id)
         report = job.report or {}
+        keep_figures("harmful", job, time.monotonic() - started)
         print(f"\nharmful job: {time.monotonic() - started:.0f} s, gate {report.get('gate')}")
         assert job.status == TrainingJobStatus.REJECTED, (job.error, report.get("gate"))
         reasons = " ".join(report["gate"]["reasons"])

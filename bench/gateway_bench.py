@@ -304,6 +304,7 @@ async def run(
         rasa_timeout_s=ANSWER_TIMEOUT_S,
         gazetteer_path=workdir / "none.yml",
         log_json=False,
+        **({"rasa_max_in_flight": args.max_in_flight} if args.max_in_flight else {}),
     )
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
@@ -350,6 +351,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--messages", type=int, default=4)
     parser.add_argument("--rasa-url", default=None, help="use a running Rasa instead")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None, help="RASA_MAX_IN_FLIGHT (default: settings')"
+    )
     parser.add_argument(
         "--rasa-pid", type=int, default=None, help="with --rasa-url: report its CPU per message"
     )

@@ -10,7 +10,11 @@ note, close; citizens keep writing meanwhile. Printed: p50/p95/p99 per action an
 ratio of p95 to the 200 ms target; exit 1 if a p95 misses it.
 
     .venv-bot/bin/python bench/console_bench.py [--agents 20] [--conversations 500]
-        [--citizen-rate 20] [--database-url postgresql+asyncpg://...]   (default: SQLite)
+        [--citizen-rate 20] [--databases sqlite postgresql]   (default: both, side by side)
+
+SQLite (the embedded default) has one writer at a time, so the console's writes (claim,
+reply, note, close) queue behind the message pipeline's; PostgreSQL, the production
+database, has no such queue.
 """
 
 from __future__ import annotations
@@ -381,21 +385,37 @@ async def run(args: argparse.Namespace, database_url: str, workdir: Path) -> dic
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--agents", type=int, default=20)
-    parser.add_argument("--conversations", type=int, default=500)
-    parser.add_argument("--citizen-rate", type=float, default=20.0, help="messages per second")
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="consolebench-") as tmp:
-        workdir = Path(tmp)
-        url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'gateway.db'}"
-        result = asyncio.run(run(args, url, workdir))
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "sp4all_console_bench"
+SQLITE, POSTGRES = "sqlite", "postgresql"
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def run_on(args: argparse.Namespace, database: str, workdir: Path) -> dict[str, Any]:
+    """One run on a fresh database of that kind (the PostgreSQL one is dropped afterwards)."""
+    if database == SQLITE:
+        return asyncio.run(run(args, f"sqlite+aiosqlite:///{workdir / 'gateway.db'}", workdir))
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)'))
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{PG_BENCH_DB}"'))
+    try:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+        return asyncio.run(run(args, url, workdir))
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)'))
+
+
+def report(result: dict[str, Any]) -> None:
     print(
-        f"{result['agents']} agents, {result['conversations']} handed-off conversations "
+        f"\n{result['agents']} agents, {result['conversations']} handed-off conversations "
         f"({result['database']}; opened through the pipeline in {result['setup_s']:.1f} s), "
         f"{result['closed']} closed in {result['wall_s']:.1f} s, "
         f"{result['citizen_messages']} citizen messages meanwhile, "
@@ -414,10 +434,44 @@ def main() -> int:
         f"{' '.join(result['machine_after']['loadavg'])} on {result['machine_after']['cpus']} "
         f"CPUs; busiest: {', '.join(result['machine_after']['busiest'][:4])}"
     )
-    print("target p95 <= 200 ms:", "met" if result["target_met"] else "MISSED")
+    print(
+        f"target p95 <= 200 ms on {result['database']}:",
+        "met" if result["target_met"] else "MISSED",
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--conversations", type=int, default=500)
+    parser.add_argument("--citizen-rate", type=float, default=20.0, help="messages per second")
+    parser.add_argument(
+        "--databases",
+        nargs="+",
+        choices=(SQLITE, POSTGRES),
+        default=[SQLITE, POSTGRES],
+        help="the embedded default and the production database, one after the other",
+    )
+    args = parser.parse_args()
+    results = {}
+    for database in args.databases:
+        with tempfile.TemporaryDirectory(prefix="consolebench-") as tmp:
+            results[database] = run_on(args, database, Path(tmp))
+        report(results[database])
+    if len(results) > 1:
+        print(f"\np95 / 200 ms side by side: {'action':12}" + "".join(f"{d:>12}" for d in results))
+        for name in next(iter(results.values()))["actions"]:
+            print(
+                f"{'':28}{name:12}"
+                + "".join(
+                    f"{r['actions'][name]['p95_ratio_to_target']:12.2f}" for r in results.values()
+                )
+            )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    return 0 if result["target_met"] else 1
+    OUT.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0 if all(r["target_met"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from bot._db import create_engine  # noqa: E402
 from bot._migrate import migrate  # noqa: E402
 from bot._store import Store  # noqa: E402
 from bot.handoff import Admin, AdminRules, PlaceNames, load_topics  # noqa: E402
+from tests.bot.console_helpers import tg_update  # noqa: E402
 from tests.bot.gateway_fakes import (  # noqa: E402
     TG_SECRET,
     TOKEN,
@@ -110,19 +111,6 @@ def handoff_responder(places: dict[str, str]) -> Any:
         ]
 
     return respond
-
-
-def tg_update(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "chat": {"id": chat_id, "type": "private"},
-            "from": {"id": chat_id, "is_bot": False, "first_name": "Citizen"},
-            "text": text,
-        },
-    }
 
 
 async def prepare(database_url: str, agents: int) -> list[str]:

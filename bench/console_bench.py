@@ -44,7 +44,7 @@ from bot._db import create_engine  # noqa: E402
 from bot._migrate import migrate  # noqa: E402
 from bot._store import Store  # noqa: E402
 from bot.handoff import Admin, AdminRules, PlaceNames, load_topics  # noqa: E402
-from tests.bot.console_helpers import tg_update  # noqa: E402
+from tests.bot.console_helpers import handoff_messages, tg_update  # noqa: E402
 from tests.bot.gateway_fakes import (  # noqa: E402
     TG_SECRET,
     TOKEN,
@@ -95,20 +95,8 @@ def handoff_responder(places: dict[str, str]) -> Any:
     def respond(body: dict[str, Any]) -> list[dict[str, Any]]:
         sender = body["sender"]
         chat = int(sender.split(":")[1])
-        return [
-            {"recipient_id": sender, "text": "ខ្ញុំកំពុងភ្ជាប់អ្នកទៅបុគ្គលិកម្នាក់។"},
-            {
-                "recipient_id": sender,
-                "custom": {
-                    "handoff": {
-                        "reason": "user_request",
-                        "language": "km",
-                        "summary": f'Topic: equity_card. Last messages: "{body["message"]}".',
-                        "place_code": places[PROVINCES[chat % len(PROVINCES)]],
-                    }
-                },
-            },
-        ]
+        place = places[PROVINCES[chat % len(PROVINCES)]]
+        return handoff_messages(sender, body["message"], place)
 
     return respond
 

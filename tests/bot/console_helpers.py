@@ -24,25 +24,33 @@ _HIDDEN_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 _META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
+def handoff_messages(
+    sender: str, message: str, place_code: str | None = None
+) -> list[dict[str, Any]]:
+    """What Rasa's action_handoff answers: a notice and the custom ``handoff`` payload
+    (``place_code`` None: the gateway knows the place from a shared location)."""
+    return [
+        {"recipient_id": sender, "text": "ខ្ញុំកំពុងភ្ជាប់អ្នកទៅបុគ្គលិកម្នាក់។"},
+        {
+            "recipient_id": sender,
+            "custom": {
+                "handoff": {
+                    "reason": "user_request",
+                    "language": "km",
+                    "summary": 'Topic: equity_card. Last messages: "' + message + '".',
+                    "topic": None,
+                    "place_code": place_code,
+                }
+            },
+        },
+    ]
+
+
 def handoff_responder(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Fake Rasa: asking for a person gets action_handoff's two messages, else an echo."""
     sender, message = body["sender"], body["message"]
     if message == ASK_FOR_A_PERSON or message == "/request_human":
-        return [
-            {"recipient_id": sender, "text": "ខ្ញុំកំពុងភ្ជាប់អ្នកទៅបុគ្គលិកម្នាក់។"},
-            {
-                "recipient_id": sender,
-                "custom": {
-                    "handoff": {
-                        "reason": "user_request",
-                        "language": "km",
-                        "summary": 'Topic: equity_card. Last messages: "' + message + '".',
-                        "topic": None,
-                        "place_code": None,  # the gateway knows the place from the location
-                    }
-                },
-            },
-        ]
+        return handoff_messages(sender, message)
     return echo(body)
 
 

@@ -19,10 +19,11 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, ViewportSize, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from tests.bot.gateway_fixtures import (
     database_url,
@@ -223,3 +224,28 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
         )
         yield launched
         await launched.close()
+
+
+async def console_login(
+    browser: Browser,
+    base: str,
+    username: str,
+    password: str,
+    *,
+    viewport: ViewportSize = DESKTOP,
+    landing: str = "/console/",
+    language: str | None = None,
+) -> Page:
+    """A new browser context logged in to the console through its form, on ``landing``."""
+    context = await browser.new_context(viewport=viewport, locale="km-KH")
+    page = await context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    query = {"next": landing} if landing != "/console/" else {}
+    if language:
+        query["lang"] = language
+    await page.goto(f"{base}/console/login" + (f"?{urlencode(query)}" if query else ""))
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("form[action='/console/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}{landing}")
+    return page

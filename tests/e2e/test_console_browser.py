@@ -21,7 +21,7 @@ from bot._texts import gateway_text
 from bot.handoff import Viewer
 from tests.bot.console_helpers import ASK_FOR_A_PERSON, PASSWORD, citizen_says
 from tests.bot.gateway_fakes import FakeTelegram, wait_until, wait_until_async
-from tests.e2e.conftest import DESKTOP, PHONE, UI_TIMEOUT_MS
+from tests.e2e.conftest import DESKTOP, PHONE, console_login
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "results" / "console"
@@ -46,15 +46,7 @@ def artefacts() -> Path:
 
 
 async def log_in(browser: Browser, base: str, username: str, viewport: Any = DESKTOP) -> Page:
-    context = await browser.new_context(viewport=viewport, locale="km-KH")
-    page = await context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    await page.goto(f"{base}/console/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form[action='/console/login'] button[type=submit]")
-    await page.wait_for_url(f"{base}/console/")
-    return page
+    return await console_login(browser, base, username, PASSWORD, viewport=viewport)
 
 
 async def test_agent_answers_a_khmer_citizen_in_the_browser(

@@ -25,7 +25,7 @@ from bot._db import ModelEntry, ModelStatus, TrainingJob, TrainingJobStatus, utc
 from bot.training import GatePolicy, TrainingSettings, build_report
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.gateway_fixtures import FIXTURES
-from tests.e2e.conftest import DESKTOP, PHONE, UI_TIMEOUT_MS
+from tests.e2e.conftest import DESKTOP, PHONE, console_login
 from tests.training.helpers import (
     ZWSP,
     FakeModelApi,
@@ -45,6 +45,7 @@ NEW_INTENT = "ask_birth_certificate"
 KM = "សំបុត្រកំណើតកូន សូមសុំនៅសាលាឃុំ/សង្កាត់ ដោយឥតគិតថ្លៃ។"
 EN = "Ask for a birth certificate at the commune/sangkat office; it is free."
 ADMIN = "root"
+TRAINING = "/console/training"
 
 
 def conversations() -> TrackerRows:
@@ -125,15 +126,9 @@ async def client(
 
 
 async def log_in(browser: Browser, base: str, viewport: Any, language: str = "en") -> Page:
-    context = await browser.new_context(viewport=viewport, locale="km-KH")
-    page = await context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    await page.goto(f"{base}/console/login?lang={language}&next=/console/training")
-    await page.fill("input[name=username]", ADMIN)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form[action='/console/login'] button[type=submit]")
-    await page.wait_for_url(f"{base}/console/training")
-    return page
+    return await console_login(
+        browser, base, ADMIN, PASSWORD, viewport=viewport, landing=TRAINING, language=language
+    )
 
 
 async def no_sideways_scrolling(page: Page) -> None:

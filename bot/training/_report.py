@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._settings import GatePolicy
@@ -55,6 +55,7 @@ class GateResult:
 
     passed: bool
     reasons: list[str]
+    contradictions: list[dict[str, Any]] = field(default_factory=list)  # see contradictions()
 
 
 def _f1(pairs: Sequence[tuple[str, str]], label: str) -> float:
@@ -180,7 +181,7 @@ def gate(
         )
         if found:
             reasons.append(found)
-    return GateResult(passed=not reasons, reasons=reasons)
+    return GateResult(passed=not reasons, reasons=reasons, contradictions=found_contradictions)
 
 
 def _changed(before: Sequence[Item], after: Sequence[Item]) -> dict[str, list[dict[str, Any]]]:
@@ -247,7 +248,7 @@ def build_report(
         "intents": intents,
         "confused": {"before": confused_pairs(before), "after": confused_pairs(after)},
         "changed": _changed(before, after),
-        "contradictions": contradictions(taught, policy)[:TOP_CHANGED],
+        "contradictions": result.contradictions[:TOP_CHANGED],
         "gate": {
             "passed": result.passed,
             "reasons": result.reasons,

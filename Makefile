@@ -87,6 +87,7 @@ test: lint validate test-actions $(MODEL) test-stories test-nlu test-bot
 bench: setup $(MODEL)
 	$(RASA_PY) -m pip install -q -c requirements/rasa-constraints.txt -r requirements/bench.txt
 	$(RASA_PY) bench/nlu_bench.py
+	$(BOT_PY) bench/store_bench.py
 	$(BOT_PY) bench/gateway_bench.py
 	$(BOT_PY) bench/console_bench.py
 

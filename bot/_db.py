@@ -10,7 +10,7 @@ import sqlite3
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import aiosqlite
 from sqlalchemy import (
@@ -427,23 +427,24 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
 
 def _run_statement(
     conn: sqlite3.Connection, operation: Any, parameters: Any
-) -> tuple[Any, list[Any], int | None, int]:
-    """One statement, in aiosqlite's thread: execute, fetch, close at once."""
+) -> tuple[Any, list[Any], int | None, int, bool]:
+    """One statement, in aiosqlite's thread: execute, fetch, close at once; and whether a
+    transaction is now open."""
     cursor = conn.cursor()
     try:
         cursor.execute(operation, () if parameters is None else parameters)
         if cursor.description:
-            return cursor.description, cursor.fetchall(), -1, -1
-        return None, [], cursor.lastrowid, cursor.rowcount
+            return cursor.description, cursor.fetchall(), -1, -1, conn.in_transaction
+        return None, [], cursor.lastrowid, cursor.rowcount, conn.in_transaction
     finally:
         cursor.close()
 
 
-def _run_many(conn: sqlite3.Connection, operation: Any, rows: Any) -> tuple[int | None, int]:
+def _run_many(conn: sqlite3.Connection, operation: Any, rows: Any) -> tuple[int | None, int, bool]:
     cursor = conn.cursor()
     try:
         cursor.executemany(operation, rows)
-        return cursor.lastrowid, cursor.rowcount
+        return cursor.lastrowid, cursor.rowcount, conn.in_transaction
     finally:
         cursor.close()
 
@@ -457,35 +458,60 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
+        adapted = cast(_OneTripConnection, self._adapt_connection)
+        adapted.in_transaction = True  # unknown until the statement tells
         try:
             connection = self._connection
-            description, rows, lastrowid, rowcount = self.await_(
+            description, rows, lastrowid, rowcount, adapted.in_transaction = self.await_(
                 connection._execute(_run_statement, connection._conn, operation, parameters)
             )
             self.description = description
             self._rows = deque(rows)
             self.lastrowid, self.rowcount = lastrowid, rowcount
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            adapted._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        adapted = cast(_OneTripConnection, self._adapt_connection)
+        adapted.in_transaction = True
         try:
             connection = self._connection
-            self.lastrowid, self.rowcount = self.await_(
+            self.lastrowid, self.rowcount, adapted.in_transaction = self.await_(
                 connection._execute(_run_many, connection._conn, operation, seq_of_parameters)
             )
             self.description = None
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            adapted._handle_exception(error)
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """Also skips the trip for a ROLLBACK when SQLite has no transaction open: every read
+    ends with one (SQLAlchemy closes its implicit transaction), and a SELECT opens none."""
+
+    __slots__ = ("in_transaction",)
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.in_transaction = True  # until a statement says otherwise
 
     def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
         if server_side:
+            self.in_transaction = True  # its statements do not report back
             return super().cursor(server_side=True)
         return _OneTripCursor(self)
+
+    def execute(self, *args: Any, **kw: Any) -> Any:
+        self.in_transaction = True
+        return super().execute(*args, **kw)
+
+    def rollback(self) -> None:
+        if self.in_transaction:  # else SQLite's rollback would do nothing
+            super().rollback()
+            self.in_transaction = False
+
+    def commit(self) -> None:
+        super().commit()
+        self.in_transaction = False
 
 
 class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -500,7 +526,13 @@ class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 def create_engine(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     """Engine + session factory; SQLite gets WAL and its parent directory is created."""
-    options: dict[str, Any] = {"pool_pre_ping": not url.startswith("sqlite")}
+    options: dict[str, Any] = {
+        "pool_pre_ping": not url.startswith("sqlite"),
+        # Sessions and connections end their own transactions (commit, or rollback on
+        # close), so the pool's extra ROLLBACK on every check-in is a wasted round trip:
+        # a thread hop on aiosqlite, a network one on PostgreSQL, per transaction.
+        "pool_reset_on_return": None,
+    }
     if url.startswith("sqlite+aiosqlite:"):
         options["module"] = _OneTripDBAPI(aiosqlite, sqlite3)
     engine = create_async_engine(url, **options)

@@ -19,6 +19,7 @@ from telegram.request import BaseRequest, RequestData
 __all__ = ["AiohttpRequest"]
 
 DEFAULT_POOL = 32
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -70,7 +71,8 @@ class AiohttpRequest(BaseRequest):
             self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         )
         timeout = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read)
-        data: aiohttp.FormData | dict[str, str] | None = None
+        data: aiohttp.FormData | bytes | None = None
+        headers = None
         if request_data is not None:
             if request_data.contains_files:
                 form = aiohttp.FormData()
@@ -80,9 +82,14 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mime)
                 data = form
             else:
-                data = request_data.json_parameters
+                # The same form body aiohttp would build from the dict, without building a
+                # FormData object per request (a measurable share of the gateway's CPU).
+                data = request_data.url_encoded_parameters().encode()
+                headers = FORM_HEADERS
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as resp:
+            async with self._session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as resp:
                 return resp.status, await resp.read()
         except (TimeoutError, asyncio.TimeoutError) as exc:
             raise TimedOut from exc

@@ -7,13 +7,12 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, TextClause, and_, bindparam, func, insert, select, text, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
 
 from ._db import (
     Base,
@@ -29,9 +28,131 @@ from ._models import InboundMessage
 
 __all__ = ["NewOutbound", "Store"]
 
+_Model = TypeVar("_Model", bound=Base)
+
 ChatKey = tuple[str, str]
 DEFAULT_LANGUAGE = "km"
+# These UPDATEs run in short sessions that hold none of the rows they change, so the ORM
+# need not look for objects to refresh (its default "auto" evaluates the WHERE clause
+# against the session's identity map: most of an UPDATE's CPU in the gateway profile).
+NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 KNOWN_CALLBACKS_MAX = 10_000  # callback keys remembered as stored (the bot's buttons: few)
+
+# The pipeline's per-message statements run on Core tables and are built once: building an
+# ORM statement, its cache key and the ORM's bulk-DML bookkeeping on every call was most of
+# the gateway's CPU per message (bench/store_bench.py measures it), and on a small machine
+# every millisecond the gateway spends is taken from Rasa.
+_IN = cast(Table, Inbound.__table__)
+_OUT = cast(Table, Outbound.__table__)
+_CHAT = cast(Table, Chat.__table__)
+_CALLBACKS = cast(Table, CallbackPayload.__table__)
+_CHAT_PREFIX = "chat__"  # Chat.id as "chat__id": not to collide with Inbound.chat_id
+
+
+def _insert_on_conflict(
+    table: Table, keys: Sequence[str], conflict: Sequence[str], update: Sequence[str] = ()
+) -> TextClause:
+    """INSERT ... ON CONFLICT as text with the columns' types (same syntax on SQLite and
+    PostgreSQL). SQLAlchemy's own dialect ``insert().on_conflict_*()`` is never cached
+    (``inherit_cache = False``): it was compiled again for every message."""
+    for name in (*keys, *conflict, *update):
+        table.c[name]  # a KeyError here, at import, for a misspelt column
+    action = "DO NOTHING"
+    if update:
+        action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
+    # names from our own table metadata, never from input
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(keys)})"  # noqa: S608
+        f" VALUES ({', '.join(':' + k for k in keys)})"
+        f" ON CONFLICT ({', '.join(conflict)}) {action}"
+    )
+    return text(sql).bindparams(*(bindparam(k, type_=table.c[k].type) for k in keys))
+
+
+_INGEST_INBOUND = _insert_on_conflict(
+    _IN,
+    (
+        "channel",
+        "external_id",
+        "chat_id",
+        "kind",
+        "text",
+        "meta",
+        "status",
+        "attempts",
+        "due_at",
+        "notice_sent",
+        "created_at",
+    ),
+    ("channel", "external_id"),
+)
+_CHAT_KEYS = (
+    "channel",
+    "chat_id",
+    "language",
+    "active",
+    "in_handoff",
+    "resume_pending",
+    "place_code",
+    "created_at",
+    "updated_at",
+)
+# Writing to us again means the bot is not blocked (any more); the message's language and
+# shared place replace the chat's when the message has them: (language?, place?) -> upsert.
+_UPSERT_CHAT = {
+    (language, place): _insert_on_conflict(
+        _CHAT,
+        _CHAT_KEYS,
+        ("channel", "chat_id"),
+        ("active", "updated_at")
+        + (("language",) if language else ())
+        + (("place_code",) if place else ()),
+    )
+    for language in (False, True)
+    for place in (False, True)
+}
+_INSERT_CALLBACKS = _insert_on_conflict(_CALLBACKS, ("key", "payload"), ("key",))
+_NEXT_INBOUND = (
+    select(*_IN.c, *(c.label(_CHAT_PREFIX + c.key) for c in _CHAT.c))
+    .select_from(
+        _IN.outerjoin(
+            _CHAT, and_(_CHAT.c.channel == _IN.c.channel, _CHAT.c.chat_id == _IN.c.chat_id)
+        )
+    )
+    .where(
+        _IN.c.channel == bindparam("w_channel"),
+        _IN.c.chat_id == bindparam("w_chat_id"),
+        _IN.c.status == InboundStatus.PENDING,
+    )
+    .order_by(_IN.c.id)
+    .limit(2)  # the second row only says whether another one waits
+)
+_PENDING_OUTBOUND = (
+    select(_OUT)
+    .where(
+        _OUT.c.channel == bindparam("w_channel"),
+        _OUT.c.chat_id == bindparam("w_chat_id"),
+        _OUT.c.status == OutboundStatus.PENDING,
+    )
+    .order_by(_OUT.c.id)
+)
+_INSERT_OUTBOUND = insert(_OUT).returning(_OUT.c.id, sort_by_parameter_order=True)
+_ANSWER_INBOUND = (
+    update(_IN)
+    .where(_IN.c.id == bindparam("w_id"))
+    .values(status=bindparam("v_status"), answered_at=bindparam("v_answered_at"), error=None)
+)
+_MARK_SENT = (
+    update(_OUT)
+    .where(_OUT.c.id == bindparam("w_id"))
+    .values(
+        status=OutboundStatus.SENT,
+        error=None,
+        attempts=_OUT.c.attempts + 1,
+        external_id=bindparam("v_external_id"),
+        sent_at=bindparam("v_sent_at"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +169,7 @@ class Store:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self._dialect = dialect
         # SQLite has one writer at a time; queueing writers here, in order, is fairer and
         # cheaper than letting them spin in SQLite's busy handler (the gateway is the only
@@ -74,24 +196,27 @@ class Store:
         """A session for reads (use as ``async with store.reading() as session``)."""
         return self._sessions()
 
-    async def add_callbacks(self, session: AsyncSession, callbacks: Mapping[str, str]) -> None:
+    @contextlib.asynccontextmanager
+    async def _core_writing(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in one transaction, committed on success, serialised on SQLite."""
+        async with self._write_lock, self._engine.begin() as conn:
+            yield conn
+
+    async def add_callbacks(
+        self, session: AsyncSession | AsyncConnection, callbacks: Mapping[str, str]
+    ) -> None:
         """Remember Telegram callback keys inside the caller's transaction."""
         new = {k: p for k, p in callbacks.items() if k not in self._known_callbacks}
         if new:
             await session.execute(
-                self._insert(CallbackPayload)
-                .values([{"key": k, "payload": p} for k, p in new.items()])
-                .on_conflict_do_nothing(index_elements=["key"])
+                _INSERT_CALLBACKS,
+                [{"key": k, "payload": p} for k, p in new.items()],
             )
 
     def _callbacks_committed(self, callbacks: Mapping[str, str]) -> None:
         if len(self._known_callbacks) + len(callbacks) > KNOWN_CALLBACKS_MAX:
             self._known_callbacks.clear()
         self._known_callbacks.update(callbacks)
-
-    def _insert(self, table: type[Base]) -> Any:
-        """INSERT with ON CONFLICT support for this dialect (SQLite and PostgreSQL agree)."""
-        return (pg_insert if self._dialect == "postgresql" else sqlite_insert)(table)
 
     async def ingest(self, msg: InboundMessage) -> bool:
         """Persist a citizen's message; False if (channel, external_id) was already seen.
@@ -100,51 +225,43 @@ class Store:
         the unique constraint, not a prior SELECT, is what decides (no race).
         """
         now = utcnow()
-        async with self._write_lock, self._sessions() as session:
-            inserted = await session.execute(
-                self._insert(Inbound)
-                .values(
-                    channel=msg.channel,
-                    external_id=msg.external_id,
-                    chat_id=msg.chat_id,
-                    kind=msg.kind,
-                    text=msg.text,
+        place_code = msg.meta.get("place_code")  # a shared location's commune
+        async with self._write_lock, self._engine.connect() as conn:
+            inserted = await conn.execute(
+                _INGEST_INBOUND,
+                {
+                    "channel": msg.channel,
+                    "external_id": msg.external_id,
+                    "chat_id": msg.chat_id,
+                    "kind": msg.kind,
+                    "text": msg.text,
                     # the message's own language: later messages must not relabel it
-                    meta={**msg.meta, **({"language": msg.language} if msg.language else {})},
-                    status=InboundStatus.PENDING,
-                    attempts=0,
-                    due_at=0.0,
-                    notice_sent=False,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                    "meta": {**msg.meta, **({"language": msg.language} if msg.language else {})},
+                    "status": InboundStatus.PENDING,
+                    "attempts": 0,
+                    "due_at": 0.0,
+                    "notice_sent": False,
+                    "created_at": now,
+                },
             )
-            if not cast("CursorResult[Any]", inserted).rowcount:
-                await session.rollback()
+            if not inserted.rowcount:
+                await conn.rollback()
                 return False
-            # Writing to us again means the bot is not blocked (any more).
-            changes: dict[str, Any] = {"active": True, "updated_at": now}
-            if msg.language:
-                changes["language"] = msg.language
-            place_code = msg.meta.get("place_code")  # a shared location's commune
-            if place_code:
-                changes["place_code"] = place_code
-            await session.execute(
-                self._insert(Chat)
-                .values(
-                    channel=msg.channel,
-                    chat_id=msg.chat_id,
-                    language=msg.language or DEFAULT_LANGUAGE,
-                    active=True,
-                    in_handoff=False,
-                    resume_pending=False,
-                    place_code=place_code or None,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_update(index_elements=["channel", "chat_id"], set_=changes)
+            await conn.execute(
+                _UPSERT_CHAT[bool(msg.language), bool(place_code)],
+                {
+                    "channel": msg.channel,
+                    "chat_id": msg.chat_id,
+                    "language": msg.language or DEFAULT_LANGUAGE,
+                    "active": True,
+                    "in_handoff": False,
+                    "resume_pending": False,
+                    "place_code": place_code or None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            await session.commit()
+            await conn.commit()
             return True
 
     async def chat(self, channel: str, chat_id: str) -> Chat | None:
@@ -171,7 +288,10 @@ class Store:
             values["in_handoff"] = in_handoff
         async with self._write_lock, self._sessions() as session:
             await session.execute(
-                update(Chat).where(Chat.channel == channel, Chat.chat_id == chat_id).values(values)
+                update(Chat)
+                .where(Chat.channel == channel, Chat.chat_id == chat_id)
+                .values(values)
+                .execution_options(**NO_SYNC)
             )
             await session.commit()
 
@@ -217,42 +337,25 @@ class Store:
 
     async def pending_outbound(self, channel: str, chat_id: str) -> Sequence[Outbound]:
         """This chat's unsent messages, in the order they must reach the citizen."""
-        async with self._sessions() as session:
-            result = await session.scalars(
-                select(Outbound)
-                .where(
-                    Outbound.channel == channel,
-                    Outbound.chat_id == chat_id,
-                    Outbound.status == OutboundStatus.PENDING,
-                )
-                .order_by(Outbound.id)
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                _PENDING_OUTBOUND, {"w_channel": channel, "w_chat_id": chat_id}
             )
-            return result.all()
+            return [_loaded(Outbound, row._mapping) for row in result]
 
-    async def next_inbound(self, channel: str, chat_id: str) -> tuple[Inbound | None, Chat | None]:
-        """The oldest unanswered message of this chat and the chat row, in one query.
-
-        The worker asks this before every answer: one round trip instead of two.
-        """
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(Inbound, Chat)
-                    .outerjoin(
-                        Chat, (Chat.channel == Inbound.channel) & (Chat.chat_id == Inbound.chat_id)
-                    )
-                    .where(
-                        Inbound.channel == channel,
-                        Inbound.chat_id == chat_id,
-                        Inbound.status == InboundStatus.PENDING,
-                    )
-                    .order_by(Inbound.id)
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
-            return None, None
-        return row[0], row[1]
+    async def next_inbound(
+        self, channel: str, chat_id: str
+    ) -> tuple[Inbound | None, Chat | None, bool]:
+        """The oldest unanswered message of this chat, its chat row, and whether another
+        message waits after it, in one query: the worker asks before every answer, and need
+        not ask again once this one is answered unless another waits."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(_NEXT_INBOUND, {"w_channel": channel, "w_chat_id": chat_id})
+            ).all()
+        if not rows:
+            return None, None, False
+        return (*_inbound_and_chat(rows[0]), len(rows) > 1)
 
     async def first_pending_inbound(self, channel: str, chat_id: str) -> Inbound | None:
         """The oldest unanswered message of this chat (answers go strictly in order)."""
@@ -280,21 +383,50 @@ class Store:
 
         Returns the queued rows still to send, in order, so the caller need not re-read them.
         """
-        async with self._write_lock, self._sessions() as session:
-            await self.add_callbacks(session, callbacks or {})
-            rows = [
-                self.outbound_row(inbound.channel, inbound.chat_id, inbound.id, item)
-                for item in outbound
-            ]
-            session.add_all(rows)
-            await session.execute(
-                update(Inbound)
-                .where(Inbound.id == inbound.id)
-                .values(status=status, answered_at=utcnow(), error=None)
+        values = [
+            self.outbound_values(inbound.channel, inbound.chat_id, inbound.id, item)
+            for item in outbound
+        ]
+        rows: list[Outbound] = []
+        async with self._core_writing() as conn:
+            await self.add_callbacks(conn, callbacks or {})
+            if values:
+                result = await conn.execute(_INSERT_OUTBOUND, values)
+                rows = [
+                    _loaded(Outbound, {**row_values, "id": row_id})
+                    for row_values, (row_id,) in zip(values, result.all(), strict=True)
+                ]
+            await conn.execute(
+                _ANSWER_INBOUND,
+                {"w_id": inbound.id, "v_status": status, "v_answered_at": utcnow()},
             )
-            await session.commit()
         self._callbacks_committed(callbacks or {})
         return [r for r in rows if r.status == OutboundStatus.PENDING]
+
+    @staticmethod
+    def outbound_values(
+        channel: str,
+        chat_id: str,
+        inbound_id: int | None,
+        item: NewOutbound,
+        agent_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Every column of a new, unsent outbound row but its id (for a Core INSERT)."""
+        return {
+            "agent_id": agent_id,
+            "inbound_id": inbound_id,
+            "channel": channel,
+            "chat_id": chat_id,
+            "kind": item.kind,
+            "body": item.body,
+            "status": item.status,
+            "attempts": 0,
+            "due_at": 0.0,
+            "error": None,
+            "external_id": None,
+            "created_at": utcnow(),
+            "sent_at": None,
+        }
 
     @staticmethod
     def outbound_row(
@@ -305,17 +437,7 @@ class Store:
         agent_id: int | None = None,
     ) -> Outbound:
         """An unsent Outbound row for ``item`` (added to a session by the caller)."""
-        return Outbound(
-            agent_id=agent_id,
-            inbound_id=inbound_id,
-            channel=channel,
-            chat_id=chat_id,
-            kind=item.kind,
-            body=item.body,
-            status=item.status,
-            attempts=0,
-            due_at=0.0,
-        )
+        return Outbound(**Store.outbound_values(channel, chat_id, inbound_id, item, agent_id))
 
     async def postpone_inbound(
         self, inbound: Inbound, delay_s: float, error: str, notice: NewOutbound | None
@@ -334,7 +456,12 @@ class Store:
                     self.outbound_row(inbound.channel, inbound.chat_id, inbound.id, notice)
                 )
                 session.add_all(rows)
-            await session.execute(update(Inbound).where(Inbound.id == inbound.id).values(values))
+            await session.execute(
+                update(Inbound)
+                .where(Inbound.id == inbound.id)
+                .values(values)
+                .execution_options(**NO_SYNC)
+            )
             await session.commit()
         return rows
 
@@ -349,6 +476,19 @@ class Store:
         count_attempt: bool = True,
     ) -> None:
         """Record a send's outcome: sent, failed, blocked, or pending again after ``delay_s``."""
+        if (
+            status == OutboundStatus.SENT
+            and external_id is not None
+            and error is None
+            and delay_s is None
+            and count_attempt
+        ):  # every delivered message: the prebuilt statement
+            async with self._core_writing() as conn:
+                await conn.execute(
+                    _MARK_SENT,
+                    {"w_id": outbound_id, "v_external_id": external_id, "v_sent_at": utcnow()},
+                )
+            return
         values: dict[str, Any] = {"status": status, "error": error[:1000] if error else None}
         if count_attempt:
             values["attempts"] = Outbound.attempts + 1
@@ -360,13 +500,29 @@ class Store:
             values["due_at"] = time.time() + delay_s
         async with self._write_lock, self._sessions() as session:
             await session.execute(
-                update(Outbound).where(Outbound.id == outbound_id).values(values)
+                update(Outbound)
+                .where(Outbound.id == outbound_id)
+                .values(values)
+                .execution_options(**NO_SYNC)
             )
             await session.commit()
 
-    async def block_pending(self, channel: str, chat_id: str, error: str) -> None:
-        """A blocked chat: give up on everything still queued for it."""
+    async def mark_chat_blocked(
+        self, outbound_id: int, channel: str, chat_id: str, error: str
+    ) -> None:
+        """The platform says the citizen blocked the bot: this send and everything still
+        queued for the chat are given up and the chat is marked inactive, in one
+        transaction (a crash or a reader in between never sees half of it)."""
+        reason = error[:1000]
         async with self._write_lock, self._sessions() as session:
+            await session.execute(
+                update(Outbound)
+                .where(Outbound.id == outbound_id)
+                .values(
+                    status=OutboundStatus.BLOCKED, error=reason, attempts=Outbound.attempts + 1
+                )
+                .execution_options(**NO_SYNC)
+            )
             await session.execute(
                 update(Outbound)
                 .where(
@@ -374,7 +530,14 @@ class Store:
                     Outbound.chat_id == chat_id,
                     Outbound.status == OutboundStatus.PENDING,
                 )
-                .values(status=OutboundStatus.BLOCKED, error=error)
+                .values(status=OutboundStatus.BLOCKED, error=reason)
+                .execution_options(**NO_SYNC)
+            )
+            await session.execute(
+                update(Chat)
+                .where(Chat.channel == channel, Chat.chat_id == chat_id)
+                .values(active=False, updated_at=utcnow())
+                .execution_options(**NO_SYNC)
             )
             await session.commit()
 
@@ -413,3 +576,19 @@ class Store:
                 .where(Outbound.status == OutboundStatus.PENDING)
             )
         return {"inbound_pending": int(pending_in or 0), "outbound_pending": int(pending_out or 0)}
+
+
+def _loaded(model: type[_Model], values: Mapping[Any, Any]) -> _Model:
+    """An ORM object from a Core row, detached as if a closed session had loaded it."""
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    return obj
+
+
+def _inbound_and_chat(row: Row[Any]) -> tuple[Inbound, Chat | None]:
+    values = row._mapping
+    inbound = _loaded(Inbound, {c.key: values[c.key] for c in _IN.c})
+    if values[_CHAT_PREFIX + "id"] is None:  # the chat row is written with the message
+        return inbound, None
+    chat = _loaded(Chat, {c.key: values[_CHAT_PREFIX + c.key] for c in _CHAT.c})
+    return inbound, chat

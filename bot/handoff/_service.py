@@ -84,18 +84,6 @@ _HANDOFFS = cast("Table", Handoff.__table__)
 _CHATS = cast("Table", Chat.__table__)
 _EVENTS = cast("Table", HandoffEvent.__table__)
 _OUTBOUND = cast("Table", Outbound.__table__)
-# what Store.outbound_row sets (id and created_at come from the INSERT)
-_OUTBOUND_COLUMNS = (
-    "agent_id",
-    "inbound_id",
-    "channel",
-    "chat_id",
-    "kind",
-    "body",
-    "status",
-    "attempts",
-    "due_at",
-)
 
 
 class EventKind:
@@ -358,10 +346,10 @@ class HandoffService:
         now = utcnow()
         rows = []
         for body in channel.render(replies):
-            row = Store.outbound_row(
+            values = Store.outbound_values(
                 handoff.channel, handoff.chat_id, None, NewOutbound(kind, body), agent_id
             )
-            rows.append({c: getattr(row, c) for c in _OUTBOUND_COLUMNS} | {"created_at": now})
+            rows.append(values | {"created_at": now})
         if rows:
             await session.execute(insert(_OUTBOUND), rows)
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, inspect
+from pathlib import Path
+from typing import Any
 
-from bot._db import InboundStatus, OutboundStatus, create_engine
+import aiosqlite
+import pytest
+from sqlalchemy import event, inspect
+from sqlalchemy.exc import IntegrityError
+
+from bot._db import Inbound, InboundStatus, OutboundStatus, create_engine
 from bot._migrate import migrate
 from bot._models import InboundKind, InboundMessage, OutboundKind
 from bot._store import NewOutbound, Store
@@ -71,6 +77,34 @@ async def test_ingest_deduplicates_and_keeps_order(database_url: str) -> None:
         await engine.dispose()
 
 
+async def test_a_blocked_chat_gives_up_its_queue_and_goes_inactive_at_once(
+    database_url: str,
+) -> None:
+    engine, sessions = create_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(sessions, engine.dialect.name)
+        for external_id, chat_id in (("1", "c1"), ("2", "c2")):
+            await store.ingest(message(external_id, chat_id))
+            inbound = await store.first_pending_inbound("telegram", chat_id)
+            assert inbound is not None
+            replies = [NewOutbound(OutboundKind.REPLY, {"html": h}) for h in ("a", "b")]
+            await store.complete_inbound(inbound, InboundStatus.ANSWERED, replies)
+        first, _second = await store.pending_outbound("telegram", "c1")
+        await store.mark_chat_blocked(first.id, "telegram", "c1", "Forbidden: bot was blocked")
+        assert await store.pending_outbound("telegram", "c1") == []
+        assert [p.body["html"] for p in await store.pending_outbound("telegram", "c2")] == [
+            "a",
+            "b",
+        ]  # another chat's queue is untouched
+        blocked, other = await store.chat("telegram", "c1"), await store.chat("telegram", "c2")
+        assert blocked is not None
+        assert other is not None
+        assert (blocked.active, other.active) == (False, True)
+    finally:
+        await engine.dispose()
+
+
 async def test_callback_payloads_round_trip(database_url: str) -> None:
     engine, sessions = create_engine(database_url)
     try:
@@ -94,20 +128,22 @@ async def test_next_inbound_returns_the_oldest_pending_message_with_its_chat(
     try:
         await migrate(engine)
         store = Store(sessions, engine.dialect.name)
-        assert await store.next_inbound("telegram", "c1") == (None, None)
+        assert await store.next_inbound("telegram", "c1") == (None, None, False)
         await store.ingest(message("1", text="first"))
         await store.ingest(message("2", text="second"))
-        inbound, chat = await store.next_inbound("telegram", "c1")
+        inbound, chat, more = await store.next_inbound("telegram", "c1")
         assert inbound is not None
         assert inbound.text == "first"
+        assert more  # "second" waits behind it
         assert chat is not None
         assert (chat.chat_id, chat.language) == ("c1", "en")
         await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
-        inbound, _ = await store.next_inbound("telegram", "c1")
+        inbound, _, more = await store.next_inbound("telegram", "c1")
         assert inbound is not None
         assert inbound.text == "second"
+        assert not more
         await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
-        assert await store.next_inbound("telegram", "c1") == (None, None)
+        assert await store.next_inbound("telegram", "c1") == (None, None, False)
     finally:
         await engine.dispose()
 
@@ -126,7 +162,7 @@ async def test_known_callback_keys_are_not_inserted_again(database_url: str) -> 
         store = Store(sessions, engine.dialect.name)
         for i, keys in enumerate(({"k:a": "/a"}, {"k:a": "/a"}, {"k:a": "/a", "k:b": "/b"})):
             await store.ingest(message(str(i)))
-            inbound, _ = await store.next_inbound("telegram", "c1")
+            inbound, _, _ = await store.next_inbound("telegram", "c1")
             assert inbound is not None
             await store.complete_inbound(inbound, InboundStatus.ANSWERED, [], keys)
         assert len(inserts) == 2  # k:a once, then only the new k:b
@@ -135,10 +171,45 @@ async def test_known_callback_keys_are_not_inserted_again(database_url: str) -> 
         # another process (or a restart) knows nothing yet: it inserts, the conflict is ignored
         fresh = Store(sessions, engine.dialect.name)
         await fresh.ingest(message("9"))
-        inbound, _ = await fresh.next_inbound("telegram", "c1")
+        inbound, _, _ = await fresh.next_inbound("telegram", "c1")
         assert inbound is not None
         await fresh.complete_inbound(inbound, InboundStatus.ANSWERED, [], {"k:a": "/a"})
         assert len(inserts) == 3
         assert await fresh.callback_payload("k:a") == "/a"
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_reads_make_one_trip_and_failed_writes_still_roll_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read is one trip to aiosqlite's thread (no ROLLBACK of a transaction SQLite never
+    opened); a write that fails mid-transaction is still rolled back."""
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    engine, sessions = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}")
+    try:
+        await migrate(engine)
+        store = Store(sessions, engine.dialect.name)
+        await store.ingest(message("1"))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        inbound, _, _ = await store.next_inbound("telegram", "c1")
+        assert inbound is not None
+        assert trips == ["_run_statement"]
+
+        trips.clear()
+        with pytest.raises(IntegrityError):  # no such inbound row: the foreign key fails
+            await store.complete_inbound(
+                Inbound(id=999, channel="telegram", chat_id="c1"),
+                InboundStatus.ANSWERED,
+                [NewOutbound(OutboundKind.REPLY, {"html": "x"})],
+            )
+        assert "rollback" in trips
+        assert await store.pending_outbound("telegram", "c1") == []
     finally:
         await engine.dispose()

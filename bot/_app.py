@@ -111,7 +111,9 @@ async def handle_telegram_update(app: web.Application, data: Any) -> bool:
         raise BadInbound("malformed Telegram update") from exc
     msg = await parse_update(update, app[keys.STORE], app[keys.COMMUNES])
     new = True if msg is None else await accept(app, msg)
-    if new:
+    if new and (update.callback_query is not None or update.my_chat_member is not None):
+        # PTB's handlers (the button's spinner, blocked/unblocked) want only these; a plain
+        # message has no protocol duty, and a trip through PTB's queue costs CPU per message.
         await application.update_queue.put(update)
     return new
 
@@ -258,7 +260,11 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
         max_in_flight=settings.rasa_max_in_flight,
         token=settings.rasa_token,
     )
+    app[keys.RASA_WARMER_KEY] = asyncio.create_task(
+        app[keys.RASA].keep_warm(), name="rasa-connections"
+    )
     yield
+    await _cancel(app[keys.RASA_WARMER_KEY])
     await app[keys.RASA].aclose()
 
 
@@ -289,9 +295,18 @@ async def _messenger_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it to end. An error it raises on the way out
+    (a query cut short, its connection gone) is logged, so the shutdown goes on closing
+    the other resources instead of failing."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.warning(
+            "app.task_failed_while_stopping", exc_info=True, extra={"task": task.get_name()}
+        )
 
 
 async def _escalate_forever(app: web.Application) -> None:

@@ -19,6 +19,10 @@ _HELP = {
     "gateway_rasa_empty_replies_total": ("counter", "Rasa answered with an empty list."),
     "gateway_rate_limited_total": ("counter", "Sends the platform asked us to delay."),
     "gateway_handoffs_total": ("counter", "Handoff requests seen in Rasa's replies."),
+    "gateway_pipeline_scan_errors_total": (
+        "counter",
+        "Failed scans of the message queue (database unreachable); retried every second.",
+    ),
 }
 
 

@@ -52,6 +52,14 @@ def _button_payloads(replies: list[RasaReply]) -> dict[str, str]:
     return found
 
 
+def _stopping() -> bool:
+    """Whether the running task is being cancelled. A query cancelled mid-way can fail with
+    a database error instead of CancelledError; that error must end the task, not be
+    handled as a hiccup and retried (the shutdown would wait forever)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Pipeline:
     """Worker that drains the persisted queue; ``wake()`` after each accepted message."""
 
@@ -102,20 +110,30 @@ class Pipeline:
         try:
             while True:
                 self._wakeup.clear()
-                now = time.time()
-                # The scan finds work no wake-up announced: leftovers of a previous process
-                # and retries whose time has come.
-                for key in await self._store.due_chats(now, self._settings.concurrency):
-                    if key not in self._busy:
-                        self._start(key)
-                await self._sleep_until_due()
+                try:
+                    await self._scan()
+                    await self._sleep_until_due()
+                except Exception:  # the database away: retries wait for it, they are not lost
+                    if _stopping():
+                        raise  # a query cut short by cancel() failed on the way out: stop
+                    self._metrics.inc("gateway_pipeline_scan_errors_total")
+                    log.exception("pipeline.scan_failed")
+                    await asyncio.sleep(IDLE_POLL_S)
         finally:
             tasks = list(self._busy.values())
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # every drain is waited for, even when one of them fails on its way out
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.warning("pipeline.drain_failed_while_stopping", exc_info=outcome)
+
+    async def _scan(self) -> None:
+        """Start the chats with due work no wake-up announced: leftovers of a previous
+        process and retries whose time has come."""
+        for key in await self._store.due_chats(time.time(), self._settings.concurrency):
+            if key not in self._busy:
+                self._start(key)
 
     def _finished(self, key: ChatKey, _task: asyncio.Task[None]) -> None:
         self._busy.pop(key, None)
@@ -146,14 +164,19 @@ class Pipeline:
                 # Leftovers first (a previous process, a rate limit), then new messages.
                 if not await self._flush_outbound(channel_name, chat_id):
                     return
-                while True:
-                    inbound, chat = await self._store.next_inbound(channel_name, chat_id)
+                more = True
+                while more:
+                    inbound, chat, more = await self._store.next_inbound(channel_name, chat_id)
                     if inbound is None or inbound.due_at > time.time():
                         return
                     answered, queued = await self._answer(inbound, chat)
                     if not await self._send_rows(channel_name, queued) or not answered:
                         return
+                # Nothing else was waiting; a message stored since was announced by wake(),
+                # which marked this chat dirty, so _finished starts it again.
             except Exception:  # a bug must not kill the worker; the row stays pending
+                if _stopping():
+                    raise
                 log.exception("pipeline.drain_failed", extra={"channel": channel_name})
                 await asyncio.sleep(self._settings.retry_base_s)
 
@@ -177,7 +200,8 @@ class Pipeline:
         ):
             return False, await self._postpone(inbound, channel, language, "resume failed")
         # The typing indicator runs alongside the Rasa call: it must not add latency.
-        typing = asyncio.create_task(channel.typing(inbound.chat_id))
+        answered = asyncio.Event()
+        typing = asyncio.create_task(self._typing_if_slow(channel, inbound.chat_id, answered))
         metadata: dict[str, Any] = {**inbound.meta, "language": language}
         try:
             replies = await self._rasa.send(
@@ -187,8 +211,10 @@ class Pipeline:
                 metadata=metadata,
             )
         except RasaUnavailable as exc:
+            answered.set()
             await typing
             return False, await self._postpone(inbound, channel, language, str(exc))
+        answered.set()
         await typing  # before the answer, so "typing..." never follows the reply
         self._observe(inbound)
         if not replies:
@@ -208,6 +234,20 @@ class Pipeline:
             )
             return True, queued
         return True, await self._queue_replies(inbound, channel, replies, OutboundKind.REPLY)
+
+    async def _typing_if_slow(
+        self, channel: Channel, chat_id: str, answered: asyncio.Event
+    ) -> None:
+        """Show "typing..." only if Rasa has not answered within ``typing_after_s``.
+
+        Telegram asks bots to send a chat action only when the answer takes noticeable
+        time; most answers come in well under a second, and every action counts against
+        the bot's rate limit (and costs the gateway a request).
+        """
+        try:
+            await asyncio.wait_for(answered.wait(), self._settings.typing_after_s)
+        except TimeoutError:
+            await channel.typing(chat_id)
 
     async def _postpone(
         self, inbound: Inbound, channel: Channel, language: str | None, error: str
@@ -354,9 +394,7 @@ class Pipeline:
             return False
         except RecipientBlocked as exc:
             self._metrics.inc("gateway_outbound_total", channel=channel.name, status="blocked")
-            await self._store.mark_outbound(row.id, OutboundStatus.BLOCKED, error=str(exc))
-            await self._store.block_pending(channel.name, row.chat_id, str(exc))
-            await self._store.set_chat_flags(channel.name, row.chat_id, active=False)
+            await self._store.mark_chat_blocked(row.id, channel.name, row.chat_id, str(exc))
             log.info("pipeline.chat_blocked", extra={"channel": channel.name})
             return False
         except ChannelError as exc:

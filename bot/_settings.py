@@ -25,8 +25,9 @@ DEFAULT_RETRY_BASE_S = 1.0
 DEFAULT_RETRY_MAX_S = 60.0
 DEFAULT_MAX_SEND_ATTEMPTS = 8
 DEFAULT_CONCURRENCY = 64
-DEFAULT_RASA_MAX_IN_FLIGHT = 16
+DEFAULT_RASA_MAX_IN_FLIGHT = 64  # = DEFAULT_CONCURRENCY; also the warm connections kept
 DEFAULT_HANDOFF_CHECK_S = 30.0
+DEFAULT_TYPING_AFTER_S = 1.0  # "typing..." only for answers slower than this
 DEFAULT_CONSOLE_SESSION_HOURS = 12.0  # one working day; then log in again
 DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
 DEFAULT_KNOWLEDGE_DIR = "knowledge"  # canned_replies.yml (console), programmes.yml (topics)
@@ -75,6 +76,7 @@ class Settings:
     max_send_attempts: int = DEFAULT_MAX_SEND_ATTEMPTS
     concurrency: int = DEFAULT_CONCURRENCY
     rasa_max_in_flight: int = DEFAULT_RASA_MAX_IN_FLIGHT  # per Rasa instance
+    typing_after_s: float = DEFAULT_TYPING_AFTER_S
     rasa_token: str = ""  # Rasa's --auth-token, for the HTTP API (pause/resume, models)
     handoff_check_s: float = DEFAULT_HANDOFF_CHECK_S  # how often overdue handoffs escalate
     console_session_hours: float = DEFAULT_CONSOLE_SESSION_HOURS
@@ -142,6 +144,7 @@ class Settings:
             max_send_attempts=_int(e, "GATEWAY_MAX_SEND_ATTEMPTS", DEFAULT_MAX_SEND_ATTEMPTS),
             concurrency=_int(e, "GATEWAY_CONCURRENCY", DEFAULT_CONCURRENCY),
             rasa_max_in_flight=_int(e, "RASA_MAX_IN_FLIGHT", DEFAULT_RASA_MAX_IN_FLIGHT),
+            typing_after_s=_float(e, "GATEWAY_TYPING_AFTER", DEFAULT_TYPING_AFTER_S),
             rasa_token=e.get("RASA_TOKEN", ""),
             handoff_check_s=_float(e, "HANDOFF_CHECK_INTERVAL", DEFAULT_HANDOFF_CHECK_S),
             console_session_hours=_float(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 from collections import defaultdict
 from typing import Any
@@ -47,7 +48,9 @@ def parse_webchat_message(data: Any) -> InboundMessage:
     language = data.get("language") if data.get("language") in ("km", "en") else None
     return InboundMessage(
         channel=CHANNEL,
-        external_id=message_id,
+        # ids come from browsers: unique within a session, not across all of them; hashed,
+        # as two 64-character parts would not fit the 128-character column
+        external_id=hashlib.sha256(f"{session}:{message_id}".encode()).hexdigest(),
         chat_id=session,
         kind=InboundKind.BUTTON if is_button else InboundKind.TEXT,
         text=text.strip(),

@@ -33,6 +33,7 @@ __all__ = [
     "PIPELINE",
     "POLLER_KEY",
     "RASA",
+    "RASA_WARMER_KEY",
     "SETTINGS",
     "STORE",
     "TELEGRAM",
@@ -48,6 +49,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 RASA = web.AppKey("rasa", RasaClient)
+RASA_WARMER_KEY = web.AppKey("rasa_warmer", asyncio.Task[None])
 PIPELINE = web.AppKey("pipeline", Pipeline)
 COMMUNES = web.AppKey("communes", list[Commune])
 TELEGRAM_APP = web.AppKey("telegram_app", Application)

@@ -154,14 +154,14 @@ async def tracker_occurrences(
     if _tracker_missing(engine):
         return []
     found: list[Occurrence] = []
-    last_user: dict[str, tuple[Occurrence | None, dict[str, Any]]] = {}
+    last_user: dict[str, tuple[float, dict[str, Any]]] = {}
     try:
         async for row in _tracker_rows(engine, since):
             if row.type_name == "action":
                 previous = last_user.pop(row.sender_id, None)
                 if previous is None:
                     continue
-                _flagged, parse = previous
+                said_at, parse = previous
                 intent = (parse.get("intent") or {}).get("name")
                 confidence = (parse.get("intent") or {}).get("confidence")
                 deliberate = intent in DELIBERATE_HANDOFF_INTENTS and (
@@ -173,7 +173,7 @@ async def tracker_occurrences(
                         Occurrence(
                             sender=row.sender_id,
                             text=mask(raw),
-                            at=float(row.timestamp or 0.0),
+                            at=said_at,  # the message's time, so it merges with its own flag
                             reason=Reason.HANDOFF,
                             intent=intent,
                             confidence=float(confidence) if confidence is not None else None,
@@ -196,19 +196,20 @@ async def tracker_occurrences(
             confidence = intent_data.get("confidence")
             confidence = float(confidence) if isinstance(confidence, int | float) else None
             reason = _user_reason(intent, confidence, threshold)
-            occurrence = None
+            said_at = float(row.timestamp or 0.0)
             if reason is not None:
-                occurrence = Occurrence(
-                    sender=row.sender_id,
-                    text=mask(raw),
-                    at=float(row.timestamp or 0.0),
-                    reason=reason,
-                    intent=intent,
-                    confidence=confidence,
-                    ranking=_ranking(parse),
+                found.append(
+                    Occurrence(
+                        sender=row.sender_id,
+                        text=mask(raw),
+                        at=said_at,
+                        reason=reason,
+                        intent=intent,
+                        confidence=confidence,
+                        ranking=_ranking(parse),
+                    )
                 )
-                found.append(occurrence)
-            last_user[row.sender_id] = (occurrence, parse)
+            last_user[row.sender_id] = (said_at, parse)
     except DBAPIError as exc:
         if "events" in str(exc) and "no such table" in str(exc).lower():
             return []  # Rasa has not stored a conversation yet
@@ -279,11 +280,7 @@ def build_queue(
             groups[key].append(occurrence)
     items = []
     for key, found in groups.items():
-        messages: dict[tuple[str, int], Occurrence] = {}
-        for o in found:  # one message may be flagged twice (low confidence, then handoff)
-            message = (o.sender, int(o.at // DEDUP_WINDOW_S))
-            if message not in messages or messages[message].intent is None:
-                messages[message] = o
+        messages = _distinct_messages(found)
         wordings = Counter(o.text.strip() for o in found)
         suggestion_scores: dict[str, float] = defaultdict(float)
         for o in messages.values():
@@ -311,6 +308,23 @@ def build_queue(
         )
     items.sort(key=lambda i: (-i.conversations, -i.messages, -i.last_seen.timestamp(), i.key))
     return items[:limit]
+
+
+def _distinct_messages(found: list[Occurrence]) -> dict[tuple[str, float], Occurrence]:
+    """One occurrence per message: a message flagged twice (low confidence, then handoff) or
+    seen by both Rasa and the gateway is one message when the sightings of one sender are
+    within ``DEDUP_WINDOW_S`` of each other (by distance, not fixed buckets that a boundary
+    could split). The sighting that carries Rasa's intent is kept."""
+    messages: dict[tuple[str, float], Occurrence] = {}
+    started: dict[str, float] = {}
+    for o in sorted(found, key=lambda o: (o.sender, o.at)):
+        first = started.get(o.sender)
+        if first is None or o.at - first > DEDUP_WINDOW_S:
+            started[o.sender] = first = o.at
+        message = (o.sender, first)
+        if message not in messages or messages[message].intent is None:
+            messages[message] = o
+    return messages
 
 
 def since_days(days: float, now: float | None = None) -> float:

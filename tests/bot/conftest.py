@@ -9,6 +9,7 @@ from tests.bot.gateway_fixtures import (
     make_settings,
     postgres_url,
     sqlite_url,
+    throwaway_databases,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "make_settings",
     "postgres_url",
     "sqlite_url",
+    "throwaway_databases",
 ]

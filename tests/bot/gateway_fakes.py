@@ -213,6 +213,10 @@ class FakeRasa:
         self.max_in_flight = 0
         self.paused: set[str] = set()
         self.events: list[tuple[str, dict[str, Any]]] = []  # (sender, event) appended
+        self.hellos = 0
+        # client (host, port) of every connection a webhook call arrived on, in order
+        self.webhook_peers: list[tuple[str, int]] = []
+        self.hello_peers: set[tuple[str, int]] = set()
 
     @property
     def url(self) -> str:
@@ -221,6 +225,8 @@ class FakeRasa:
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if request.transport is not None:
+            self.webhook_peers.append(request.transport.get_extra_info("peername")[:2])
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -250,6 +256,13 @@ class FakeRasa:
                 self.paused.discard(sender)
         return web.json_response({"sender_id": sender, "paused": sender in self.paused})
 
+    async def hello(self, request: web.Request) -> web.Response:
+        """GET /, Rasa's greeting; the gateway uses it to open connections ahead of need."""
+        self.hellos += 1
+        if request.transport is not None:
+            self.hello_peers.add(request.transport.get_extra_info("peername")[:2])
+        return web.Response(text="Hello from Rasa: 3.6.21")
+
     async def status_route(self, request: web.Request) -> web.Response:
         return web.json_response({"model_file": "fake.tar.gz"}, status=self.status)
 
@@ -257,6 +270,7 @@ class FakeRasa:
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
         app.router.add_get("/status", self.status_route)
+        app.router.add_get("/", self.hello)
         app.router.add_post("/conversations/{sender}/tracker/events", self.tracker_events)
         return app
 

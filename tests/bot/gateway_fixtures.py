@@ -57,21 +57,46 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
 
 
-async def _admin(sql: str) -> None:
+async def pg_admin(sql: str, *args: object) -> None:
+    """One statement on the local PostgreSQL's maintenance database."""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(sql)
+        await conn.execute(sql, *args)
     finally:
         await conn.close()
 
 
+async def _drop_databases(names: list[str]) -> None:
+    for name in names:
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def throwaway_databases() -> Iterator[list[str]]:
+    """Names of the databases the tests created, all dropped when the session ends.
+
+    Not at each test's end: pytest tears fixtures down in the reverse order of their set-up,
+    so a test that asked for its app before its database would see the database dropped
+    (WITH FORCE) under an app that is still running; the app's shutdown then fails.
+    """
+    names: list[str] = []
+    yield names
+    asyncio.run(_drop_databases(names))
+
+
+def new_database(names: list[str], prefix: str) -> str:
+    """Create an empty database on the local PostgreSQL; dropped with the session."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    names.append(name)
+    return name
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL, dropped afterwards."""
-    name = f"gateway_test_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def postgres_url(throwaway_databases: list[str]) -> str:
+    """A fresh database on the local PostgreSQL."""
+    name = new_database(throwaway_databases, "gateway_test")
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -166,7 +166,10 @@ async def test_full_handoff_round_trip(
 
     await service.close(sokha, view.id)
     await service.wait_resumed()  # Rasa is resumed after the close's answer, not before
-    assert fake_rasa.events[-1] == ("telegram:2001", {"event": "resume"})
+    assert fake_rasa.events[-2:] == [  # resumed, and listening for the next turn
+        ("telegram:2001", {"event": "resume"}),
+        ("telegram:2001", {"event": "action", "name": "action_listen"}),
+    ]
     await wait_until(lambda: len(texts(fake_telegram)) == 6)
     rating = fake_telegram.sent()[-1].params["reply_markup"]["inline_keyboard"]
     assert len(rating) == 5

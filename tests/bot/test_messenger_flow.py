@@ -59,7 +59,7 @@ async def test_verification_echoes_challenge_only_for_our_token(gateway) -> None
 async def test_every_entry_and_event_is_handled_and_echoes_skipped(
     gateway, fake_graph: FakeGraph, fake_rasa: FakeRasa
 ) -> None:
-    client = await gateway()
+    client = await gateway(typing_after_s=0)  # typing_on at once (default: slow answers)
     body = page(
         [event("u1", "m1", "សួស្តី"), event("u1", "m2", "echo", is_echo=True)],
         [event("u2", "m3", "Hello"), {"sender": {"id": "u2"}, "delivery": {"mids": ["x"]}}],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
+import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 
 from bot import create_app, keys
 from tests.bot.gateway_fakes import (
@@ -16,6 +19,7 @@ from tests.bot.gateway_fakes import (
     wait_until,
     wait_until_async,
 )
+from tests.bot.gateway_fixtures import pg_admin
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -47,6 +51,61 @@ async def test_rasa_down_queues_retries_and_sends_one_delay_notice(
     await wait_until(lambda: len(fake_telegram.sent()) == 3, timeout=5)
     texts = [c.params["text"] for c in fake_telegram.sent()[1:]]
     assert texts == ["echo: ជំរាបសួរ", "echo: second"]  # order kept after the outage
+
+
+async def test_worker_outlives_a_database_outage(
+    gateway, fake_telegram: FakeTelegram, fake_rasa: FakeRasa, postgres_url: str
+) -> None:
+    """PostgreSQL refusing connections for a while must not end the worker: the message
+    postponed before the outage is still retried, and answered, once the database is back."""
+    fake_rasa.status = 503
+    client = await gateway(database_url=postgres_url, retry_base_s=0.3, retry_max_s=0.3)
+    await client.post("/telegram/webhook", json=update(1, "ជំរាបសួរ"), headers={HEADER: TG_SECRET})
+    await wait_until(lambda: len(fake_telegram.sent()) == 1)  # the "delayed" notice
+    database = make_url(postgres_url).database
+    metrics = client.app[keys.METRICS]
+    await pg_admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+    try:
+        await pg_admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            database,
+        )
+        await wait_until(lambda: metrics.value("gateway_pipeline_scan_errors_total") >= 2)
+    finally:
+        await pg_admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    fake_rasa.status = 200
+    await wait_until(
+        lambda: [c.params["text"] for c in fake_telegram.sent()][1:] == ["echo: ជំរាបសួរ"],
+        timeout=10,
+    )
+    exposed = await (await client.get("/metrics")).text()
+    assert re.search(r"^gateway_pipeline_scan_errors_total [1-9]", exposed, re.MULTILINE)
+
+
+async def test_shutdown_cuts_a_waiting_query_short_cleanly(gateway, postgres_url: str) -> None:
+    """Stopping the gateway while the worker's scan waits on a lock cancels that query; the
+    cancellation must not turn into an error that stops the shutdown (the connection is
+    left mid-operation, so rolling it back fails)."""
+    client = await gateway(database_url=postgres_url)
+    locker = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE gw_inbound IN ACCESS EXCLUSIVE MODE")
+            database = make_url(postgres_url).database
+
+            async def waiting() -> int:
+                return int(
+                    await locker.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = $1 AND wait_event_type = 'Lock'",
+                        database,
+                    )
+                )
+
+            await wait_until_async(waiting, lambda n: n >= 1)
+            await asyncio.wait_for(client.close(), timeout=10)
+    finally:
+        await locker.close()
 
 
 async def test_slow_rasa_times_out_and_is_retried(gateway, fake_telegram, fake_rasa) -> None:
@@ -178,14 +237,53 @@ async def test_worker_does_not_spin_while_rasa_is_thinking(gateway, fake_telegra
     assert calls <= 6  # a wake-up per event and the 1 s safety poll, not a busy loop
 
 
+async def many_chats_write(
+    client: TestClient[Any, Any], n: int, first_update: int, first_chat: int
+) -> None:
+    """n different chats each send one message, all posted before any is answered."""
+    for i in range(n):
+        await client.post(
+            "/telegram/webhook",
+            json=update(first_update + i, f"m{i}", chat_id=first_chat + i),
+            headers={HEADER: TG_SECRET},
+        )
+
+
 async def test_requests_in_flight_per_rasa_instance_are_capped(gateway, fake_telegram, fake_rasa):
     fake_rasa.delay_s = 0.2
     client = await gateway(rasa_max_in_flight=3)
-    for i in range(12):
-        await client.post(
-            "/telegram/webhook",
-            json=update(900 + i, f"m{i}", chat_id=2000 + i),
-            headers={HEADER: TG_SECRET},
-        )
+    await many_chats_write(client, 12, first_update=900, first_chat=2000)
     await wait_until(lambda: len(fake_telegram.sent()) == 12, timeout=10)
     assert fake_rasa.max_in_flight == 3  # 12 chats at once, never more than 3 at Rasa
+
+
+async def test_messages_reach_rasa_on_connections_opened_ahead_of_time(
+    gateway, fake_telegram, fake_rasa
+):
+    """A busy Rasa is slow to accept new connections (measured: some first messages waited
+    10 s), so the gateway opens one per possible request at start and citizens' messages
+    travel on those, never on a connection opened in a hurry."""
+    client = await gateway(rasa_max_in_flight=4)
+    await wait_until(lambda: fake_rasa.hellos >= 4, timeout=5)
+    assert len(fake_rasa.hello_peers) == 4  # four connections, opened concurrently
+    fake_rasa.delay_s = 0.1
+    await many_chats_write(client, 8, first_update=950, first_chat=3000)
+    await wait_until(lambda: len(fake_telegram.sent()) == 8, timeout=10)
+    assert len(fake_rasa.webhook_peers) == 8
+    assert set(fake_rasa.webhook_peers) <= fake_rasa.hello_peers
+
+
+async def test_typing_shows_only_while_a_slow_answer_is_coming(gateway, fake_telegram, fake_rasa):
+    """Telegram asks for chat actions only when the answer takes noticeable time."""
+    client = await gateway(typing_after_s=0.3)
+    await client.post("/telegram/webhook", json=update(960, "hi"), headers={HEADER: TG_SECRET})
+    await wait_until(lambda: len(fake_telegram.sent()) == 1, timeout=5)
+    assert fake_telegram.sent("sendChatAction") == []  # a quick answer needs no "typing..."
+
+    fake_rasa.delay_s = 0.8
+    await client.post("/telegram/webhook", json=update(961, "slow"), headers={HEADER: TG_SECRET})
+    await wait_until(lambda: len(fake_telegram.sent()) == 2, timeout=5)
+    actions = fake_telegram.sent("sendChatAction")
+    assert [a.params["action"] for a in actions] == ["typing"]
+    methods = [c.method for c in fake_telegram.calls if c.method != "getMe"]
+    assert methods[-2:] == ["sendChatAction", "sendMessage"]  # typing before, never after

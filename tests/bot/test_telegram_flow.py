@@ -26,7 +26,7 @@ def text_update(update_id: int, text: str, chat_id: int = 1001) -> dict[str, Any
 async def test_khmer_text_reaches_rasa_and_reply_reaches_telegram(
     gateway, fake_telegram: FakeTelegram, fake_rasa: FakeRasa
 ) -> None:
-    client = await gateway()
+    client = await gateway(typing_after_s=0)  # "typing..." at once (default: slow answers)
     resp = await client.post(
         "/telegram/webhook", json=text_update(1, "សួស្តី"), headers={HEADER: TG_SECRET}
     )
@@ -218,7 +218,6 @@ async def test_polling_mode_for_local_development(gateway, fake_telegram, fake_r
 
 
 async def test_full_flow_on_both_databases(database_url, gateway, fake_telegram, fake_rasa):
-    # database_url first: it must outlive the gateway's connections
     client = await gateway(database_url=database_url)
     for i, text in enumerate(["សួស្តី", "Hello", "សួស្តី"]):
         await client.post(

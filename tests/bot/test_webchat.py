@@ -50,6 +50,36 @@ async def test_message_round_trip_with_buttons(gateway, fake_rasa: FakeRasa) -> 
     assert fake_rasa.calls[1].params["metadata"]["language"] == "km"
 
 
+async def test_message_ids_are_scoped_to_their_session(gateway, fake_rasa: FakeRasa) -> None:
+    """A resent message is answered once; another browser that picks the same id (the page
+    falls back to clock + Math.random without crypto.randomUUID) is not a duplicate."""
+    client = await gateway()
+    other = "session-87654321"
+    outcomes = []
+    for session in (SESSION, SESSION, other):
+        resp = await client.post(
+            "/webchat/messages", json={"session": session, "id": "msg-00000001", "text": "hi"}
+        )
+        outcomes.append((resp.status, (await resp.json())["duplicate"]))
+    assert outcomes == [(202, False), (202, True), (202, False)]
+    await wait_until(lambda: len(fake_rasa.calls) == 2)
+    assert {c.params["sender"] for c in fake_rasa.calls} == {
+        f"webchat:{SESSION}",
+        f"webchat:{other}",
+    }
+
+
+async def test_longest_session_and_id_are_accepted(gateway, postgres_url: str) -> None:
+    """Both may be 64 characters; their de-duplication key must still fit its column (which
+    PostgreSQL enforces)."""
+    client = await gateway(database_url=postgres_url)
+    longest = {"session": "s" * 64, "id": "m" * 64, "text": "hi"}
+    first = await client.post("/webchat/messages", json=longest)
+    again = await client.post("/webchat/messages", json=longest)
+    assert (first.status, (await first.json())["duplicate"]) == (202, False)
+    assert (again.status, (await again.json())["duplicate"]) == (202, True)
+
+
 async def test_bad_webchat_input_is_400(gateway) -> None:
     client = await gateway()
     bad = [

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
@@ -32,8 +31,10 @@ from tests.bot.gateway_fixtures import (
     fake_telegram,
     gateway,
     make_settings,
+    pg_admin,
     postgres_url,
     sqlite_url,
+    throwaway_databases,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "rasa_stack",
     "real_rasa",
     "sqlite_url",
+    "throwaway_databases",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +59,6 @@ MODEL = Path(os.environ.get("SP4ALL_MODEL") or ROOT / "models" / "sp4all.tar.gz"
 ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
 INSTANCES = 2
 READY_TIMEOUT_S = 240.0
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Debian's Chromium: Playwright never downloads a browser (.ci/run installs chromium). Without
 # the background-networking flags Chromium keeps calling hosts this machine cannot reach.
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,11 +100,7 @@ def _ready(url: str) -> bool:
 
 
 async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

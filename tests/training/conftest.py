@@ -8,12 +8,9 @@ Tests marked ``rasa_training`` train real Rasa models (minutes each on 2 cores):
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,17 +18,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot._db import Agent, Organisation, create_engine
 from bot._migrate import migrate
 from bot.training import GatePolicy, TrainingSettings
-from tests.bot.gateway_fixtures import database_url, postgres_url, sqlite_url
+from tests.bot.gateway_fixtures import (
+    database_url,
+    new_database,
+    postgres_url,
+    sqlite_url,
+    throwaway_databases,
+)
 from tests.training.helpers import (
     ADMIN,
     AGENT,
-    PG_ADMIN_DSN,
     SUPERVISOR,
     FakeModelApi,
     copy_workspace,
 )
 
-__all__ = ["database_url", "postgres_url", "sqlite_url"]
+__all__ = ["database_url", "postgres_url", "sqlite_url", "throwaway_databases"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,23 +89,13 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 
 @pytest.fixture
-def tracker_pg() -> Iterator[tuple[str, str]]:
+def tracker_pg(throwaway_databases: list[str]) -> tuple[str, str]:
     """A throwaway PostgreSQL database for a tracker table: (asyncpg DSN, SQLAlchemy URL)."""
-    name = f"rasa_tracker_test_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield (
+    name = new_database(throwaway_databases, "rasa_tracker_test")
+    return (
         f"postgresql://postgres@127.0.0.1:5432/{name}",
         f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
     )
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

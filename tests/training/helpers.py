@@ -18,7 +18,6 @@ from bot.training import Actor
 
 ZWSP = "\u200b"
 REPO = Path(__file__).resolve().parents[2]
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN = Actor("dara.admin", AgentRole.ADMIN)
 AGENT = Actor("sokha.agent", AgentRole.AGENT)
 SUPERVISOR = Actor("vibol.supervisor", AgentRole.SUPERVISOR)

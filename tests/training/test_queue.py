@@ -156,3 +156,25 @@ async def test_no_conversations_yet_is_an_empty_queue(
         assert await service.queue(ADMIN) == []
     finally:
         await service.aclose()
+
+
+def test_one_message_flagged_twice_across_a_minute_boundary_counts_once() -> None:
+    """A low-confidence message at 119.5 s that Rasa then handed off, and the gateway's own
+    sighting at 120.4 s, are one message; the same text a quarter of an hour later is another."""
+    from bot.training._queue import Occurrence, build_queue
+
+    def seen(at: float, reason: str, intent: str | None) -> Occurrence:
+        return Occurrence("telegram:1", BOSS, at, reason, intent, 0.5 if intent else None)
+
+    item = build_queue(
+        [
+            seen(119.5, "low_confidence", "report_problem"),
+            seen(119.5, "handoff", "report_problem"),
+            seen(120.4, "handoff", None),
+            seen(1020.0, "low_confidence", "report_problem"),
+        ],
+        exclude=set(),
+        limit=10,
+    )[0]
+    assert (item.conversations, item.messages) == (1, 2)
+    assert item.intents == {"report_problem": 2}

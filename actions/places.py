@@ -104,6 +104,12 @@ LATIN_VARIANTS = {
     "prek": "praek",
     "thum": "thom",
 }
+# Numbered units: the gazetteer writes "Boeng Keng Kang Ti Muoy" (ទី ១, "the first"),
+# citizens "Boeung Keng Kang 1"; both become "...kang1". "Ti" before anything else is a name.
+LATIN_ORDINALS = {"muoy": "1", "pir": "2", "bei": "3", "buon": "4", "pram": "5"}
+LATIN_ORDINAL_WORD = "ti"
+# In Khmer, ទី before a digit is dropped the same way: បឹងកេងកងទី ១ = បឹងកេងកង១.
+_KHMER_ORDINAL = re.compile(r"ទី\s*(?=\d)")
 # Other names in common use for a unit (Latin, compared without spaces), by gazetteer code.
 LATIN_ALIASES = {
     "sihanoukville": "18",
@@ -176,16 +182,30 @@ class _Mention:
 
 
 def _latin_tokens(text: str) -> list[str]:
-    tokens = _LATIN_TOKEN.findall(_APOSTROPHES.sub("", fold(text)))
-    return [LATIN_VARIANTS.get(token, token) for token in tokens]
+    tokens = [
+        LATIN_VARIANTS.get(token, token)
+        for token in _LATIN_TOKEN.findall(_APOSTROPHES.sub("", fold(text)))
+    ]
+    numbered: list[str] = []
+    for token in tokens:
+        number = LATIN_ORDINALS.get(token, token)
+        if numbered and numbered[-1] == LATIN_ORDINAL_WORD and number.isdigit():
+            numbered[-1] = number  # "ti muoy", "ti 1" -> "1"
+        else:
+            numbered.append(token)
+    return numbered
 
 
 def _latin_key(name: str) -> str:
     return "".join(_latin_tokens(name))
 
 
+def _khmer_folded(text: str) -> str:
+    return _KHMER_ORDINAL.sub("", fold(text))
+
+
 def _khmer_key(name: str) -> str:
-    return fold(name).replace(" ", "")
+    return _khmer_folded(name).replace(" ", "")
 
 
 @dataclass
@@ -262,7 +282,7 @@ class Gazetteer:
         )
 
     def _khmer_mentions(self, text: str) -> list[_Mention]:
-        folded = fold(text)
+        folded = _khmer_folded(text)
         if not _KHMER_LETTER.search(folded):
             return []
         squeezed = folded.replace(" ", "")

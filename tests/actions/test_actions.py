@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk.events import (
+    ActiveLoop,
+    ConversationPaused,
+    FollowupAction,
+    SlotSet,
+    UserUtteranceReverted,
+)
 
 from actions.actions import (
     ActionAnswerTopic,
@@ -208,6 +214,27 @@ async def test_where_to_enrol_without_a_topic_offers_the_programmes(
     assert "/ask_who_runs" not in payloads(message)
     assert "/ask_closed_programmes" not in payloads(message)
     assert all(len(title) <= MAX_BUTTON_CHARS for title in titles(message))
+
+
+async def test_a_programme_picked_after_where_to_enrol_gets_where_to_enrol(
+    load_tracker: Any, run_action: Any, domain: dict[str, Any]
+) -> None:
+    """ "Where do I register?" -> "which programme?" -> [School scholarship]: the citizen
+    wants to know where to enrol for it, not what the scholarship is."""
+    tracker = load_tracker("enrol_programme_chosen")
+    events, [message] = await run_action(ActionAnswerTopic(), tracker, domain)
+    assert events == [SlotSet("topic", "scholarship")]
+    assert message["text"].startswith("School scholarship: where to enrol")
+    assert "meets the programme officers at the school" in message["text"]
+    assert payloads(message) == ["/check_eligibility", "/request_human"]
+
+
+async def test_a_programme_asked_about_otherwise_gets_its_answer(
+    load_tracker: Any, run_action: Any, domain: dict[str, Any]
+) -> None:
+    tracker = load_tracker("ask_topic_en")
+    _, [message] = await run_action(ActionAnswerTopic(), tracker, domain)
+    assert ": where to enrol" not in message["text"]
 
 
 # --- action_locate_office ---------------------------------------------------------------
@@ -435,6 +462,26 @@ async def test_clarify_shows_the_menu_when_the_ranking_offers_nothing(
     _, [message] = await run_action(ActionClarify(), tracker, domain)
     assert message["text"] == "ខ្ញុំមិនប្រាកដថាយល់ទេ។ តើអ្នកចង់សួរអំពី៖"
     assert "/check_eligibility" in payloads(message)
+    assert "/request_human" in payloads(message)
+
+
+async def test_clarify_as_the_core_fallback_forgets_the_message(
+    load_tracker: Any, run_action: Any, domain: dict[str, Any]
+) -> None:
+    """A typed "/something" Rasa has no intent for, or a turn no policy can follow, runs this
+    action as the core fallback. Like action_default_fallback it reverts the message; without
+    that, Rasa predicted it again and again and the citizen got the same reply ten times."""
+    unknown = {"name": "choose_level", "confidence": 1.0}
+    tracker = load_tracker(
+        "fallback_once",
+        slots={"language": "km"},
+        text='/choose_level{"level": "1"}',
+        intent=unknown,
+        intent_ranking=[unknown],
+    )
+    events, [message] = await run_action(ActionClarify(), tracker, domain)
+    assert events == [UserUtteranceReverted()]
+    assert message["text"] == "ខ្ញុំមិនប្រាកដថាយល់ទេ។ តើអ្នកចង់សួរអំពី៖"
     assert "/request_human" in payloads(message)
 
 

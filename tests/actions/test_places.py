@@ -76,6 +76,16 @@ def test_parents_come_from_the_code(gazetteer: Gazetteer) -> None:
         ("សង្កាត់ស្វាយដង្គំ", "171002"),
         ("សង្កាត់ ២ ក្រុងព្រះសីហនុ", "180102"),  # a commune named with a digit
         ("Boeng Tumpun 1", "120611"),
+        # numbered sangkats: "Ti Muoy" (the first) is typed as a digit, in both scripts
+        ("Boeung Keng Kang 1", "121301"),
+        ("sangkat Boeng Keng Kang Ti Muoy", "121301"),
+        ("Toul Svay Prey 2", "121307"),  # not khum Svay in Kampong Chhnang
+        ("Phsar Thmei 3, Daun Penh", "120203"),
+        ("Boeng Tumpun Ti Pir", "120612"),  # the gazetteer spells this one with a digit
+        ("សង្កាត់បឹងកេងកង១", "121301"),
+        ("បឹងកេងកង ទី ៣", "121303"),
+        ("ផ្សារកណ្ដាល ២", "120206"),
+        ("khum Ti Pou", "060709"),  # "Ti" of a name, not of a number
         # the answer to "which province?" is resolved with the name asked about
         ("Samraong commune, Prey Veng province", "141309"),
         ("ឃុំសំរោង ខេត្តព្រៃវែង", "141309"),

@@ -38,8 +38,6 @@ def replies_to(fake: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
 async def test_telegram_khmer_and_english_through_real_rasa(
     database_url: str, real_rasa, gateway, fake_telegram: FakeTelegram
 ) -> None:
-    # database_url first: set up before the gateway, so it is dropped only after the
-    # gateway has closed its connections.
     client = await gateway(
         rasa_urls=real_rasa.urls, database_url=database_url, rasa_timeout_s=30.0
     )
@@ -215,3 +213,10 @@ async def test_handoff_pauses_and_resumes_real_rasa(
     greeting = replies_to(fake_telegram, chat)[answered]["text"]
     assert KHMER.search(greeting), greeting
     assert gateway_text("no_reply", "km") not in greeting  # Rasa answered, not the gateway
+    # ... as a greeting: the policies followed the turn, no core fallback (action_clarify)
+    async with httpx.AsyncClient(timeout=10) as http:
+        events = (await http.get(url)).json()["events"]
+    last_user = max(i for i, e in enumerate(events) if e["event"] == "user")
+    assert events[last_user]["parse_data"]["intent"]["name"] == "greet"
+    actions = [e["name"] for e in events[last_user:] if e["event"] == "action"]
+    assert "action_clarify" not in actions, actions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ def message(external_id: str, chat_id: str = "c1", text: str = "hi") -> InboundM
     )
 
 
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A store on a freshly migrated database (SQLite and PostgreSQL)."""
+    engine, sessions = create_engine(database_url)
+    try:
+        await migrate(engine)
+        yield Store(sessions, engine.dialect.name)
+    finally:
+        await engine.dispose()
+
+
 async def test_migrations_create_only_gateway_tables(database_url: str) -> None:
     engine, _ = create_engine(database_url)
     try:
@@ -41,111 +53,83 @@ async def test_migrations_create_only_gateway_tables(database_url: str) -> None:
     assert all(t.startswith("gw_") or t == "alembic_version" for t in tables)
 
 
-async def test_ingest_deduplicates_and_keeps_order(database_url: str) -> None:
-    engine, sessions = create_engine(database_url)
-    try:
-        await migrate(engine)
-        store = Store(sessions, engine.dialect.name)
-        assert await store.ingest(message("1", text="first")) is True
-        assert await store.ingest(message("1", text="first")) is False
-        assert await store.ingest(message("2", text="second")) is True
-        first = await store.first_pending_inbound("telegram", "c1")
-        assert first is not None
-        assert first.text == "first"
-        await store.complete_inbound(
-            first,
-            InboundStatus.ANSWERED,
-            [
-                NewOutbound(OutboundKind.REPLY, {"html": "a"}),
-                NewOutbound(OutboundKind.REPLY, {"html": "b"}),
-            ],
-        )
-        second = await store.first_pending_inbound("telegram", "c1")
-        assert second is not None
-        assert second.text == "second"
-        pending = await store.pending_outbound("telegram", "c1")
-        assert [p.body["html"] for p in pending] == ["a", "b"]
-        await store.mark_outbound(pending[0].id, OutboundStatus.SENT, external_id="9")
-        assert [p.body["html"] for p in await store.pending_outbound("telegram", "c1")] == ["b"]
-        assert await store.due_chats(now=1e12, limit=10) == [("telegram", "c1")]
-        chat = await store.chat("telegram", "c1")
-        assert chat is not None
-        assert chat.active
-        assert chat.language == "en"
-        assert await store.counts() == {"inbound_pending": 1, "outbound_pending": 1}
-    finally:
-        await engine.dispose()
+async def test_ingest_deduplicates_and_keeps_order(store: Store) -> None:
+    assert await store.ingest(message("1", text="first")) is True
+    assert await store.ingest(message("1", text="first")) is False
+    assert await store.ingest(message("2", text="second")) is True
+    first = await store.first_pending_inbound("telegram", "c1")
+    assert first is not None
+    assert first.text == "first"
+    await store.complete_inbound(
+        first,
+        InboundStatus.ANSWERED,
+        [
+            NewOutbound(OutboundKind.REPLY, {"html": "a"}),
+            NewOutbound(OutboundKind.REPLY, {"html": "b"}),
+        ],
+    )
+    second = await store.first_pending_inbound("telegram", "c1")
+    assert second is not None
+    assert second.text == "second"
+    pending = await store.pending_outbound("telegram", "c1")
+    assert [p.body["html"] for p in pending] == ["a", "b"]
+    await store.mark_outbound(pending[0].id, OutboundStatus.SENT, external_id="9")
+    assert [p.body["html"] for p in await store.pending_outbound("telegram", "c1")] == ["b"]
+    assert await store.due_chats(now=1e12, limit=10) == [("telegram", "c1")]
+    chat = await store.chat("telegram", "c1")
+    assert chat is not None
+    assert chat.active
+    assert chat.language == "en"
+    assert await store.counts() == {"inbound_pending": 1, "outbound_pending": 1}
 
 
-async def test_a_blocked_chat_gives_up_its_queue_and_goes_inactive_at_once(
-    database_url: str,
-) -> None:
-    engine, sessions = create_engine(database_url)
-    try:
-        await migrate(engine)
-        store = Store(sessions, engine.dialect.name)
-        for external_id, chat_id in (("1", "c1"), ("2", "c2")):
-            await store.ingest(message(external_id, chat_id))
-            inbound = await store.first_pending_inbound("telegram", chat_id)
-            assert inbound is not None
-            replies = [NewOutbound(OutboundKind.REPLY, {"html": h}) for h in ("a", "b")]
-            await store.complete_inbound(inbound, InboundStatus.ANSWERED, replies)
-        first, _second = await store.pending_outbound("telegram", "c1")
-        await store.mark_chat_blocked(first.id, "telegram", "c1", "Forbidden: bot was blocked")
-        assert await store.pending_outbound("telegram", "c1") == []
-        assert [p.body["html"] for p in await store.pending_outbound("telegram", "c2")] == [
-            "a",
-            "b",
-        ]  # another chat's queue is untouched
-        blocked, other = await store.chat("telegram", "c1"), await store.chat("telegram", "c2")
-        assert blocked is not None
-        assert other is not None
-        assert (blocked.active, other.active) == (False, True)
-    finally:
-        await engine.dispose()
-
-
-async def test_callback_payloads_round_trip(database_url: str) -> None:
-    engine, sessions = create_engine(database_url)
-    try:
-        await migrate(engine)
-        store = Store(sessions, engine.dialect.name)
-        await store.ingest(message("1"))
-        inbound = await store.first_pending_inbound("telegram", "c1")
+async def test_a_blocked_chat_gives_up_its_queue_and_goes_inactive_at_once(store: Store) -> None:
+    for external_id, chat_id in (("1", "c1"), ("2", "c2")):
+        await store.ingest(message(external_id, chat_id))
+        inbound = await store.first_pending_inbound("telegram", chat_id)
         assert inbound is not None
-        payload = '/switch_language{"language": "en"}'
-        await store.complete_inbound(inbound, InboundStatus.ANSWERED, [], {"k:abc": payload})
-        assert await store.callback_payload("k:abc") == payload
-        assert await store.callback_payload("k:missing") is None
-    finally:
-        await engine.dispose()
+        replies = [NewOutbound(OutboundKind.REPLY, {"html": h}) for h in ("a", "b")]
+        await store.complete_inbound(inbound, InboundStatus.ANSWERED, replies)
+    first, _second = await store.pending_outbound("telegram", "c1")
+    await store.mark_chat_blocked(first.id, "telegram", "c1", "Forbidden: bot was blocked")
+    assert await store.pending_outbound("telegram", "c1") == []
+    assert [p.body["html"] for p in await store.pending_outbound("telegram", "c2")] == [
+        "a",
+        "b",
+    ]  # another chat's queue is untouched
+    blocked, other = await store.chat("telegram", "c1"), await store.chat("telegram", "c2")
+    assert blocked is not None
+    assert other is not None
+    assert (blocked.active, other.active) == (False, True)
 
 
-async def test_next_inbound_returns_the_oldest_pending_message_with_its_chat(
-    database_url: str,
-) -> None:
-    engine, sessions = create_engine(database_url)
-    try:
-        await migrate(engine)
-        store = Store(sessions, engine.dialect.name)
-        assert await store.next_inbound("telegram", "c1") == (None, None, False)
-        await store.ingest(message("1", text="first"))
-        await store.ingest(message("2", text="second"))
-        inbound, chat, more = await store.next_inbound("telegram", "c1")
-        assert inbound is not None
-        assert inbound.text == "first"
-        assert more  # "second" waits behind it
-        assert chat is not None
-        assert (chat.chat_id, chat.language) == ("c1", "en")
-        await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
-        inbound, _, more = await store.next_inbound("telegram", "c1")
-        assert inbound is not None
-        assert inbound.text == "second"
-        assert not more
-        await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
-        assert await store.next_inbound("telegram", "c1") == (None, None, False)
-    finally:
-        await engine.dispose()
+async def test_callback_payloads_round_trip(store: Store) -> None:
+    await store.ingest(message("1"))
+    inbound = await store.first_pending_inbound("telegram", "c1")
+    assert inbound is not None
+    payload = '/switch_language{"language": "en"}'
+    await store.complete_inbound(inbound, InboundStatus.ANSWERED, [], {"k:abc": payload})
+    assert await store.callback_payload("k:abc") == payload
+    assert await store.callback_payload("k:missing") is None
+
+
+async def test_next_inbound_returns_the_oldest_pending_message_with_its_chat(store: Store) -> None:
+    assert await store.next_inbound("telegram", "c1") == (None, None, False)
+    await store.ingest(message("1", text="first"))
+    await store.ingest(message("2", text="second"))
+    inbound, chat, more = await store.next_inbound("telegram", "c1")
+    assert inbound is not None
+    assert inbound.text == "first"
+    assert more  # "second" waits behind it
+    assert chat is not None
+    assert (chat.chat_id, chat.language) == ("c1", "en")
+    await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
+    inbound, _, more = await store.next_inbound("telegram", "c1")
+    assert inbound is not None
+    assert inbound.text == "second"
+    assert not more
+    await store.complete_inbound(inbound, InboundStatus.ANSWERED, [])
+    assert await store.next_inbound("telegram", "c1") == (None, None, False)
 
 
 async def test_known_callback_keys_are_not_inserted_again(database_url: str) -> None:

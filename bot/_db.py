@@ -105,6 +105,7 @@ class OutboundStatus:
     FAILED = "failed"
     BLOCKED = "blocked"
     RECORDED = "recorded"  # kept for operators (e.g. a handoff request), never sent
+    ROUTED = "routed"  # a recorded handoff request whose handoff is open
 
 
 class Base(DeclarativeBase):

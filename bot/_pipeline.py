@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -27,7 +28,7 @@ from ._store import NewOutbound, Store
 from ._texts import gateway_text, human_button
 from .handoff import HandoffRequest, HandoffService, parse_rating
 
-__all__ = ["Pipeline", "callback_key"]
+__all__ = ["Pipeline", "callback_key", "handoff_record"]
 
 log = logging.getLogger("bot.pipeline")
 
@@ -40,6 +41,17 @@ CALLBACK_KEY_HEX = 24  # "k:" + 24 hex characters = 26 bytes, far below Telegram
 def callback_key(payload: str) -> str:
     """Deterministic short key for a button payload (same payload -> same key)."""
     return CALLBACK_KEY_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:CALLBACK_KEY_HEX]
+
+
+def handoff_record(
+    request: HandoffRequest, *, pause_rasa: bool = False, payload: Any = None
+) -> NewOutbound:
+    """A handoff request as a row committed with the answer that asked for it (an outbox):
+    if the process stops before the handoff is opened, the next start opens it."""
+    body: dict[str, Any] = {"request": dataclasses.asdict(request), "pause_rasa": pause_rasa}
+    if payload is not None:
+        body["handoff"] = payload  # Rasa's own payload, as it came, for operators
+    return NewOutbound(OutboundKind.HANDOFF, body, OutboundStatus.RECORDED)
 
 
 def _button_payloads(replies: list[RasaReply]) -> dict[str, str]:
@@ -107,10 +119,14 @@ class Pipeline:
 
     async def run(self) -> None:
         """Loop forever: start one task per chat with due work; cancel to stop."""
+        recovered = False
         try:
             while True:
                 self._wakeup.clear()
                 try:
+                    if not recovered:
+                        await self._open_recorded_handoffs()
+                        recovered = True
                     await self._scan()
                     await self._sleep_until_due()
                 except Exception:  # the database away: retries wait for it, they are not lost
@@ -127,6 +143,21 @@ class Pipeline:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, Exception):
                     log.warning("pipeline.drain_failed_while_stopping", exc_info=outcome)
+
+    async def _open_recorded_handoffs(self) -> None:
+        """Open the handoffs a previous process recorded but did not live to open."""
+        for row in await self._store.unrouted_handoffs():
+            if "request" not in row.body:
+                continue  # recorded before requests were kept with their answer
+            log.info("pipeline.handoff_recovered", extra={"channel": row.channel})
+            await self._open_handoff(row)
+
+    async def _open_handoff(self, row: Outbound) -> None:
+        await self._handoffs.open(
+            HandoffRequest(**row.body["request"]),
+            pause_rasa=bool(row.body.get("pause_rasa")),
+            request_id=row.id,
+        )
 
     async def _scan(self) -> None:
         """Start the chats with due work no wake-up announced: leftovers of a previous
@@ -289,21 +320,22 @@ class Pipeline:
         if inbound.kind == InboundKind.MEDIA:
             # Voice notes are how many Cambodians talk: a person listens to them.
             ack = {"text": gateway_text("media_to_person", language)}
-            queued = await self._queue_replies(
-                inbound, channel, [ack], OutboundKind.ACK, status=InboundStatus.TO_AGENT
+            request = HandoffRequest(
+                channel=inbound.channel,
+                chat_id=inbound.chat_id,
+                reason="voice_note",
+                language=language or "km",
+                place_code=chat.place_code if chat else None,
+                summary=f"The citizen sent a {inbound.meta.get('media', 'media')} message.",
             )
-            await self._handoffs.open(
-                HandoffRequest(
-                    channel=inbound.channel,
-                    chat_id=inbound.chat_id,
-                    reason="voice_note",
-                    language=language or "km",
-                    place_code=chat.place_code if chat else None,
-                    summary=f"The citizen sent a {inbound.meta.get('media', 'media')} message.",
-                ),
-                pause_rasa=True,
+            return await self._queue_replies(
+                inbound,
+                channel,
+                [ack],
+                OutboundKind.ACK,
+                status=InboundStatus.TO_AGENT,
+                handoff=handoff_record(request, pause_rasa=True),
             )
-            return queued
         return None
 
     def _observe(self, inbound: Inbound) -> None:
@@ -317,24 +349,29 @@ class Pipeline:
         replies: list[RasaReply],
         kind: str,
         status: str = InboundStatus.ANSWERED,
+        handoff: NewOutbound | None = None,
     ) -> list[Outbound]:
-        handoffs = [
+        """Queue the replies and any handoff request in the transaction that answers the
+        message, then open the handoff; returns the rows to send, in order."""
+        payloads = [
             r["custom"]["handoff"]
             for r in replies
             if isinstance(r.get("custom"), dict) and "handoff" in r["custom"]
         ]
+        if handoff is None and payloads:  # one request per answer is enough
+            self._metrics.inc("gateway_handoffs_total", channel=inbound.channel)
+            request = self._handoff_request(inbound, payloads[0])
+            handoff = handoff_record(request, payload=payloads[0])
         visible = [r for r in replies if r.get("text") or r.get("buttons") or r.get("image")]
         items = [NewOutbound(kind, body) for body in channel.render(visible)]
-        items += [
-            NewOutbound(OutboundKind.HANDOFF, {"handoff": h}, OutboundStatus.RECORDED)
-            for h in handoffs
-        ]
+        if handoff is not None:
+            items.append(handoff)
         callbacks = _button_payloads(visible) if channel.needs_callback_keys else None
-        queued = await self._store.complete_inbound(inbound, status, items, callbacks)
-        for handoff in handoffs[:1]:  # one request per answer is enough
-            self._metrics.inc("gateway_handoffs_total", channel=inbound.channel)
-            await self._handoffs.open(self._handoff_request(inbound, handoff))
-        return queued
+        rows = await self._store.complete_inbound(inbound, status, items, callbacks)
+        for row in rows:
+            if row.kind == OutboundKind.HANDOFF:
+                await self._open_handoff(row)
+        return [r for r in rows if r.status == OutboundStatus.PENDING]
 
     @staticmethod
     def _handoff_request(inbound: Inbound, payload: Any) -> HandoffRequest:

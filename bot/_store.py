@@ -24,7 +24,7 @@ from ._db import (
     OutboundStatus,
     utcnow,
 )
-from ._models import InboundMessage
+from ._models import InboundMessage, OutboundKind
 
 __all__ = ["NewOutbound", "Store"]
 
@@ -381,7 +381,8 @@ class Store:
     ) -> list[Outbound]:
         """Atomically mark the message answered and queue its replies (so a crash loses none).
 
-        Returns the queued rows still to send, in order, so the caller need not re-read them.
+        Returns the rows it queued, in order (to send, and recorded handoff requests), so the
+        caller need not re-read them.
         """
         values = [
             self.outbound_values(inbound.channel, inbound.chat_id, inbound.id, item)
@@ -401,7 +402,21 @@ class Store:
                 {"w_id": inbound.id, "v_status": status, "v_answered_at": utcnow()},
             )
         self._callbacks_committed(callbacks or {})
-        return [r for r in rows if r.status == OutboundStatus.PENDING]
+        return rows
+
+    async def unrouted_handoffs(self) -> Sequence[Outbound]:
+        """Handoff requests recorded with an answer whose handoff was never opened (the
+        process stopped in between), oldest first."""
+        async with self._sessions() as session:
+            found = await session.scalars(
+                select(Outbound)
+                .where(
+                    Outbound.kind == OutboundKind.HANDOFF,
+                    Outbound.status == OutboundStatus.RECORDED,
+                )
+                .order_by(Outbound.id)
+            )
+            return found.all()
 
     @staticmethod
     def outbound_values(

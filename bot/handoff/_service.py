@@ -44,6 +44,7 @@ from .._db import (
     Inbound,
     Organisation,
     Outbound,
+    OutboundStatus,
     utcnow,
 )
 from .._exceptions import Conflict, NotAllowed, NotFound, RasaUnavailable
@@ -434,8 +435,15 @@ class HandoffService:
 
     # ----- pipeline side ---------------------------------------------------------------
 
-    async def open(self, request: HandoffRequest, *, pause_rasa: bool = False) -> Handoff:
-        """Route a new handoff (or return the open one), tell the citizen who will answer."""
+    async def open(
+        self, request: HandoffRequest, *, pause_rasa: bool = False, request_id: int | None = None
+    ) -> Handoff:
+        """Route a new handoff (or return the open one), tell the citizen who will answer.
+
+        ``request_id`` is the outbound row that recorded the request with the answer that
+        asked for it; it is marked routed in the same transaction, so a request is opened
+        once even when a restart finds it again.
+        """
         sender = f"{request.channel}:{request.chat_id}"
         if pause_rasa:  # the gateway decided (voice note): Rasa did not pause itself
             try:
@@ -452,6 +460,8 @@ class HandoffService:
                 )
             )
             if existing is not None:
+                await self._mark_routed(session, request_id)
+                await session.commit()
                 return existing
             chat = await session.scalar(
                 select(Chat).where(
@@ -496,11 +506,21 @@ class HandoffService:
                 .where(Chat.channel == request.channel, Chat.chat_id == request.chat_id)
                 .values(in_handoff=True, updated_at=now)
             )
+            await self._mark_routed(session, request_id)
             await session.commit()
         log.info("handoff.opened", extra={"channel": request.channel, "reason": request.reason})
         self._publish("queue", handoff)
         self._wake(request.channel, request.chat_id)
         return handoff
+
+    @staticmethod
+    async def _mark_routed(session: AsyncSession, request_id: int | None) -> None:
+        if request_id is not None:
+            await session.execute(
+                update(_OUTBOUND)
+                .where(_OUTBOUND.c.id == request_id)
+                .values(status=OutboundStatus.ROUTED)
+            )
 
     async def citizen_wrote(self, inbound: Inbound) -> None:
         """A message while handed off: keep it for the person (the pipeline marked it)."""

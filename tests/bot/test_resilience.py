@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+from operator import not_
 from typing import Any
 
 import asyncpg
@@ -11,6 +13,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
 from bot import create_app, keys
+from bot._db import InboundStatus, create_engine
+from bot._migrate import migrate
+from bot._models import InboundKind, InboundMessage
+from bot._pipeline import IDLE_POLL_S, handoff_record
+from bot._store import Store
+from bot.handoff import HandoffRequest, Viewer
 from tests.bot.gateway_fakes import (
     TG_SECRET,
     FakeRasa,
@@ -217,6 +225,62 @@ async def test_handoff_payload_is_recorded_not_sent(gateway, fake_telegram, fake
     await wait_until_async(lambda: store.chat("telegram", "77"), lambda c: c and c.in_handoff)
     metrics = await (await client.get("/metrics")).text()
     assert 'gateway_handoffs_total{channel="telegram"} 1' in metrics
+    assert await store.unrouted_handoffs() == []  # opened: a restart must not open it again
+
+
+async def test_a_handoff_recorded_before_a_crash_is_opened_at_the_next_start(
+    make_settings, fake_telegram: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    settings = make_settings()
+    # What a gateway that stopped between answering a voice note and opening its handoff
+    # leaves behind: the answer and the handoff request, committed in one transaction.
+    engine, sessions = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        store = Store(sessions, engine.dialect.name)
+        voice = InboundMessage(
+            channel="telegram",
+            external_id="9",
+            chat_id="77",
+            kind=InboundKind.MEDIA,
+            language="km",
+            meta={"media": "voice"},
+        )
+        await store.ingest(voice)
+        inbound = await store.first_pending_inbound("telegram", "77")
+        assert inbound is not None
+        request = HandoffRequest(
+            channel="telegram", chat_id="77", reason="voice_note", summary="A voice message."
+        )
+        record = handoff_record(request, pause_rasa=True)
+        await store.complete_inbound(inbound, InboundStatus.TO_AGENT, [record])
+    finally:
+        await engine.dispose()
+    admin = Viewer(agent_id=0, organisation_id=0, role="admin", display_name="test")
+    for start_number in (1, 2):
+        client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+        await client.start_server()
+        try:
+            store = client.app[keys.STORE]
+            if start_number == 1:
+                await wait_until(lambda: len(fake_telegram.sent()) == 1)
+                assert await store.unrouted_handoffs() == []
+                # stop once the notice is recorded as sent (a stop between the platform's
+                # answer and that record sends it again: at least once, by design)
+                pending = functools.partial(store.pending_outbound, "telegram", "77")
+                await wait_until_async(pending, not_)
+            else:  # the request is not opened twice: give the worker its first scan
+                await asyncio.sleep(IDLE_POLL_S)
+            [view] = await client.app[keys.HANDOFFS].queue(admin)
+            assert (view.reason, view.chat_id) == ("voice_note", "77")
+            chat = await store.chat("telegram", "77")
+            assert chat is not None
+            assert chat.in_handoff
+        finally:
+            await client.close()
+    [notice] = fake_telegram.sent()
+    assert "SP4ALL national pool" in notice.params["text"]  # told who will answer, once
+    assert fake_rasa.events == [("telegram:77", {"event": "pause"})]
 
 
 async def test_worker_does_not_spin_while_rasa_is_thinking(gateway, fake_telegram, fake_rasa):

@@ -415,6 +415,21 @@ class Pipeline:
         return True
 
     async def _send_one(self, channel: Channel, row: Outbound) -> bool:
+        """Send one row and record the outcome; True if the next row may follow.
+
+        A stop (a deploy, Ctrl-C) lets a send in flight finish and be recorded before the
+        worker ends: cut between the platform's answer and the record, the next process
+        would send the message again. It waits at most the send timeout.
+        """
+        delivery = asyncio.ensure_future(self._deliver(channel, row))
+        try:
+            return await asyncio.shield(delivery)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await delivery
+            raise
+
+    async def _deliver(self, channel: Channel, row: Outbound) -> bool:
         try:
             external_id = await channel.send(row.chat_id, row.body)
         except RateLimited as exc:

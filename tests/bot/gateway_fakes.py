@@ -44,6 +44,7 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.failures: dict[str, list[Failure]] = {}
         self.updates: list[dict[str, Any]] = []
+        self.delay_s = 0.0  # between taking a message and answering: a slow Bot API
         self._message_id = 0
         self.server: TestServer | None = None
 
@@ -100,6 +101,7 @@ class FakeTelegram:
                 body["parameters"] = {"retry_after": failure.retry_after}
             return web.json_response(body, status=failure.status)
         self.calls.append(Call(method, params))
+        await asyncio.sleep(self.delay_s)
         return web.json_response({"ok": True, "result": await self._result(method, params)})
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:

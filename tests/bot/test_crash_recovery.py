@@ -91,7 +91,9 @@ async def test_sigkill_mid_conversation_then_restart_loses_nothing(
         )
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        # waited for off the event loop: the fake Bot API on this loop must keep answering
+        # while the gateway finishes its sends in flight
+        await asyncio.to_thread(proc.wait, 15)
     texts = [c.params["text"] for c in fake_telegram.sent()]
     for chat in range(500, 504):  # per chat, answers still in the order asked
         mine = [

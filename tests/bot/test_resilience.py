@@ -171,6 +171,28 @@ async def test_restart_mid_conversation_loses_nothing(
     assert len(fake_telegram.sent()) == 6
 
 
+async def test_a_stop_during_a_send_lets_it_finish_so_a_restart_does_not_repeat_it(
+    make_settings, fake_telegram: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    settings = make_settings()
+    fake_telegram.delay_s = 0.5  # Telegram has the message; its answer is on the way
+    first = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+    await first.start_server()
+    await first.post("/telegram/webhook", json=update(1, "q1"), headers={HEADER: TG_SECRET})
+    await wait_until(lambda: len(fake_telegram.sent()) == 1)
+    await first.close()  # a deploy stops the gateway mid-send
+    fake_telegram.delay_s = 0.0
+    second = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+    await second.start_server()
+    try:
+        await second.post("/telegram/webhook", json=update(2, "q2"), headers={HEADER: TG_SECRET})
+        # a chat's leftovers go out before its next answer: a repeat would come first
+        await wait_until(lambda: len(fake_telegram.sent()) >= 2)
+    finally:
+        await second.close()
+    assert [c.params["text"] for c in fake_telegram.sent()] == ["echo: q1", "echo: q2"]
+
+
 async def test_two_rasa_instances_sticky_routing_and_order(
     gateway, fake_telegram: FakeTelegram
 ) -> None:

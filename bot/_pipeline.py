@@ -147,8 +147,6 @@ class Pipeline:
     async def _open_recorded_handoffs(self) -> None:
         """Open the handoffs a previous process recorded but did not live to open."""
         for row in await self._store.unrouted_handoffs():
-            if "request" not in row.body:
-                continue  # recorded before requests were kept with their answer
             log.info("pipeline.handoff_recovered", extra={"channel": row.channel})
             await self._open_handoff(row)
 
@@ -421,7 +419,7 @@ class Pipeline:
         worker ends: cut between the platform's answer and the record, the next process
         would send the message again. It waits at most the send timeout.
         """
-        delivery = asyncio.ensure_future(self._deliver(channel, row))
+        delivery = asyncio.create_task(self._deliver(channel, row))
         try:
             return await asyncio.shield(delivery)
         except asyncio.CancelledError:

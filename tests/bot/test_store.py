@@ -8,11 +8,12 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import event, inspect
+from alembic import command
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from bot._db import Inbound, InboundStatus, OutboundStatus, create_engine
-from bot._migrate import migrate
+from bot._migrate import alembic_config, migrate
 from bot._models import InboundKind, InboundMessage, OutboundKind
 from bot._store import NewOutbound, Store
 
@@ -51,6 +52,36 @@ async def test_migrations_create_only_gateway_tables(database_url: str) -> None:
     assert {"gw_chats", "gw_inbound", "gw_outbound", "gw_callback_payloads"} <= tables
     assert "events" not in tables  # Rasa's tracker store owns that name
     assert all(t.startswith("gw_") or t == "alembic_version" for t in tables)
+
+
+async def test_handoff_requests_recorded_before_the_outbox_are_not_opened_again(
+    database_url: str,
+) -> None:
+    def upgrade_to(connection: Any, revision: str) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    engine, sessions = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to, "0003")
+            await conn.execute(  # what the gateway recorded then: Rasa's payload only
+                text(
+                    "INSERT INTO gw_outbound (channel, chat_id, kind, body, status, attempts,"
+                    " due_at, created_at) VALUES ('telegram', 'c1', 'handoff',"
+                    ' \'{"handoff": {"reason": "user_request"}}\', \'recorded\', 0, 0,'
+                    " CURRENT_TIMESTAMP)"
+                )
+            )
+        await migrate(engine)
+        store = Store(sessions, engine.dialect.name)
+        assert await store.unrouted_handoffs() == []
+        async with engine.connect() as conn:
+            statuses = (await conn.execute(text("SELECT status FROM gw_outbound"))).scalars()
+            assert list(statuses) == ["routed"]
+    finally:
+        await engine.dispose()
 
 
 async def test_ingest_deduplicates_and_keeps_order(store: Store) -> None:

@@ -40,10 +40,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot._db import create_engine  # noqa: E402
-from bot._migrate import migrate  # noqa: E402
-from bot._store import Store  # noqa: E402
 from bot.handoff import Admin, AdminRules, PlaceNames, load_topics  # noqa: E402
+from bot.storage._db import create_engine  # noqa: E402
+from bot.storage._migrate import migrate  # noqa: E402
+from bot.storage._store import Store  # noqa: E402
 from tests.bot.console_helpers import handoff_messages, tg_update  # noqa: E402
 from tests.bot.gateway_fakes import (  # noqa: E402
     TG_SECRET,

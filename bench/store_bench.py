@@ -30,10 +30,10 @@ import aiosqlite
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot._db import InboundStatus, OutboundStatus, create_engine  # noqa: E402
-from bot._migrate import migrate  # noqa: E402
-from bot._models import InboundKind, InboundMessage, OutboundKind  # noqa: E402
-from bot._store import NewOutbound, Store  # noqa: E402
+from bot.storage._db import InboundStatus, OutboundStatus, create_engine  # noqa: E402
+from bot.storage._migrate import migrate  # noqa: E402
+from bot.storage._models import InboundKind, InboundMessage, OutboundKind  # noqa: E402
+from bot.storage._store import NewOutbound, Store  # noqa: E402
 
 CHATS = 20
 WARM_UP = 50

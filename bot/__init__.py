@@ -24,8 +24,8 @@ from ._exceptions import (
     SettingsError,
     UnsupportedUpdate,
 )
-from ._migrate import migrate
 from ._settings import Settings
+from .storage._migrate import migrate
 
 __all__ = [
     "BadInbound",

@@ -18,33 +18,33 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from . import keys
-from ._db import create_engine
 from ._exceptions import BadInbound, UnsupportedUpdate
-from ._geo import load_communes
-from ._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
 from ._metrics import Metrics
-from ._migrate import migrate
-from ._models import InboundMessage
-from ._pipeline import Pipeline
-from ._rasa import RasaClient
 from ._settings import Settings
-from ._store import Store
-from ._telegram import (
+from .channels._geo import load_communes
+from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
+from .channels._telegram import (
     ALLOWED_UPDATES,
     TelegramChannel,
     build_application,
     parse_update,
 )
-from ._webchat import (
+from .channels._webchat import (
     CHANNEL as WEBCHAT,
 )
-from ._webchat import (
+from .channels._webchat import (
     WebChatChannel,
     checked_session,
     parse_webchat_message,
 )
 from .console import setup_console
+from .conversation._pipeline import Pipeline
 from .handoff import HandoffService, LiveHub, PlaceNames
+from .rasa._client import RasaClient
+from .storage._db import create_engine
+from .storage._migrate import migrate
+from .storage._models import InboundMessage
+from .storage._store import Store
 from .training import TrainingService, TrainingSettings, add_training_routes
 
 __all__ = ["create_app"]
@@ -160,8 +160,10 @@ async def messenger_webhook(request: web.Request) -> web.Response:
 
 async def webchat_page(request: web.Request) -> web.Response:
     """The chat page (vanilla JS, no token needed)."""
-    page = resources.files("bot").joinpath("static/webchat.html").read_text(encoding="utf-8")
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+    page = resources.files("bot.channels").joinpath("static/webchat.html")
+    return web.Response(
+        text=page.read_text(encoding="utf-8"), content_type="text/html", charset="utf-8"
+    )
 
 
 async def webchat_post(request: web.Request) -> web.Response:

@@ -16,12 +16,12 @@ from telegram import Bot
 
 from ._app import TELEGRAM_PATH, WEBCHAT_PATH, create_app
 from ._cli_admin import add_admin_commands, admin_commands, run_admin_command
-from ._db import create_engine
 from ._exceptions import SettingsError
 from ._logging import setup_logging
-from ._migrate import migrate
 from ._settings import Settings
-from ._telegram import ALLOWED_UPDATES
+from .channels._telegram import ALLOWED_UPDATES
+from .storage._db import create_engine
+from .storage._migrate import migrate
 from .training import add_training_commands, run_training_command
 
 __all__ = ["chat_loop", "delete_webhook", "main", "set_webhook"]

@@ -17,11 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._db import create_engine
 from ._exceptions import HandoffError
-from ._migrate import migrate
 from ._settings import Settings
-from ._store import Store
 from .handoff import (
     Admin,
     AdminRules,
@@ -31,6 +28,9 @@ from .handoff import (
     generate_password,
     load_topics,
 )
+from .storage._db import create_engine
+from .storage._migrate import migrate
+from .storage._store import Store
 
 __all__ = ["add_admin_commands", "run_admin_command", "write_secret_file"]
 

@@ -8,17 +8,17 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application
 
-from ._geo import Commune
-from ._messenger import MessengerChannel
 from ._metrics import Metrics
-from ._pipeline import Pipeline
-from ._rasa import RasaClient
 from ._settings import Settings
-from ._store import Store
-from ._telegram import TelegramChannel
-from ._webchat import WebChatChannel
+from .channels._geo import Commune
+from .channels._messenger import MessengerChannel
+from .channels._telegram import TelegramChannel
+from .channels._webchat import WebChatChannel
 from .console import ConsoleState
+from .conversation._pipeline import Pipeline
 from .handoff import HandoffService, LiveHub
+from .rasa._client import RasaClient
+from .storage._store import Store
 from .training import TrainingService, TrainingSettings
 
 __all__ = [

@@ -27,12 +27,12 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from sqlalchemy import delete, select, update
 
-from .._db import Agent, ConsoleSession, utcnow
 from .._exceptions import NotAllowed
 from .._passwords import hash_password, verify_password
 from .._settings import Settings
-from .._store import Store
 from ..handoff import ROLE_RANK, Viewer
+from ..storage._db import Agent, ConsoleSession, utcnow
+from ..storage._store import Store
 
 __all__ = [
     "AUTH",

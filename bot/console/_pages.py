@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .._db import AgentRole, HandoffStatus
-from .._texts import detect_language
+from ..channels._texts import detect_language
 from ..handoff import AgentInfo, HandoffView, HistoryItem, OrgInfo, OrgStats, Viewer
+from ..storage._db import AgentRole, HandoffStatus
 from ._auth import CSRF_FIELD
 from ._canned import CannedReply
 from ._html import Markup, h, join

@@ -21,7 +21,6 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from .. import keys
-from .._db import AgentRole
 from .._exceptions import Conflict, HandoffError, Invalid, NotAllowed, NotFound
 from ..handoff import (
     Admin,
@@ -34,6 +33,7 @@ from ..handoff import (
     generate_password,
     load_topics,
 )
+from ..storage._db import AgentRole
 from ._auth import (
     AUTH,
     COOKIE,

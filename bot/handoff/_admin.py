@@ -20,10 +20,10 @@ import yaml
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .._db import Agent, AgentRole, ConsoleSession, Organisation, utcnow
 from .._exceptions import Conflict, Invalid, NotFound
 from .._passwords import hash_password
-from .._store import Store
+from ..storage._db import Agent, AgentRole, ConsoleSession, Organisation, utcnow
+from ..storage._store import Store
 from ._places import PlaceNames
 from ._routing import parse_office_hours
 

@@ -33,8 +33,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .._channel import Channel
-from .._db import (
+from .._exceptions import Conflict, NotAllowed, NotFound, RasaUnavailable
+from ..channels._base import Channel, callback_key
+from ..channels._texts import gateway_text, when_text
+from ..rasa._client import RasaClient
+from ..storage._db import (
     Agent,
     AgentRole,
     Chat,
@@ -47,11 +50,8 @@ from .._db import (
     OutboundStatus,
     utcnow,
 )
-from .._exceptions import Conflict, NotAllowed, NotFound, RasaUnavailable
-from .._models import OutboundKind
-from .._rasa import RasaClient
-from .._store import NewOutbound, Store
-from .._texts import gateway_text, when_text
+from ..storage._models import OutboundKind
+from ..storage._store import NewOutbound, Store
 from ._admin import ensure_national_pool
 from ._live import LiveEvent, LiveHub
 from ._places import PlaceNames
@@ -334,8 +334,6 @@ class HandoffService:
         if channel is None:
             return
         if channel.needs_callback_keys:
-            from .._pipeline import callback_key  # the pipeline owns the key format
-
             await self._store.add_callbacks(
                 session,
                 {

@@ -16,10 +16,10 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
-from .._db import Agent, AnnotationLabel, TrainingJobStatus, create_engine
 from .._exceptions import GatewayError, TrainingForbidden
-from .._migrate import migrate
 from .._settings import Settings
+from ..storage._db import Agent, AnnotationLabel, TrainingJobStatus, create_engine
+from ..storage._migrate import migrate
 from ._service import Actor, TrainingService
 from ._settings import TrainingSettings
 

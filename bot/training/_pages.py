@@ -15,13 +15,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .._db import Annotation, AnnotationLabel, AuditEntry, ModelEntry, ModelStatus, TrainingJob
-from .._db import TrainingJobStatus as JobStatus
-from .._texts import detect_language
+from ..channels._texts import detect_language
 from ..console._auth import CSRF_FIELD
 from ..console._html import Markup, h, join
 from ..console._labels import LANGUAGE_NAMES
 from ..console._pages import PageContext, layout
+from ..storage._db import (
+    Annotation,
+    AnnotationLabel,
+    AuditEntry,
+    ModelEntry,
+    ModelStatus,
+    TrainingJob,
+)
+from ..storage._db import TrainingJobStatus as JobStatus
 from ._queue import QueueItem
 from ._workspace import Answer
 

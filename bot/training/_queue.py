@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .._db import Annotation, Handoff, Inbound
-from .._models import InboundKind
+from ..storage._db import Annotation, Handoff, Inbound
+from ..storage._models import InboundKind
 from ._text import group_key, key_hash, mask
 
 __all__ = [

@@ -25,7 +25,15 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .._db import (
+from .._exceptions import (
+    ActivationFailed,
+    InvalidAnnotation,
+    TrainingBusy,
+    TrainingError,
+    TrainingFailed,
+    TrainingForbidden,
+)
+from ..storage._db import (
     AgentRole,
     Annotation,
     AnnotationLabel,
@@ -35,14 +43,6 @@ from .._db import (
     TrainingJob,
     TrainingJobStatus,
     utcnow,
-)
-from .._exceptions import (
-    ActivationFailed,
-    InvalidAnnotation,
-    TrainingBusy,
-    TrainingError,
-    TrainingFailed,
-    TrainingForbidden,
 )
 from . import _rasa_api
 from ._queue import (

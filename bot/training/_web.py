@@ -19,7 +19,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from .. import keys
-from .._db import Agent, AgentRole, ModelEntry, TrainingJob
 from .._exceptions import (
     ActivationFailed,
     Conflict,
@@ -37,6 +36,7 @@ from .._exceptions import (
 from ..console import html_response, page_context, request_fields, wants_json
 from ..console._auth import AUTH, require_role
 from ..console._pages import error_page
+from ..storage._db import Agent, AgentRole, ModelEntry, TrainingJob
 from ._pages import (
     API_PREFIX,
     PREFIX,

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from .._db import AnnotationLabel
 from .._exceptions import InvalidAnnotation, TrainingFailed
+from ..storage._db import AnnotationLabel
 
 __all__ = [
     "LEARNED_ACTION",

@@ -8,9 +8,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import keys
-from bot._db import Agent, Organisation
 from bot._passwords import hash_password
 from bot.handoff import Viewer
+from bot.storage._db import Agent, Organisation
 
 PASSWORD = "correct horse battery"
 

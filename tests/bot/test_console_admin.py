@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from bot import Conflict, Invalid, NotFound
-from bot._db import create_engine
-from bot._migrate import migrate
 from bot._passwords import verify_password
-from bot._store import Store
 from bot.handoff import Admin, AdminRules, PlaceNames, load_topics
+from bot.storage._db import create_engine
+from bot.storage._migrate import migrate
+from bot.storage._store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 GAZETTEER = ROOT / "knowledge" / "gazetteer"

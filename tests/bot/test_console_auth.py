@@ -14,8 +14,8 @@ import aiohttp
 from sqlalchemy import select, update
 
 from bot import keys
-from bot._db import ConsoleSession, utcnow
 from bot.handoff import HandoffRequest
+from bot.storage._db import ConsoleSession, utcnow
 from tests.bot.console_helpers import (
     PASSWORD,
     ConsoleUser,
@@ -32,7 +32,7 @@ async def open_handoff(client: Any, chat_id: str, place: str, text: str = "") ->
     """A handoff opened through the service (as the pipeline does), after a citizen's
     message so the history has something in it."""
     store = client.app[keys.STORE]
-    from bot._models import InboundMessage
+    from bot.storage._models import InboundMessage
 
     if text:
         await store.ingest(

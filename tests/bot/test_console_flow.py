@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from bot import keys
-from bot._texts import gateway_text
+from bot.channels._texts import gateway_text
 from tests.bot.console_helpers import (
     ASK_FOR_A_PERSON,
     BANTEAY_NEANG,

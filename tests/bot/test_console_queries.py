@@ -40,7 +40,7 @@ def viewer_of(client: TestClient[Any, Any], username: str, team: Any) -> Viewer:
 PIPELINE = re.compile(
     r"UPDATE gw_(outbound|inbound) SET status|gw_(outbound|inbound)\.status = |due_at [<>]"
 )
-# and the gateway's background tasks by name (bot/_app.py, bot/_pipeline.py, bot/handoff):
+# and the gateway's background tasks by name (bot/_app.py, bot/conversation, bot/handoff):
 # on a loaded machine they run in the middle of the request being counted
 BACKGROUND_TASKS = ("pipeline", "drain ", "escalation", "telegram-polling", "handoff resume")
 

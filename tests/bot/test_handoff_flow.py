@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import Conflict, NotAllowed, NotFound, keys
-from bot._db import Handoff, HandoffEvent, Inbound, InboundStatus, utcnow
 from bot._passwords import hash_password, verify_password
-from bot._texts import when_text
+from bot.channels._texts import when_text
 from bot.handoff import PHNOM_PENH, parse_office_hours
+from bot.storage._db import Handoff, HandoffEvent, Inbound, InboundStatus, utcnow
 from tests.bot.gateway_fakes import (
     TG_SECRET,
     FakeRasa,

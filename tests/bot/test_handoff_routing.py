@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot._texts import when_text
+from bot.channels._texts import when_text
 from bot.handoff import PHNOM_PENH, OrgProfile, parse_office_hours, priority_for, route
 
 POOL = OrgProfile(id=1, slug="pool", name="National pool", national_pool=True)

@@ -147,7 +147,7 @@ async def test_graph_errors_rate_limit_and_unreachable_user(gateway, fake_graph,
     from sqlalchemy import select
 
     from bot import keys
-    from bot._db import Outbound
+    from bot.storage._db import Outbound
 
     client = await gateway()
     fake_graph.failures = [

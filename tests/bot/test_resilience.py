@@ -13,12 +13,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
 from bot import create_app, keys
-from bot._db import InboundStatus, create_engine
-from bot._migrate import migrate
-from bot._models import InboundKind, InboundMessage
-from bot._pipeline import IDLE_POLL_S, handoff_record
-from bot._store import Store
+from bot.conversation._pipeline import IDLE_POLL_S, handoff_record
 from bot.handoff import HandoffRequest, Viewer
+from bot.storage._db import InboundStatus, create_engine
+from bot.storage._migrate import migrate
+from bot.storage._models import InboundKind, InboundMessage
+from bot.storage._store import Store
 from tests.bot.gateway_fakes import (
     TG_SECRET,
     FakeRasa,

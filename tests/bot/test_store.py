@@ -12,10 +12,10 @@ from alembic import command
 from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from bot._db import Inbound, InboundStatus, OutboundStatus, create_engine
-from bot._migrate import alembic_config, migrate
-from bot._models import InboundKind, InboundMessage, OutboundKind
-from bot._store import NewOutbound, Store
+from bot.storage._db import Inbound, InboundStatus, OutboundStatus, create_engine
+from bot.storage._migrate import alembic_config, migrate
+from bot.storage._models import InboundKind, InboundMessage, OutboundKind
+from bot.storage._store import NewOutbound, Store
 
 
 def message(external_id: str, chat_id: str = "c1", text: str = "hi") -> InboundMessage:

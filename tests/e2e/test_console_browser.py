@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from bot import keys
-from bot._texts import gateway_text
+from bot.channels._texts import gateway_text
 from bot.handoff import Viewer
 from tests.bot.console_helpers import ASK_FOR_A_PERSON, PASSWORD, citizen_says
 from tests.bot.gateway_fakes import FakeTelegram, wait_until, wait_until_async

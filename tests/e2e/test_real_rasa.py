@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot._texts import gateway_text
+from bot.channels._texts import gateway_text
 from tests.bot.gateway_fakes import FB_SECRET, TG_SECRET, FakeGraph, FakeTelegram, wait_until
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -29,10 +29,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot._db import ModelStatus, TrainingJobStatus, create_engine
 from bot._exceptions import ActivationFailed, InvalidAnnotation
-from bot._migrate import migrate
-from bot._texts import gateway_text
+from bot.channels._texts import gateway_text
+from bot.storage._db import ModelStatus, TrainingJobStatus, create_engine
+from bot.storage._migrate import migrate
 from bot.training import TrainingService, TrainingSettings, Workspace
 from tests.e2e.conftest import MODEL, RasaStack, rasa_stack
 from tests.training.helpers import ADMIN, REPO, copy_workspace

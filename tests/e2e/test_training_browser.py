@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page, expect
 
 from bot import Settings, create_app, keys
-from bot._db import ModelEntry, ModelStatus, TrainingJob, TrainingJobStatus, utcnow
+from bot.storage._db import ModelEntry, ModelStatus, TrainingJob, TrainingJobStatus, utcnow
 from bot.training import GatePolicy, TrainingSettings, build_report
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.gateway_fixtures import FIXTURES

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from bot._texts import gateway_text
+from bot.channels._texts import gateway_text
 from tests.e2e.conftest import PHONE, UI_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot._db import Agent, Organisation, create_engine
-from bot._migrate import migrate
+from bot.storage._db import Agent, Organisation, create_engine
+from bot.storage._migrate import migrate
 from bot.training import GatePolicy, TrainingSettings
 from tests.bot.gateway_fixtures import (
     database_url,

@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot._db import AgentRole
+from bot.storage._db import AgentRole
 from bot.training import Actor
 
 ZWSP = "\u200b"

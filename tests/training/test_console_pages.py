@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import Settings, create_app, keys
-from bot._db import (
+from bot.storage._db import (
     Annotation,
     AnnotationLabel,
     ModelEntry,

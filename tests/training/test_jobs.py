@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot._db import AnnotationLabel, TrainingJobStatus
+from bot.storage._db import AnnotationLabel, TrainingJobStatus
 from bot.training import TrainingService, TrainingSettings
 from tests.training.helpers import ADMIN
 

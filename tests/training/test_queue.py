@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot._db import AnnotationLabel, Handoff, Inbound, Organisation
+from bot.storage._db import AnnotationLabel, Handoff, Inbound, Organisation
 from bot.training import TrainingService, TrainingSettings
 from tests.training.helpers import (
     ADMIN,

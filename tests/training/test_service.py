@@ -12,12 +12,19 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot._db import AnnotationLabel, AuditEntry, ModelEntry, ModelStatus, TrainingJob, utcnow
 from bot._exceptions import (
     ActivationFailed,
     InvalidAnnotation,
     TrainingBusy,
     TrainingForbidden,
+)
+from bot.storage._db import (
+    AnnotationLabel,
+    AuditEntry,
+    ModelEntry,
+    ModelStatus,
+    TrainingJob,
+    utcnow,
 )
 from bot.training import TrainingService, TrainingSettings
 from tests.training.helpers import ADMIN, AGENT, SUPERVISOR, FakeModelApi

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot._db import AnnotationLabel
 from bot._exceptions import InvalidAnnotation
+from bot.storage._db import AnnotationLabel
 from bot.training import Workspace
 from bot.training._workspace import Answer
 from tests.training.helpers import REPO

@@ -11,36 +11,28 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._channel import Channel
-from ._db import Chat, Inbound, InboundStatus, Outbound, OutboundStatus
-from ._exceptions import ChannelError, RasaUnavailable, RateLimited, RecipientBlocked
-from ._metrics import Metrics
-from ._models import InboundKind, OutboundKind
-from ._rasa import RasaClient, RasaReply
-from ._settings import Settings
-from ._store import NewOutbound, Store
-from ._texts import gateway_text, human_button
-from .handoff import HandoffRequest, HandoffService, parse_rating
+from .._exceptions import ChannelError, RasaUnavailable, RateLimited, RecipientBlocked
+from .._metrics import Metrics
+from .._settings import Settings
+from ..channels._base import Channel, callback_key
+from ..channels._texts import gateway_text, human_button
+from ..handoff import HandoffRequest, HandoffService, parse_rating
+from ..rasa._client import RasaClient, RasaReply
+from ..storage._db import Chat, Inbound, InboundStatus, Outbound, OutboundStatus
+from ..storage._models import InboundKind, OutboundKind
+from ..storage._store import NewOutbound, Store
 
-__all__ = ["Pipeline", "callback_key", "handoff_record"]
+__all__ = ["Pipeline", "handoff_record"]
 
 log = logging.getLogger("bot.pipeline")
 
 ChatKey = tuple[str, str]
 IDLE_POLL_S = 1.0  # safety net: also re-check the database this often without a wake-up
-CALLBACK_KEY_PREFIX = "k:"
-CALLBACK_KEY_HEX = 24  # "k:" + 24 hex characters = 26 bytes, far below Telegram's 64
-
-
-def callback_key(payload: str) -> str:
-    """Deterministic short key for a button payload (same payload -> same key)."""
-    return CALLBACK_KEY_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:CALLBACK_KEY_HEX]
 
 
 def handoff_record(

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from ._exceptions import RasaUnavailable
+from .._exceptions import RasaUnavailable
 
 __all__ = ["RasaClient", "RasaReply"]
 

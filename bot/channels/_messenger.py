@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from ._exceptions import BadInbound, ChannelError, RateLimited, RecipientBlocked
-from ._models import InboundKind, InboundMessage
-from ._rasa import RasaReply
+from .._exceptions import BadInbound, ChannelError, RateLimited, RecipientBlocked
+from ..rasa._client import RasaReply
+from ..storage._models import InboundKind, InboundMessage
 from ._text_split import split_text
 from ._texts import detect_language
 

@@ -14,9 +14,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from ._exceptions import BadInbound
-from ._models import InboundKind, InboundMessage
-from ._rasa import RasaReply
+from .._exceptions import BadInbound
+from ..rasa._client import RasaReply
+from ..storage._models import InboundKind, InboundMessage
 from ._text_split import split_text
 from ._texts import detect_language
 

@@ -30,14 +30,14 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from ._exceptions import ChannelError, RateLimited, RecipientBlocked, UnsupportedUpdate
+from .._exceptions import ChannelError, RateLimited, RecipientBlocked, UnsupportedUpdate
+from .._settings import Settings
+from ..rasa._client import RasaReply
+from ..storage._models import InboundKind, InboundMessage
+from ..storage._store import Store
+from ._base import callback_key
 from ._geo import Commune, nearest_commune
-from ._models import InboundKind, InboundMessage
-from ._pipeline import callback_key
 from ._ptb_aiohttp import AiohttpRequest
-from ._rasa import RasaReply
-from ._settings import Settings
-from ._store import Store
 from ._text_split import split_text
 from ._texts import detect_language
 

@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot._db import Base, create_engine
 from bot._settings import Settings
+from bot.storage._db import Base, create_engine
 
 target_metadata = Base.metadata
 

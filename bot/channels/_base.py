@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Protocol
 
-from ._rasa import RasaReply
+from ..rasa._client import RasaReply
 
-__all__ = ["Channel"]
+__all__ = ["Channel", "callback_key"]
+
+CALLBACK_KEY_PREFIX = "k:"
+CALLBACK_KEY_HEX = 24  # "k:" + 24 hex characters = 26 bytes, far below Telegram's 64
+
+
+def callback_key(payload: str) -> str:
+    """Deterministic short key for a button payload (same payload -> same key)."""
+    return CALLBACK_KEY_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:CALLBACK_KEY_HEX]
 
 
 class Channel(Protocol):

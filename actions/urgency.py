@@ -6,7 +6,6 @@ keyword lists are content, so partners can extend them without retraining the mo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,42 +13,53 @@ from pathlib import Path
 import yaml
 
 from actions.knowledge import KNOWLEDGE_DIR, KnowledgeError
+from actions.places import GAZETTEER_DIR, load_gazetteer
 from actions.text import ENGLISH, KHMER, fold
+from khmer_nlu.match import PhraseMatcher
 
 URGENCY_FILE = "urgency.yml"
 
 
 @dataclass(frozen=True)
 class UrgencyRules:
-    """Levels in priority order, each with folded Khmer keywords and English word patterns."""
+    """Levels in priority order, each with its Khmer and its English phrases.
 
-    levels: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | None], ...]
+    Both match on word boundaries (khmer_nlu.match): a Khmer keyword inside a longer word
+    (វាយ "hit" inside ស្វាយ "Svay") is not that keyword.
+    """
+
+    levels: tuple[tuple[str, PhraseMatcher, PhraseMatcher], ...]
+    #: Khmer place names of the gazetteer, taken out before the keywords are looked for:
+    #: ដំរីស្លាប់ (Damrei Slab) is a commune, not ស្លាប់ ("dying").
+    places: PhraseMatcher | None = None
 
     def classify(self, text: str) -> str | None:
-        """The first level whose keyword occurs in ``text``, else None."""
-        folded = fold(text)
+        """The first level one of whose phrases occurs in ``text``, else None."""
+        if self.places is not None:
+            text = self.places.mask(text)
         for name, khmer, english in self.levels:
-            if any(word in folded for word in khmer):
-                return name
-            if english is not None and english.search(folded):
+            if khmer.matches(text) or english.matches(text):
                 return name
         return None
 
 
 def load_urgency(directory: Path = KNOWLEDGE_DIR) -> UrgencyRules:
-    """Read and check urgency.yml; raise KnowledgeError if a level lacks a language."""
+    """Read and check urgency.yml (and the gazetteer's Khmer names, if it is there); raise
+    KnowledgeError if a level lacks a language."""
     path = directory / URGENCY_FILE
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     levels = []
     for name, words in (data.get("levels") or {}).items():
         if not isinstance(words, dict) or not words.get(KHMER) or not words.get(ENGLISH):
             raise KnowledgeError(f"{path}: level {name!r} needs Khmer and English keywords")
-        khmer = tuple(fold(str(w)) for w in words[KHMER])
-        english = re.compile(
-            r"\b(?:" + "|".join(re.escape(fold(str(w))) for w in words[ENGLISH]) + r")\b"
-        )
+        khmer = PhraseMatcher((str(w) for w in words[KHMER]), fold=fold)
+        english = PhraseMatcher((str(w) for w in words[ENGLISH]), fold=fold)
         levels.append((str(name), khmer, english))
-    return UrgencyRules(tuple(levels))
+    places = None
+    if (directory / GAZETTEER_DIR.name).is_dir():
+        gazetteer = load_gazetteer(directory / GAZETTEER_DIR.name)
+        places = PhraseMatcher((p.name_km for p in gazetteer.places.values()), fold=fold)
+    return UrgencyRules(tuple(levels), places)
 
 
 @cache

@@ -28,6 +28,7 @@ from actions.knowledge import Topic
 from actions.places import PROVINCE, Place, PlaceMatch
 from actions.text import ENGLISH, KHMER, fold
 from actions.urgency import get_urgency
+from khmer_nlu.match import PhraseMatcher
 
 TOPIC_SLOT = "topic"
 REQUESTED_SLOT = "requested_slot"
@@ -60,7 +61,11 @@ OTHER_REASON = "other"
 SUMMARY_MESSAGES = 3  # how many of the citizen's last messages the agent sees first
 SUMMARY_MESSAGE_CHARS = 200
 # Words naming a language in a request such as "English please" or "ភាសាខ្មែរ".
-LANGUAGE_WORDS = {ENGLISH: ("english", "អង់គ្លេស"), KHMER: ("khmer", "ខ្មែរ", "cambodian")}
+# On word boundaries (khmer_nlu.match): ខ្មែរ inside another word is not a language request.
+LANGUAGE_WORDS = {
+    ENGLISH: PhraseMatcher(("english", "អង់គ្លេស"), fold=fold),
+    KHMER: PhraseMatcher(("khmer", "ខ្មែរ", "cambodian"), fold=fold),
+}
 LANGUAGE_DETECTOR = "LanguageDetector"
 MAX_PLACE_CHOICES = 10
 
@@ -443,8 +448,8 @@ class ActionSwitchLanguage(Action):
 
     @staticmethod
     def _named_in_text(tracker: Tracker, before: str) -> str | None:
-        text = fold(tracker.latest_message.get("text") or "")
-        named = [lang for lang, words in LANGUAGE_WORDS.items() if any(w in text for w in words)]
+        text = tracker.latest_message.get("text") or ""
+        named = [lang for lang, words in LANGUAGE_WORDS.items() if words.matches(text)]
         if len(named) == 1:
             return named[0]
         if len(named) > 1:  # "from Khmer to English": the one not in use

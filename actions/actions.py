@@ -409,8 +409,7 @@ class ActionHandoff(Action):
             text = (event.get("text") or "").strip()
             if text.startswith("/"):
                 text = f"[button {text.split('{')[0]}]"
-            if len(text) > SUMMARY_MESSAGE_CHARS:
-                text = text[: SUMMARY_MESSAGE_CHARS - 1] + "…"
+            text = shorten(text, SUMMARY_MESSAGE_CHARS)
             said.append(f'"{text}"')
         topic = tracker.get_slot(TOPIC_SLOT) or "none"
         return f"Topic: {topic}. Last messages: {' | '.join(said) or 'none'}."

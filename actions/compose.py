@@ -17,6 +17,7 @@ from actions.i18n import MAX_BUTTON_CHARS, Button, Catalogue, load_catalogue
 from actions.knowledge import Amount, Enrolment, KnowledgeBase, Topic, load_knowledge
 from actions.places import COMMUNE, DISTRICT, Gazetteer, Place, load_gazetteer
 from actions.text import KHMER, domain_of, format_date, format_number
+from khmer_nlu import graphemes
 
 PARAGRAPH = "\n\n"
 LINE = "\n"
@@ -63,8 +64,8 @@ def get_resources() -> Resources:
 
 
 def shorten(title: str, limit: int = MAX_BUTTON_CHARS) -> str:
-    """A button title cut to `limit` characters."""
-    return title if len(title) <= limit else title[: limit - 1] + ELLIPSIS
+    """A button title cut to `limit` characters, between Khmer letters' clusters."""
+    return graphemes.shorten(title, limit, ELLIPSIS)
 
 
 class Composer:

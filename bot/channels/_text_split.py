@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from khmer_nlu.graphemes import last_boundary
+
 __all__ = ["split_text", "utf16_len"]
 
 # Preferred cut points, best first: paragraph, line, Khmer zero-width space, sentence, space.
@@ -42,7 +44,8 @@ def split_text(text: str, limit: int, *, utf16: bool = False) -> list[str]:
             if pos > cut // 2:  # do not produce tiny fragments
                 best = pos + len(sep)
                 break
-        end = best if best > 0 else cut
+        # no natural break: cut between letters, never inside a Khmer cluster (ស្រ្តី)
+        end = best if best > 0 else (last_boundary(rest, cut) or cut)
         piece = rest[:end].rstrip("\u200b").strip()
         if piece:
             chunks.append(piece)

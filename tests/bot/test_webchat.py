@@ -99,7 +99,8 @@ def test_page_script_is_valid_javascript(tmp_path) -> None:
     import subprocess
     from pathlib import Path
 
-    page = (Path(__file__).resolve().parents[2] / "bot" / "channels" / "static" / "webchat.html").read_text()
+    static = Path(__file__).resolve().parents[2] / "bot" / "channels" / "static"
+    page = (static / "webchat.html").read_text()
     script = re.search(r"<script>(.*)</script>", page, re.S)
     assert script is not None
     js = tmp_path / "webchat.js"

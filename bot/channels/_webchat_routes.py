@@ -32,6 +32,12 @@ __all__ = ["HISTORY_LIMIT", "add_webchat_routes"]
 PAGE_PATH = "/chat"
 HISTORY_PATH = "/webchat/history"
 HISTORY_LIMIT = 100
+ICON_PATH = "/chat/icon.svg"
+ICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    b'<rect width="32" height="32" rx="7" fill="#0b6e4f"/>'
+    b'<path d="M8 10h16v10H14l-5 4v-4H8z" fill="#fff"/></svg>'
+)
 _SWITCH_RE = re.compile(r'^/switch_language\{"language":\s*"(km|en)"\}$')
 _LANGUAGE_NAMES = {"km": "ភាសាខ្មែរ", "en": "English"}
 _OTHER_HEADERS = {
@@ -173,7 +179,18 @@ def _shown(kind: str, text: str, titles: dict[str, str]) -> str:
     return titles.get(text, text)
 
 
+async def webchat_icon(request: web.Request) -> web.Response:
+    """The page's icon (without one every browser asks for /favicon.ico and gets a 404)."""
+    return web.Response(
+        body=ICON,
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "max-age=604800", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 def add_webchat_routes(app: web.Application) -> None:
-    """``GET /chat`` (the page, with its security headers) and ``GET /webchat/history``."""
+    """``GET /chat`` (the page, with its security headers), its icon and
+    ``GET /webchat/history``."""
     app.router.add_get(PAGE_PATH, webchat_page)
+    app.router.add_get(ICON_PATH, webchat_icon)
     app.router.add_get(HISTORY_PATH, webchat_history)

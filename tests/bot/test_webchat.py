@@ -327,3 +327,17 @@ async def test_chat_page_sends_the_consoles_security_headers(gateway) -> None:
         digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
         assert directives[directive] == f"'sha256-{digest}'"
     assert "style=" not in page  # inline style attributes would need 'unsafe-inline'
+
+
+def test_page_limit_is_the_gateways() -> None:
+    """The page counts toward the gateway's own limit (it says so rather than cutting)."""
+    import re
+    from pathlib import Path
+
+    from bot.channels._webchat import MAX_INPUT
+
+    page = (Path(__file__).resolve().parents[2] / "bot/channels/static/webchat.html").read_text()
+    found = re.search(r"const MAX_INPUT = (\d+);", page)
+    assert found is not None
+    assert int(found.group(1)) == MAX_INPUT
+    assert "maxlength" not in page  # a silent cut at the limit

@@ -8,7 +8,6 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +36,7 @@ from .channels._webchat import (
     checked_session,
     parse_webchat_message,
 )
+from .channels._webchat_routes import add_webchat_routes
 from .console import setup_console
 from .conversation._pipeline import Pipeline
 from .handoff import HandoffService, LiveHub, PlaceNames
@@ -156,14 +156,6 @@ async def messenger_webhook(request: web.Request) -> web.Response:
     for msg in parse_events(data):
         accepted += await accept(request.app, msg)
     return web.json_response({"ok": True, "accepted": accepted})
-
-
-async def webchat_page(request: web.Request) -> web.Response:
-    """The chat page (vanilla JS, no token needed)."""
-    page = resources.files("bot.channels").joinpath("static/webchat.html")
-    return web.Response(
-        text=page.read_text(encoding="utf-8"), content_type="text/html", charset="utf-8"
-    )
 
 
 async def webchat_post(request: web.Request) -> web.Response:
@@ -409,7 +401,7 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     if settings.telegram_enabled and settings.telegram_polling:
         app.cleanup_ctx.append(_polling_ctx)
     app.router.add_get("/", index)
-    app.router.add_get(WEBCHAT_PATH, webchat_page)
+    add_webchat_routes(app)  # GET /chat (the page) and GET /webchat/history
     app.router.add_post("/webchat/messages", webchat_post)
     app.router.add_get("/webchat/messages", webchat_poll)
     app.router.add_get("/healthz", healthz)

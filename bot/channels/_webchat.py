@@ -73,7 +73,8 @@ class WebChatChannel:
         self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
     def render(self, replies: list[RasaReply]) -> list[dict[str, Any]]:
-        """Plain text (the page escapes it) plus buttons with title and payload."""
+        """Plain text (the page escapes it) plus buttons with title and payload; the reply's
+        language (the page speaks it) and, for a person's words, who wrote them."""
         bodies: list[dict[str, Any]] = []
         for reply in replies:
             text = str(reply.get("text") or "")
@@ -82,9 +83,20 @@ class WebChatChannel:
                 for b in reply.get("buttons") or []
                 if b.get("payload")
             ]
+            language = detect_language(text) or detect_language(
+                " ".join(b["title"] for b in buttons)
+            )
+            agent = reply.get("agent")
             chunks = split_text(text, MAX_TEXT) or ([""] if buttons else [])
             for i, chunk in enumerate(chunks):
                 body: dict[str, Any] = {"text": chunk}
+                if language:
+                    body["language"] = language
+                if isinstance(agent, dict):
+                    body["agent"] = {
+                        "name": str(agent.get("name") or ""),
+                        "organisation": str(agent.get("organisation") or ""),
+                    }
                 if reply.get("image") and i == 0:
                     body["image"] = str(reply["image"])
                 if buttons and i == len(chunks) - 1:

@@ -862,8 +862,15 @@ class HandoffService:
             if handoff.status != HandoffStatus.CLAIMED or handoff.agent_id != viewer.agent_id:
                 raise Conflict("claim this conversation before replying")
             await self._event(session, handoff, EventKind.REPLY, viewer)
+            org = await session.get(Organisation, viewer.organisation_id)
+            # who wrote it: the web chat shows "name · organisation" above a person's words
+            author = {"name": viewer.display_name, "organisation": org.name if org else ""}
             await self._tell(
-                session, handoff, [{"text": text}], OutboundKind.AGENT, viewer.agent_id
+                session,
+                handoff,
+                [{"text": text, "agent": author}],
+                OutboundKind.AGENT,
+                viewer.agent_id,
             )
             await session.commit()
         self._publish("message", handoff)

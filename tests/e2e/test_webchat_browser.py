@@ -33,6 +33,7 @@ NOTICES = {gateway_text(name, lang) for name in ("no_reply", "delayed") for lang
 @pytest.fixture(autouse=True)
 def artefacts() -> Path:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     return ARTEFACTS
 
 
@@ -113,5 +114,273 @@ async def test_a_citizen_chats_in_khmer_and_english_on_a_phone(
     except Exception:
         await page.screenshot(path=str(ARTEFACTS / "failure.png"), full_page=True)
         raise
+    finally:
+        await context.close()
+
+
+# ----- the page itself, against the fake Rasa (issue #13) ----------------------------------
+
+SHOTS = ROOT / "tests" / "artifacts" / "webchat"
+LIVE = ".buttons button:not([disabled])"
+
+
+class Watch:
+    """What a page reported: CSP violations (from the DOM event and the console) and other
+    console errors."""
+
+    def __init__(self, page: Page) -> None:
+        self.violations: list[str] = []
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("response", self._response)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.errors.append(f"{response.status} {response.url}")
+
+    def _console(self, msg: Any) -> None:
+        if "Content Security Policy" in msg.text:
+            self.violations.append(msg.text)
+        elif msg.type == "error":
+            self.errors.append(msg.text)
+
+    async def check(self, page: Page, *, network_errors: bool = False) -> None:
+        dom = await page.evaluate("window.__csp || []")
+        assert self.violations + list(dom) == []
+        errors = [
+            e for e in self.errors if not (network_errors and "Failed to load resource" in e)
+        ]
+        assert errors == []
+
+
+async def open_chat(
+    browser: Browser, base: str, locale: str = "km-KH"
+) -> tuple[Any, Page, Watch]:
+    context = await browser.new_context(viewport=PHONE, locale=locale, is_mobile=True)
+    await context.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page = await context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    watch = Watch(page)
+    await page.goto(f"{base}/chat")
+    return context, page, watch
+
+
+async def texts_of(page: Page) -> list[tuple[str, str]]:
+    return [
+        (str(cls).split()[1], str(t))
+        for cls, t in await page.locator(".msg").evaluate_all(
+            "els => els.map(e => [e.className, e.textContent])"
+        )
+    ]
+
+
+async def type_and_send(page: Page, text: str) -> None:
+    await page.fill("#text", text)
+    await page.press("#text", "Enter")
+
+
+async def test_a_reload_keeps_the_conversation_and_only_the_last_buttons_live(
+    gateway: Any, fake_rasa: Any, browser: Browser
+) -> None:
+    client = await gateway()
+    base = str(client.make_url("")).rstrip("/")
+    context, page, watch = await open_chat(browser, base)
+    try:
+        await page.get_by_role("button", name="Hello").click()
+        await page.get_by_text("echo: Hello").wait_for()
+        await type_and_send(page, "/menu")
+        await page.get_by_text("Menu", exact=True).wait_for()
+        assert await page.locator(LIVE).all_inner_texts() == ["English", "ប័ណ្ណសមធម៌"]
+        await type_and_send(page, "/menu")  # a newer turn: the first menu is retired
+        await page.locator(".msg.bot", has_text="Menu").nth(1).wait_for()
+        assert await page.locator(LIVE).count() == 2
+        assert await page.locator(".buttons").nth(1).locator("button:disabled").count() == 2
+        before = await texts_of(page)
+        assert before == [
+            ("me", "Hello"),
+            ("bot", "echo: Hello"),
+            ("me", "/menu"),
+            ("bot", "Menu"),
+            ("me", "/menu"),
+            ("bot", "Menu"),
+        ]
+        await page.screenshot(path=str(SHOTS / "before-reload.png"), full_page=True)
+
+        await page.reload()
+        await page.locator(".msg.bot", has_text="Menu").nth(1).wait_for()
+        assert await texts_of(page) == before
+        assert await page.locator(LIVE).all_inner_texts() == ["English", "ប័ណ្ណសមធម៌"]
+        assert await page.locator(".buttons").count() == 2  # no greeting buttons again
+        await page.screenshot(path=str(SHOTS / "after-reload.png"), full_page=True)
+
+        # the live buttons work after the reload; the tapped title is the citizen's bubble
+        await page.locator(LIVE, has_text="ប័ណ្ណសមធម៌").click()
+        await page.get_by_text("echo: /ask_equity_card").wait_for()
+        assert (await texts_of(page))[-2] == ("me", "ប័ណ្ណសមធម៌")
+        assert await page.locator(LIVE).count() == 0
+        await page.reload()
+        await page.get_by_text("echo: /ask_equity_card").wait_for()
+        assert (await texts_of(page))[-2] == ("me", "ប័ណ្ណសមធម៌")
+        assert await no_sideways_scroll(page)
+        await watch.check(page)
+    except Exception:
+        await page.screenshot(path=str(SHOTS / "failure-reload.png"), full_page=True)
+        raise
+    finally:
+        await context.close()
+
+
+async def test_the_interface_speaks_the_conversations_language(
+    gateway: Any, fake_rasa: Any, browser: Browser
+) -> None:
+    client = await gateway()
+    base = str(client.make_url("")).rstrip("/")
+    context, page, watch = await open_chat(browser, base)  # a Khmer phone
+    try:
+        assert await page.locator("#send").inner_text() == "ផ្ញើ"
+        await type_and_send(page, "what is the equity card")
+        await page.get_by_text("echo: what is the equity card").wait_for()
+        await page.wait_for_function("document.documentElement.lang === 'en'")
+        assert await page.locator("#send").inner_text() == "Send"
+        assert await page.locator("#title").inner_text() == "SP4ALL Assistant"
+        assert await page.get_attribute("#text", "placeholder") == "Type your question…"
+        assert await page.locator("#lang").inner_text() == "ភាសាខ្មែរ"
+        await page.screenshot(path=str(SHOTS / "english-interface.png"), full_page=True)
+        await page.reload()
+        await page.get_by_text("echo: what is the equity card").wait_for()
+        assert await page.locator("#send").inner_text() == "Send"
+        # and back: a Khmer reply turns it Khmer
+        await type_and_send(page, "សួស្តី")
+        await page.get_by_text("echo: សួស្តី").wait_for()
+        await page.wait_for_function("document.documentElement.lang === 'km'")
+        assert await page.locator("#send").inner_text() == "ផ្ញើ"
+        await watch.check(page)
+    finally:
+        await context.close()
+    # before any reply, the browser's language
+    context, page, watch = await open_chat(browser, base, locale="en-US")
+    try:
+        assert await page.locator("#send").inner_text() == "Send"
+        assert "PIN" in await page.locator(".note").first.inner_text()
+        await watch.check(page)
+    finally:
+        await context.close()
+
+
+async def test_a_failed_send_is_marked_and_retried_without_retyping(
+    gateway: Any, fake_rasa: Any, browser: Browser
+) -> None:
+    client = await gateway()
+    base = str(client.make_url("")).rstrip("/")
+    context, page, watch = await open_chat(browser, base, locale="en-US")
+
+    async def offline(route: Any) -> None:
+        if route.request.method == "POST":
+            await route.abort("internetdisconnected")
+        else:
+            await route.continue_()
+
+    try:
+        await page.route("**/webchat/messages*", offline)
+        await type_and_send(page, "my payment did not arrive")
+        failure = page.locator(".failure")
+        await failure.wait_for(timeout=3000)  # at once, not after retries
+        assert "Not sent" in await failure.inner_text()
+        assert await page.locator(".msg.me.failed").inner_text() == "my payment did not arrive"
+        assert await page.locator(".typing").count() == 0
+        assert fake_rasa.calls == []
+        await page.screenshot(path=str(SHOTS / "failed-send.png"), full_page=True)
+
+        await page.unroute("**/webchat/messages*", offline)
+        await failure.get_by_role("button", name="Retry").click()
+        await page.get_by_text("echo: my payment did not arrive").wait_for()
+        assert await page.locator(".failure").count() == 0
+        assert await page.locator(".msg.me.failed").count() == 0
+        assert [c.params["message"] for c in fake_rasa.calls] == ["my payment did not arrive"]
+        await watch.check(page, network_errors=True)
+    finally:
+        await context.close()
+
+
+async def test_a_long_message_is_explained_not_cut(
+    gateway: Any, fake_rasa: Any, browser: Browser
+) -> None:
+    client = await gateway()
+    base = str(client.make_url("")).rstrip("/")
+    context, page, watch = await open_chat(browser, base)
+    try:
+        await page.fill("#text", "ក" * 1900)
+        assert await page.locator("#count").inner_text() == "១៩០០/២០០០"
+        assert await page.locator("#hint").is_hidden()
+        await page.fill("#text", "ក" * 2001)
+        assert await page.input_value("#text") == "ក" * 2001  # nothing cut
+        await page.press("#text", "Enter")
+        hint = await page.locator("#hint").inner_text()
+        assert "វែងពេក" in hint
+        assert "២០០០" in hint
+        assert await page.locator(".msg.me").count() == 0  # not sent
+        await page.screenshot(path=str(SHOTS / "too-long.png"), full_page=False)
+        await page.fill("#text", "ក" * 2000)
+        await page.press("#text", "Enter")
+        await page.locator(".msg.bot").first.wait_for()
+        assert [c.params["message"] for c in fake_rasa.calls] == ["ក" * 2000]
+        await watch.check(page)
+    finally:
+        await context.close()
+
+
+async def test_waiting_is_shown_where_the_eye_is_and_a_person_is_named(
+    gateway: Any, fake_rasa: Any, browser: Browser
+) -> None:
+    from bot import keys
+    from tests.bot.handoff_helpers import add_agent, pool
+    from tests.bot.test_handoff_flow import ASK_PERSON_KM, rasa_with_handoff
+
+    rasa_with_handoff(fake_rasa, place=None)
+    client = await gateway()
+    base = str(client.make_url("")).rstrip("/")
+    context, page, watch = await open_chat(browser, base)
+    try:
+        for i in range(12):  # more than a phone screen
+            await type_and_send(page, f"សំណួរ {i}")
+            await page.get_by_text(f"echo: សំណួរ {i}", exact=True).wait_for()
+        fake_rasa.delay_s = 1.5  # under the gateway's Rasa timeout (2 s in tests)
+        await type_and_send(page, ASK_PERSON_KM)
+        typing = page.locator(".typing")
+        await typing.wait_for()
+        assert await typing.inner_text() == "ជំនួយការកំពុងសរសេរ…"
+        await page.wait_for_function(
+            "(() => { const r = document.querySelector('.typing').getBoundingClientRect();"
+            " const l = document.getElementById('log').getBoundingClientRect();"
+            " return r.bottom <= l.bottom + 1 && r.top >= l.top; })()"
+        )
+        await page.screenshot(path=str(SHOTS / "typing.png"))
+        await page.get_by_text("ខ្ញុំកំពុងបញ្ជូនអ្នកទៅបុគ្គលិកម្នាក់។").wait_for()
+        fake_rasa.delay_s = 0.0
+        service = client.app[keys.HANDOFFS]
+        national = await pool(client)
+        sokha = await add_agent(client, national, "sokha")
+        for _ in range(100):
+            if await service.queue(sokha):
+                break
+            await page.wait_for_timeout(50)
+        [view] = await service.queue(sokha)
+        await service.claim(sokha, view.id)
+        await service.reply(sokha, view.id, "សួស្តី ខ្ញុំឈ្មោះសុខា។")
+        agent = page.locator(".msg.agent")
+        await agent.wait_for()
+        assert await agent.inner_text() == "សួស្តី ខ្ញុំឈ្មោះសុខា។"
+        assert await page.locator(".who").inner_text() == f"Sokha · {national.name}"
+        colours = await page.evaluate(
+            "[...document.querySelectorAll('.msg.agent, .msg.bot')]"
+            ".map(e => getComputedStyle(e).backgroundColor)"
+        )
+        assert len(set(colours)) == 2  # a person's bubble is not the assistant's
+        await page.screenshot(path=str(SHOTS / "agent.png"))
+        await watch.check(page)
     finally:
         await context.close()

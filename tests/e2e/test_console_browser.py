@@ -18,6 +18,7 @@ from playwright.async_api import Browser, Page
 
 from bot import keys
 from bot.channels._texts import gateway_text
+from bot.console import CONSOLE
 from bot.handoff import Viewer
 from tests.bot.console_helpers import ASK_FOR_A_PERSON, PASSWORD, citizen_says
 from tests.bot.gateway_fakes import FakeTelegram, wait_until, wait_until_async
@@ -58,7 +59,7 @@ async def test_agent_answers_a_khmer_citizen_in_the_browser(
         gazetteer_path=ROOT / "knowledge" / "gazetteer" / "communes.yml",
     )
     base = str(client.make_url("")).rstrip("/")
-    admin = client.app[keys.CONSOLE].admin
+    admin = client.app[CONSOLE].admin
     north = await admin.add_organisation("kc-cso", "Kampong Cham CSO", areas=["03"])
     capital = await admin.add_organisation("pp-cso", "Phnom Penh CSO", areas=["12"])
     await admin.add_agent("sokha", "Sokha", north.slug, "agent", PASSWORD)

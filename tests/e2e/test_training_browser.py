@@ -20,8 +20,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page, expect
 
-from bot import Settings, create_app, keys
+from bot import Settings, create_app
+from bot.console import CONSOLE
 from bot.storage._db import ModelEntry, ModelStatus, TrainingJob, TrainingJobStatus, utcnow
+from bot.training import TRAINING as TRAINING_SERVICE
 from bot.training import GatePolicy, TrainingSettings, build_report
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.gateway_fixtures import FIXTURES
@@ -120,7 +122,7 @@ async def client(
         log_json=False,
     )
     test_client = await aiohttp_client(create_app(settings, training=training))
-    admin = test_client.app[keys.CONSOLE].admin
+    admin = test_client.app[CONSOLE].admin
     await admin.add_agent(ADMIN, "Root", "national-pool", "admin", PASSWORD)
     return test_client
 
@@ -213,7 +215,7 @@ async def review_and_teach(client: TestClient[Any, Any], base: str, page: Page) 
 
 async def follow_a_job(client: TestClient[Any, Any], base: str, page: Page) -> None:
     """The job page's progress bar moves without a reload; at the end the report shows."""
-    service = client.app[keys.TRAINING]
+    service = client.app[TRAINING_SERVICE]
     async with service.sessions() as session, session.begin():
         job = TrainingJob(
             created_by=ADMIN, status=TrainingJobStatus.RUNNING, stage="train", progress=30

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .. import keys
 from .._exceptions import Invalid, NotAllowed
-from ..accounts import Admin, AdminRules, LoginRefused, load_topics
+from ..accounts import Admin, AdminRules, LoginRefused, Viewer, load_topics
 from ..handoff import LiveEvent, PlaceNames, parse_office_hours
 from ._auth import AUTH, COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, ConsoleAuth, same_token
 from ._canned import CannedReplies
@@ -81,6 +81,14 @@ def _login_page(
     )
 
 
+def _landing(console: ConsoleState, viewer: Viewer, request: web.Request) -> str:
+    """Where a login leads without a ``next``: the person's first feature (a ministry
+    editor has no queue)."""
+    wanted = safe_next(request.query.get("next"))
+    menu = console.registry.menu(viewer, ui_language(request))
+    return menu[0].url if wanted == f"{PREFIX}/" and menu else wanted
+
+
 def _html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
@@ -88,8 +96,9 @@ def _html(text: str, status: int = 200) -> web.Response:
 async def login_form(request: web.Request) -> web.StreamResponse:
     """The login page (or straight to the queue if already logged in)."""
     console = state(request)
-    if await console.auth.session(request.cookies.get(COOKIE)) is not None:
-        raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+    found = await console.auth.session(request.cookies.get(COOKIE))
+    if found is not None:
+        raise web.HTTPSeeOther(_landing(console, found.viewer, request))
     response = web.Response(content_type="text/html", charset="utf-8")
     language = request.query.get("lang")
     if language in UI_LANGUAGES:
@@ -129,6 +138,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         error = label("bad_login", language)
         return _html(_login_page(request, cookie, next_path, language, error), 401)
     log.info("console.login", extra={"agent": viewer.agent_id, "role": viewer.role})
+    if next_path == f"{PREFIX}/":
+        next_path = _landing(console, viewer, request)
     response = web.HTTPSeeOther(next_path)
     console.auth.set_cookie(response, token)
     response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")

@@ -226,6 +226,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "escalated": {"en": "escalated", "km": "បានបញ្ជូនបន្ត"},
     "times_tz": {"en": "Times are Phnom Penh time.", "km": "ម៉ោងទាំងអស់ជាម៉ោងភ្នំពេញ។"},
     "people": {"en": "People", "km": "បុគ្គលិក"},
+    "waiting_h": {"en": "Waiting", "km": "រយៈពេលរង់ចាំ"},
     "log": {"en": "Log", "km": "កំណត់ហេតុ"},
 }
 

@@ -36,6 +36,7 @@ from ..console import (
     ui_language,
     viewer,
     wants_json,
+    word,
 )
 from ..storage._db import Agent, AnnotationLabel, ModelEntry, ModelStatus, TrainingJob
 from ..storage._db import TrainingJobStatus as JobStatus
@@ -333,7 +334,12 @@ async def job(request: web.Request) -> web.StreamResponse:
 async def job_api(request: web.Request) -> web.StreamResponse:
     """GET /console/api/training/jobs/{id}: what the job page polls."""
     found = await _job(_service(request), await _actor(request), _id(request, "training job"))
-    return web.json_response(job_json(found))
+    language = ui_language(request)
+    words = {
+        "status": word("job_status", found.status, language),
+        "stage": word("job_stage", found.stage, language),
+    }
+    return web.json_response({**job_json(found), "words": words})
 
 
 async def cancel_job(request: web.Request) -> web.StreamResponse:

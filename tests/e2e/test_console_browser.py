@@ -97,6 +97,7 @@ async def answer_in_the_browser(
 
     link = sokha.locator(f"a[href='/console/c/{handoff.id}']")
     await link.wait_for()  # arrived over server-sent events, no reload
+    await sokha.screenshot(path=str(ARTEFACTS / "queue-desktop.png"), full_page=True)
     await dara.reload()
     assert await dara.locator(f"a[href='/console/c/{handoff.id}']").count() == 0
 
@@ -126,6 +127,10 @@ async def answer_in_the_browser(
     await sokha.screenshot(path=str(ARTEFACTS / "conversation-desktop.png"), full_page=True)
 
     phone = await log_in(browser, base, "sokha", viewport=PHONE)
+    await phone.goto(f"{base}/console/")
+    await phone.locator(f"a[href='/console/c/{handoff.id}']").wait_for()
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await phone.screenshot(path=str(ARTEFACTS / "queue-phone.png"), full_page=True)
     await phone.goto(f"{base}/console/c/{handoff.id}")
     await phone.locator("ol.history").get_by_text(KHMER_REPLY).wait_for()
     width = await phone.evaluate("document.documentElement.scrollWidth")

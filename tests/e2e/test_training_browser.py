@@ -228,7 +228,7 @@ async def follow_a_job(client: TestClient[Any, Any], base: str, page: Page) -> N
         assert row is not None
         row.stage, row.progress = "evaluate", 80
     await expect(page.locator("#percent")).to_have_text("80%")  # polled, no reload
-    await expect(page.locator("#stage")).to_have_text("evaluate")
+    await expect(page.locator("#stage")).to_have_text("evaluating")  # the stage in words
     assert await page.locator("#progress").evaluate("p => p.value") == 80
     await page.screenshot(path=str(ARTEFACTS / "job-running-desktop.png"), full_page=True)
 
@@ -246,7 +246,7 @@ async def follow_a_job(client: TestClient[Any, Any], base: str, page: Page) -> N
         row.status, row.stage, row.progress = TrainingJobStatus.PASSED, "done", 100
         row.report, row.model_id, row.finished_at = report(), model.id, utcnow()
     await expect(page.locator("#gate")).to_contain_text("Passed")  # the page reloaded itself
-    await expect(page.locator("table.accuracy")).to_contain_text("ខ្មែរ")
+    await expect(page.locator("table.accuracy")).to_contain_text("Khmer")  # in words
     activate = page.locator(f"form[action='/console/training/models/{model.id}/activate']")
     await expect(activate).to_have_count(1)
     await page.screenshot(path=str(ARTEFACTS / "report-desktop.png"), full_page=True)

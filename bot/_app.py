@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from telegram import Update
 from telegram.error import TelegramError
 
@@ -45,7 +44,7 @@ from .storage._db import create_engine
 from .storage._migrate import migrate
 from .storage._models import InboundMessage
 from .storage._store import Store
-from .training import TrainingService, TrainingSettings, add_training_routes
+from .training import TRAINING_FEATURE, TRAINING_SETTINGS, TrainingSettings
 
 __all__ = ["create_app"]
 
@@ -238,14 +237,6 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _training_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The retraining tool on the gateway's database; closing cancels a running job."""
-    sessions = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False)
-    app[keys.TRAINING] = TrainingService(app[keys.TRAINING_SETTINGS], sessions)
-    yield
-    await app[keys.TRAINING].aclose()
-
-
 async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.RASA] = RasaClient(
@@ -386,9 +377,8 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app[keys.METRICS] = Metrics()
     app[keys.LIVE] = LiveHub()
     app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
-    app[keys.TRAINING_SETTINGS] = training or TrainingSettings.from_env().for_gateway(settings)
+    app[TRAINING_SETTINGS] = training or TrainingSettings.from_env().for_gateway(settings)
     app.cleanup_ctx.append(_database_ctx)
-    app.cleanup_ctx.append(_training_ctx)
     app.cleanup_ctx.append(_rasa_ctx)
     if settings.telegram_enabled:
         app.cleanup_ctx.append(_telegram_ctx)
@@ -406,6 +396,7 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/webchat/messages", webchat_poll)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    setup_console(app)  # after _pipeline_ctx: the console needs the store and the handoffs
-    add_training_routes(app)  # after the console: its login, CSRF and pages
+    # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
+    # its features (routes, menu entry, roles, the service's context)
+    setup_console(app, TRAINING_FEATURE)
     return app

@@ -1,5 +1,5 @@
 """``python -m bot org ...`` and ``python -m bot agent ...``: the console's administration
-from a terminal (the same rules, through bot.handoff.Admin).
+from a terminal (the same rules, through bot.accounts.Admin).
 
 Passwords are read from standard input (never from the command line, where ``ps`` and the
 shell history would show them) or generated and printed once.
@@ -17,17 +17,19 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._exceptions import HandoffError
+from ._exceptions import Refused
 from ._settings import Settings
-from .handoff import (
+from .accounts import (
     Admin,
     AdminRules,
     AgentInfo,
     OrgInfo,
-    PlaceNames,
+    OrgKind,
+    Role,
     generate_password,
     load_topics,
 )
+from .handoff import PlaceNames, parse_office_hours
 from .storage._db import create_engine
 from .storage._migrate import migrate
 from .storage._store import Store
@@ -76,6 +78,11 @@ def add_admin_commands(sub: Any) -> None:
         p.add_argument("--areas", type=_csv, help="gazetteer codes, e.g. 03,1201")
         p.add_argument("--hours", type=_hours, help='{"mon-fri": ["08:00-17:00"]}')
         p.add_argument("--sla-minutes", type=int)
+        p.add_argument(
+            "--kind",
+            choices=[k.value for k in OrgKind if k != OrgKind.NATIONAL_POOL],
+            help="ministry, secretariat or cso (the default)",
+        )
         if name == "update":
             p.add_argument("--active", type=_yes_no, help="yes or no")
     agent = sub.add_parser("agent", help="console users").add_subparsers(
@@ -87,7 +94,7 @@ def add_admin_commands(sub: Any) -> None:
     p.add_argument("username")
     p.add_argument("--name", required=True, help="the name citizens see")
     p.add_argument("--org", required=True)
-    p.add_argument("--role", default="agent", help="agent, supervisor or admin")
+    p.add_argument("--role", default=Role.AGENT.value, help=", ".join(Role))
     p.add_argument("--generate", action="store_true", help="generate and print a password")
     p = agent.add_parser("update", help="change role, organisation or name")
     p.add_argument("username")
@@ -109,7 +116,7 @@ def _read_password(stdin: TextIO) -> str:
     if stdin.isatty():
         first = getpass.getpass("password: ")
         if getpass.getpass("again: ") != first:
-            raise HandoffError("the two passwords differ")
+            raise Refused("the two passwords differ")
         return first
     return stdin.readline().rstrip("\r\n")
 
@@ -125,7 +132,7 @@ def write_secret_file(path: Path, text: str) -> None:
 
 
 def _org_line(org: OrgInfo) -> str:
-    flags = " national-pool" if org.national_pool else ""
+    flags = " national-pool" if org.national_pool else f" kind={org.kind}"
     flags += "" if org.active else " inactive"
     return (
         f"{org.slug}\t{org.name}\tlanguages={','.join(org.languages) or 'all'}"
@@ -151,6 +158,7 @@ async def admin_for(settings: Settings) -> AsyncIterator[Admin]:
             await migrate(engine)
         rules = AdminRules(
             places=PlaceNames.load(settings.gazetteer_path.parent),
+            office_hours=parse_office_hours,
             topics=load_topics(settings.knowledge_dir / "programmes.yml"),
         )
         yield Admin(Store(sessions, engine.dialect.name), rules)
@@ -169,6 +177,7 @@ async def _org(admin: Admin, args: argparse.Namespace, out: TextIO) -> None:
         "areas": args.areas,
         "office_hours": args.hours,
         "sla_minutes": args.sla_minutes,
+        "kind": args.kind,
     }
     if args.org_command == "add":
         given = {k: v for k, v in fields.items() if v is not None}
@@ -240,7 +249,7 @@ async def run_admin_command(
                 await _org(admin, args, out)
             else:
                 await _agent(admin, settings, args, out, stdin)
-    except HandoffError as exc:
+    except Refused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

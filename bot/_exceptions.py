@@ -8,18 +8,21 @@
   + ChannelError          a platform refused or failed a send
     - RateLimited         the platform asked us to wait ``retry_after`` seconds
     - RecipientBlocked    the user blocked the bot / cannot be reached (-> chat inactive)
-  + HandoffError          a console or handoff operation was refused
+  + Refused               a console, CLI or feature operation was refused; the console
+                          maps the four kinds to HTTP statuses in one place
     - NotFound            no such conversation/organisation/agent, or not visible (-> 404)
     - NotAllowed          the user's role does not allow it (-> 403)
     - Conflict            not possible in the current state, e.g. already claimed (-> 409)
     - Invalid             console or CLI input that breaks a rule: an unknown area code,
                           malformed office hours, an unknown role (-> 400)
+  HandoffError            the former name of Refused (an alias: callers keep working)
   + TrainingError         the review and retraining tool (bot.training) refused or failed
-    - TrainingForbidden   the person is not an admin (-> 403)
-    - InvalidAnnotation   a label, an intent name or a new intent's answers are not acceptable
-    - TrainingBusy        a training job is already queued or running (one at a time)
-    - TrainingFailed      validation, training or evaluation failed; the message says why
-    - ActivationFailed    a Rasa instance did not load the model (the previous one stays)
+    - TrainingForbidden   the person is not an admin (also a NotAllowed -> 403)
+    - InvalidAnnotation   a label, an intent name or a new intent's answers are not
+                          acceptable (also an Invalid -> 400)
+    - TrainingBusy        a training job is already queued or running (a Conflict -> 409)
+    - TrainingFailed      validation, training or evaluation failed (a Conflict -> 409)
+    - ActivationFailed    a Rasa instance did not load the model (a Conflict -> 409)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "RasaUnavailable",
     "RateLimited",
     "RecipientBlocked",
+    "Refused",
     "SettingsError",
     "TrainingBusy",
     "TrainingError",
@@ -83,23 +87,26 @@ class RecipientBlocked(ChannelError):
     """The user blocked the bot (Telegram 403) or is unreachable: mark the chat inactive."""
 
 
-class HandoffError(GatewayError):
-    """A handoff or console operation the gateway refuses; the message is safe to show."""
+class Refused(GatewayError):
+    """An operation the gateway refuses; the message is safe to show to the person."""
 
 
-class NotFound(HandoffError):
+HandoffError = Refused  # its first name: handoff and console code still catch it
+
+
+class NotFound(Refused):
     """Absent, or not visible to this user (the same answer, so ids leak nothing)."""
 
 
-class NotAllowed(HandoffError):
+class NotAllowed(Refused):
     """The user's role does not allow this operation."""
 
 
-class Conflict(HandoffError):
+class Conflict(Refused):
     """The operation does not fit the current state (already claimed, closed, empty text)."""
 
 
-class Invalid(HandoffError):
+class Invalid(Refused):
     """Administrative input that breaks a rule; the message says which, for the admin."""
 
 
@@ -107,21 +114,21 @@ class TrainingError(GatewayError):
     """Base of the retraining tool's errors; the message is shown to the admin as is."""
 
 
-class TrainingForbidden(TrainingError):
+class TrainingForbidden(TrainingError, NotAllowed):
     """Only admins may review, annotate, train, activate or roll back."""
 
 
-class InvalidAnnotation(TrainingError):
+class InvalidAnnotation(TrainingError, Invalid):
     """An annotation or a new intent that would make the training data wrong or incomplete."""
 
 
-class TrainingBusy(TrainingError):
+class TrainingBusy(TrainingError, Conflict):
     """One training job at a time: two would fight over the same files and both cores."""
 
 
-class TrainingFailed(TrainingError):
+class TrainingFailed(TrainingError, Conflict):
     """A stage of a training job failed (validator, rasa train, evaluation)."""
 
 
-class ActivationFailed(TrainingError):
+class ActivationFailed(TrainingError, Conflict):
     """A Rasa instance refused or failed to load a model; the live model stays."""

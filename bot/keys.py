@@ -1,4 +1,6 @@
-"""Every piece of typed application state, as ``web.AppKey`` (one module, one place to look)."""
+"""The gateway's typed application state, as ``web.AppKey``. The console's and the
+training tool's keys live with them (``bot.console.CONSOLE``, ``bot.training.TRAINING``), so
+this module imports neither."""
 
 from __future__ import annotations
 
@@ -14,16 +16,13 @@ from .channels._geo import Commune
 from .channels._messenger import MessengerChannel
 from .channels._telegram import TelegramChannel
 from .channels._webchat import WebChatChannel
-from .console import ConsoleState
 from .conversation._pipeline import Pipeline
 from .handoff import HandoffService, LiveHub
 from .rasa._client import RasaClient
 from .storage._store import Store
-from .training import TrainingService, TrainingSettings
 
 __all__ = [
     "COMMUNES",
-    "CONSOLE",
     "ENGINE",
     "ESCALATOR_KEY",
     "HANDOFFS",
@@ -38,8 +37,6 @@ __all__ = [
     "STORE",
     "TELEGRAM",
     "TELEGRAM_APP",
-    "TRAINING",
-    "TRAINING_SETTINGS",
     "WEBCHAT_KEY",
     "WORKER_KEY",
 ]
@@ -61,6 +58,3 @@ POLLER_KEY = web.AppKey("poller", asyncio.Task[None])
 LIVE = web.AppKey("live", LiveHub)
 HANDOFFS = web.AppKey("handoffs", HandoffService)
 ESCALATOR_KEY = web.AppKey("escalator", asyncio.Task[None])
-CONSOLE = web.AppKey("console", ConsoleState)
-TRAINING_SETTINGS = web.AppKey("training_settings", TrainingSettings)
-TRAINING = web.AppKey("training", TrainingService)

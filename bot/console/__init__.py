@@ -1,29 +1,50 @@
-"""The agent console served by the gateway under /console: login, the queue, conversations,
-the supervisor view and administration (organisations, agents), live over server-sent events.
+"""The agent console under /console: one aiohttp sub-application with a nested
+sub-application per feature, one middleware (login, CSRF, roles, refusals, security headers)
+and Jinja2 templates in Khmer and English.
 
 Public surface::
 
-    from bot.console import setup_console   # called by create_app
-    # for other admin pages in the console's layout (bot/training):
-    from bot.console import html_response, page_context, request_fields, wants_json
+    from bot.console import setup_console, ConsoleFeature   # create_app: the console + features
+    # a feature's handlers:
+    from bot.console import render, fields, payload, done, viewer, wants_json, CONSOLE
 """
 
 from __future__ import annotations
 
-from ._routes import (
+from ._features import ConsoleFeature, FeatureRoutes, MenuEntry
+from ._labels import label, word
+from ._middleware import refusal_status
+from ._routes import Console, setup_console
+from ._web import (
+    CONSOLE,
     ConsoleState,
-    html_response,
-    page_context,
-    request_fields,
-    setup_console,
+    done,
+    fields,
+    payload,
+    render,
+    state,
+    ui_language,
+    viewer,
     wants_json,
 )
 
 __all__ = [
+    "CONSOLE",
+    "Console",
+    "ConsoleFeature",
     "ConsoleState",
-    "html_response",
-    "page_context",
-    "request_fields",
+    "FeatureRoutes",
+    "MenuEntry",
+    "done",
+    "fields",
+    "label",
+    "payload",
+    "refusal_status",
+    "render",
     "setup_console",
+    "state",
+    "ui_language",
+    "viewer",
     "wants_json",
+    "word",
 ]

@@ -1,37 +1,24 @@
-"""Console authentication: logins, sessions, CSRF, throttling, roles, security headers.
+"""The console's HTTP side of logins: the session cookie, the CSRF tokens, same-origin
+checks. Who is logged in is bot.accounts' business (Sessions); this module only carries
+it over HTTP.
 
-* A session is a random 32-byte cookie; only its SHA-256 is stored (gw_console_sessions),
-  so a database leak gives no usable cookie. The cookie is HttpOnly, SameSite=Strict,
-  Path=/console, Secure behind an https public URL, and expires with the row.
+* The session cookie is HttpOnly, SameSite=Strict, Path=/console, Secure behind an https
+  public URL, and expires with the session row.
 * Every state-changing request carries the session's CSRF token (header ``X-CSRF-Token``
   from scripts, hidden field ``csrf_token`` from forms), compared in constant time. The
   login form has its own double-submit token, since there is no session yet.
-* Failed logins are counted per username and client address (and per address alone) in
-  this process: after ``MAX_FAILURES`` in ``WINDOW_S`` the login answers 429. The gateway
-  runs as one process per deployment; behind a reverse proxy every client shares the
-  proxy's address, so the per-address limit is set high.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import hmac
 import secrets
-import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import delete, select, update
 
-from .._exceptions import NotAllowed
-from .._passwords import hash_password, verify_password
 from .._settings import Settings
-from ..handoff import ROLE_RANK, Viewer
-from ..storage._db import Agent, ConsoleSession, utcnow
+from ..accounts import Session, Sessions
+from ..accounts._sessions import MAX_TOKEN_CHARS
 from ..storage._store import Store
 
 __all__ = [
@@ -41,11 +28,8 @@ __all__ = [
     "CSRF_HEADER",
     "LOGIN_COOKIE",
     "PREFIX",
-    "Authenticated",
     "ConsoleAuth",
-    "LoginThrottle",
-    "require_role",
-    "token_hash",
+    "same_token",
 ]
 
 PREFIX = "/console"
@@ -54,20 +38,10 @@ LOGIN_COOKIE = "sp4all_login"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 TOKEN_BYTES = 32
-MAX_COOKIE_CHARS = 128
-MAX_FAILURES = 5  # per username and address
-MAX_ADDRESS_FAILURES = 50  # per address, whatever the username (password spraying)
-WINDOW_S = 15 * 60
-MAX_TRACKED_KEYS = 10_000
 LOGIN_TOKEN_MAX_AGE_S = 60 * 60
 SECONDS_PER_HOUR = 3600
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def token_hash(token: str) -> str:
-    """What the database stores instead of the cookie value."""
-    return hashlib.sha256(token.encode()).hexdigest()
+AUTH = web.RequestKey("console_auth", Session)
 
 
 def same_token(given: str | None, expected: str) -> bool:
@@ -75,95 +49,12 @@ def same_token(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
-def require_role(viewer: Viewer, role: str) -> None:
-    """agent < supervisor < admin; NotAllowed (403) below ``role``."""
-    if ROLE_RANK.get(viewer.role, -1) < ROLE_RANK[role]:
-        raise NotAllowed(f"this needs the {role} role")
-
-
-class LoginThrottle:
-    """Failures per key in a sliding window (in memory, bounded)."""
-
-    def __init__(
-        self,
-        limit: int,
-        window_s: float = WINDOW_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._limit = limit
-        self._window_s = window_s
-        self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def _recent(self, key: str) -> deque[float]:
-        found = self._failures.get(key)
-        if found is None:
-            return deque()
-        cutoff = self._clock() - self._window_s
-        while found and found[0] <= cutoff:
-            found.popleft()
-        if not found:
-            del self._failures[key]
-        return found
-
-    def retry_after(self, key: str) -> float | None:
-        """Seconds until another attempt is allowed, or None if allowed now."""
-        recent = self._recent(key)
-        if len(recent) < self._limit:
-            return None
-        return max(1.0, recent[0] + self._window_s - self._clock())
-
-    def failed(self, key: str) -> None:
-        """Count a failure (the oldest keys are forgotten beyond MAX_TRACKED_KEYS)."""
-        self._recent(key)
-        self._failures.setdefault(key, deque()).append(self._clock())
-        self._failures.move_to_end(key)
-        while len(self._failures) > MAX_TRACKED_KEYS:
-            self._failures.popitem(last=False)
-
-    def succeeded(self, key: str) -> None:
-        """A correct password clears that key's failures."""
-        self._failures.pop(key, None)
-
-
-@dataclass(frozen=True)
-class Authenticated:
-    """A valid session: who, their CSRF token and when the session ends."""
-
-    viewer: Viewer
-    csrf: str
-    token_hash: str
-    expires_at: datetime
-
-
-AUTH = web.RequestKey("console_auth", Authenticated)
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=utcnow().tzinfo)
-
-
-class LoginRefused(Exception):
-    """Wrong credentials (``retry_after`` None) or throttled (seconds to wait)."""
-
-    def __init__(self, retry_after: float | None = None) -> None:
-        super().__init__("login refused")
-        self.retry_after = retry_after
-
-
 class ConsoleAuth:
-    """Logins and sessions against gw_agents / gw_console_sessions."""
+    """Sessions (bot.accounts) plus the cookies that carry them."""
 
-    def __init__(
-        self, store: Store, settings: Settings, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self._store = store
+    def __init__(self, store: Store, settings: Settings) -> None:
         self._settings = settings
-        self._clock = clock
-        self.by_user = LoginThrottle(MAX_FAILURES)
-        self.by_address = LoginThrottle(MAX_ADDRESS_FAILURES)
-        # checked when the username is unknown, so both cases take as long
-        self._dummy_hash = hash_password(secrets.token_urlsafe(TOKEN_BYTES))
+        self.sessions = Sessions(store, self.session_s)
 
     @property
     def secure_cookies(self) -> bool:
@@ -175,82 +66,9 @@ class ConsoleAuth:
         """Session lifetime in seconds (settings.console_session_hours)."""
         return max(1, int(self._settings.console_session_hours * SECONDS_PER_HOUR))
 
-    async def login(self, username: str, password: str, address: str) -> tuple[str, Viewer]:
-        """A new session's cookie value for correct credentials; LoginRefused otherwise."""
-        name = username.strip().lower()[:MAX_COOKIE_CHARS]
-        user_key, address_key = f"{name}\x00{address}", address
-        waits = [self.by_user.retry_after(user_key), self.by_address.retry_after(address_key)]
-        if any(w is not None for w in waits):
-            raise LoginRefused(max(w for w in waits if w is not None))
-        async with self._store.reading() as session:
-            agent = await session.scalar(select(Agent).where(Agent.username == name))
-        stored = agent.password_hash if agent is not None and agent.active else self._dummy_hash
-        # scrypt takes tens of milliseconds: off the event loop, which serves the citizens
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        if agent is None or not agent.active or not ok:
-            self.by_user.failed(user_key)
-            self.by_address.failed(address_key)
-            raise LoginRefused()
-        self.by_user.succeeded(user_key)
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        now = self._clock()
-        async with self._store.writing() as session:
-            await session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
-            session.add(
-                ConsoleSession(
-                    token_hash=token_hash(token),
-                    agent_id=agent.id,
-                    csrf_token=secrets.token_urlsafe(TOKEN_BYTES),
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=self.session_s),
-                )
-            )
-            await session.execute(
-                update(Agent).where(Agent.id == agent.id).values(last_login_at=now)
-            )
-            await session.commit()
-        viewer = Viewer(agent.id, agent.organisation_id, agent.role, agent.display_name)
-        return token, viewer
-
-    async def session(self, token: str | None) -> Authenticated | None:
-        """The session of a cookie value, if valid now (an expired row is deleted)."""
-        if not token or len(token) > MAX_COOKIE_CHARS:
-            return None
-        digest = token_hash(token)
-        # every console request asks this: the columns it needs, no ORM objects
-        async with self._store.reading() as session:
-            found = (
-                await session.execute(
-                    select(
-                        ConsoleSession.csrf_token,
-                        ConsoleSession.expires_at,
-                        Agent.id,
-                        Agent.organisation_id,
-                        Agent.role,
-                        Agent.display_name,
-                        Agent.active,
-                    )
-                    .join(Agent, Agent.id == ConsoleSession.agent_id)
-                    .where(ConsoleSession.token_hash == digest)
-                )
-            ).first()
-        if found is None:
-            return None
-        if _aware(found.expires_at) <= self._clock():
-            await self.logout(digest)
-            return None
-        if not found.active:
-            return None
-        viewer = Viewer(found.id, found.organisation_id, found.role, found.display_name)
-        return Authenticated(viewer, found.csrf_token, digest, _aware(found.expires_at))
-
-    async def logout(self, digest: str) -> None:
-        """Delete the session row: the cookie is worthless from now on."""
-        async with self._store.writing() as session:
-            await session.execute(
-                delete(ConsoleSession).where(ConsoleSession.token_hash == digest)
-            )
-            await session.commit()
+    async def session(self, token: str | None) -> Session | None:
+        """The valid session of a cookie value, if any."""
+        return await self.sessions.session(token)
 
     def set_cookie(self, response: web.StreamResponse, token: str) -> None:
         """The session cookie, hardened."""
@@ -272,7 +90,7 @@ class ConsoleAuth:
 
     def login_token(self, response: web.StreamResponse, existing: str | None) -> str:
         """The login form's double-submit token (a short-lived cookie and a hidden field)."""
-        token = existing if existing and len(existing) <= MAX_COOKIE_CHARS else None
+        token = existing if existing and len(existing) <= MAX_TOKEN_CHARS else None
         token = token or secrets.token_urlsafe(TOKEN_BYTES)
         response.set_cookie(
             LOGIN_COOKIE,

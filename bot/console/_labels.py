@@ -1,8 +1,13 @@
-"""The console's own words, in Khmer and English (agents choose; English by default)."""
+"""The console's own words, in Khmer and English (agents choose; English by default):
+labels by key (``label``) and the words for stored values (``word``: statuses, reasons,
+topics, roles, organisation kinds, events...), so no page shows an internal name."""
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGE_NAMES", "UI_LANGUAGES", "label"]
+from collections.abc import Mapping
+from enum import StrEnum
+
+__all__ = ["LANGUAGE_NAMES", "UI_LANGUAGES", "WordKind", "add_words", "label", "word"]
 
 UI_LANGUAGES = ("en", "km")
 DEFAULT_UI_LANGUAGE = "en"
@@ -189,6 +194,174 @@ _LABELS: dict[str, dict[str, str]] = {
     "target": {"en": "What", "km": "អ្វី"},
     "detail": {"en": "Detail", "km": "ព័ត៌មានលម្អិត"},
     "file": {"en": "File", "km": "ឯកសារ"},
+    # --- added with the console framework ---
+    "menu": {"en": "Console sections", "km": "ផ្នែកនៃផ្ទាំងបុគ្គលិក"},
+    "name": {"en": "Name", "km": "ឈ្មោះ"},
+    "role": {"en": "Role", "km": "តួនាទី"},
+    "kind": {"en": "Kind", "km": "ប្រភេទ"},
+    "active": {"en": "active", "km": "សកម្ម"},
+    "inactive": {"en": "inactive", "km": "អសកម្ម"},
+    "slug": {"en": "Id (a-z 0-9 - _)", "km": "លេខសម្គាល់ (a-z 0-9 - _)"},
+    "languages": {"en": "Languages (km,en)", "km": "ភាសា (km,en)"},
+    "topics": {"en": "Topics (empty = all)", "km": "ប្រធានបទ (ទទេ = ទាំងអស់)"},
+    "topics_h": {"en": "Topics", "km": "ប្រធានបទ"},
+    "areas": {
+        "en": "Areas: gazetteer codes (empty = whole country)",
+        "km": "តំបន់៖ លេខកូដភូមិសាស្ត្រ (ទទេ = ទូទាំងប្រទេស)",
+    },
+    "areas_h": {"en": "Areas", "km": "តំបន់"},
+    "office_hours": {
+        "en": "Office hours, Asia/Phnom_Penh (JSON, empty = always)",
+        "km": "ម៉ោងធ្វើការ ម៉ោងភ្នំពេញ (JSON, ទទេ = គ្រប់ពេល)",
+    },
+    "hours_h": {"en": "Office hours", "km": "ម៉ោងធ្វើការ"},
+    "sla": {"en": "Service level (minutes)", "km": "កម្រិតសេវា (នាទី)"},
+    "sla_h": {"en": "Service level", "km": "កម្រិតសេវា"},
+    "minutes": {"en": "{n} min", "km": "{n} នាទី"},
+    "all": {"en": "all", "km": "ទាំងអស់"},
+    "always": {"en": "always", "km": "គ្រប់ពេល"},
+    "whole_country": {"en": "whole country", "km": "ទូទាំងប្រទេស"},
+    "channel": {"en": "Channel", "km": "បណ្តាញ"},
+    "chat": {"en": "Chat", "km": "ការសន្ទនា"},
+    "escalated": {"en": "escalated", "km": "បានបញ្ជូនបន្ត"},
+    "times_tz": {"en": "Times are Phnom Penh time.", "km": "ម៉ោងទាំងអស់ជាម៉ោងភ្នំពេញ។"},
+    "people": {"en": "People", "km": "បុគ្គលិក"},
+    "waiting_h": {"en": "Waiting", "km": "រយៈពេលរង់ចាំ"},
+    "log": {"en": "Log", "km": "កំណត់ហេតុ"},
+}
+
+_UNKNOWN = {"en": "other ({value})", "km": "ផ្សេងទៀត ({value})"}
+
+
+class WordKind(StrEnum):
+    """The kinds of stored value the console shows in words."""
+
+    STATUS = "status"
+    REASON = "reason"
+    URGENCY = "urgency"
+    TOPIC = "topic"
+    ROLE = "role"
+    ORG_KIND = "org_kind"
+    EVENT = "event"
+    AUTHOR = "author"
+    CHANNEL = "channel"
+    LANGUAGE = "language"
+    ANNOTATION = "annotation"
+    JOB_STATUS = "job_status"
+    JOB_STAGE = "job_stage"
+    MODEL_STATUS = "model_status"
+    AUDIT = "audit"
+    REVIEW_REASON = "review_reason"
+
+
+def _w(en: str, km: str) -> dict[str, str]:
+    return {"en": en, "km": km}
+
+
+_WORDS: dict[str, dict[str, dict[str, str]]] = {
+    WordKind.STATUS: {
+        "queued": _w("waiting", "កំពុងរង់ចាំ"),
+        "claimed": _w("being answered", "កំពុងឆ្លើយ"),
+        "closed": _w("closed", "បានបិទ"),
+    },
+    WordKind.REASON: {
+        "user_request": _w("asked for a person", "សុំនិយាយជាមួយមនុស្ស"),
+        "sensitive_topic": _w("sensitive subject", "ប្រធានបទរសើប"),
+        "voice_note": _w("sent a voice message", "បានផ្ញើសារជាសំឡេង"),
+        "not_understood": _w("not understood by the assistant", "ជំនួយការមិនយល់"),
+        "agent_takeover": _w("taken over by staff", "បុគ្គលិកចូលជំនួស"),
+        "other": _w("other reason", "មូលហេតុផ្សេងទៀត"),
+    },
+    WordKind.URGENCY: {
+        "emergency": _w("emergency", "បន្ទាន់"),
+        "abuse": _w("abuse", "ការរំលោភបំពាន"),
+        "payment": _w("payment not received", "មិនបានទទួលប្រាក់"),
+    },
+    WordKind.ROLE: {
+        "agent": _w("CSO agent", "បុគ្គលិកអង្គការសង្គមស៊ីវិល"),
+        "supervisor": _w("CSO supervisor", "អ្នកត្រួតពិនិត្យអង្គការសង្គមស៊ីវិល"),
+        "admin": _w("administrator", "អ្នកគ្រប់គ្រងប្រព័ន្ធ"),
+        "ministry_editor": _w("ministry editor", "អ្នកកែសម្រួលក្រសួង"),
+        "secretariat_reviewer": _w("secretariat reviewer", "អ្នកពិនិត្យលេខាធិការដ្ឋាន"),
+    },
+    WordKind.ORG_KIND: {
+        "ministry": _w("ministry", "ក្រសួង"),
+        "secretariat": _w("secretariat", "លេខាធិការដ្ឋាន"),
+        "cso": _w("civil-society organisation", "អង្គការសង្គមស៊ីវិល"),
+        "national_pool": _w("national pool", "ក្រុមជាតិ"),
+    },
+    WordKind.EVENT: {
+        "opened": _w("Handed to a person", "បានបញ្ជូនទៅបុគ្គលិក"),
+        "claimed": _w("Claimed", "បានទទួលយក"),
+        "reply": _w("Replied", "បានឆ្លើយតប"),
+        "note": _w("Private note", "កំណត់ចំណាំឯកជន"),
+        "transferred": _w("Transferred", "បានផ្ទេរ"),
+        "escalated": _w("Escalated to the national pool", "បានបញ្ជូនបន្តទៅក្រុមជាតិ"),
+        "closed": _w("Closed and handed back to the assistant", "បានបិទ ហើយប្រគល់ទៅជំនួយការវិញ"),
+        "rated": _w("Rated by the citizen", "ពលរដ្ឋបានវាយតម្លៃ"),
+        "citizen": _w("The citizen wrote", "ពលរដ្ឋបានសរសេរ"),
+    },
+    WordKind.AUTHOR: {
+        "citizen": _w("Citizen", "ពលរដ្ឋ"),
+        "assistant": _w("Assistant", "ជំនួយការ"),
+        "agent": _w("Agent", "បុគ្គលិក"),
+        "note": _w("Private note", "កំណត់ចំណាំឯកជន"),
+        "event": _w("Event", "ព្រឹត្តិការណ៍"),
+    },
+    WordKind.CHANNEL: {
+        "telegram": _w("Telegram", "តេឡេក្រាម"),
+        "messenger": _w("Messenger", "មែសេនជឺ"),
+        "webchat": _w("Web chat", "ជជែកលើគេហទំព័រ"),
+    },
+    WordKind.LANGUAGE: {
+        "km": _w("Khmer", "ខ្មែរ"),
+        "en": _w("English", "អង់គ្លេស"),
+    },
+    WordKind.ANNOTATION: {
+        "intent": _w("Intent", "គោលបំណង"),
+        "out_of_scope": _w("Out of scope", "ក្រៅប្រធានបទ"),
+        "spam": _w("Spam", "សារឥតបានការ"),
+    },
+    WordKind.JOB_STATUS: {
+        "queued": _w("queued", "កំពុងរង់ចាំ"),
+        "running": _w("running", "កំពុងដំណើរការ"),
+        "passed": _w("passed", "បានឆ្លង"),
+        "rejected": _w("rejected", "បានបដិសេធ"),
+        "failed": _w("failed", "បរាជ័យ"),
+        "cancelled": _w("cancelled", "បានបោះបង់"),
+    },
+    WordKind.JOB_STAGE: {
+        "export": _w("exporting the labels", "កំពុងនាំចេញស្លាក"),
+        "validate": _w("checking the data", "កំពុងពិនិត្យទិន្នន័យ"),
+        "train": _w("training", "កំពុងបង្ហាត់"),
+        "evaluate": _w("evaluating", "កំពុងវាយតម្លៃ"),
+        "gate": _w("gate", "ច្រកត្រួតពិនិត្យ"),
+        "done": _w("done", "រួចរាល់"),
+    },
+    WordKind.MODEL_STATUS: {
+        "candidate": _w("candidate", "បេក្ខជន"),
+        "active": _w("live", "កំពុងប្រើ"),
+        "retired": _w("retired", "ឈប់ប្រើ"),
+        "rejected": _w("rejected", "បានបដិសេធ"),
+    },
+    WordKind.AUDIT: {
+        "annotate": _w("labelled", "បានដាក់ស្លាក"),
+        "remove_annotation": _w("removed a label", "បានលុបស្លាក"),
+        "define_intent": _w("created an intent", "បានបង្កើតគោលបំណង"),
+        "train": _w("started a training", "បានចាប់ផ្តើមបង្ហាត់"),
+        "cancel_training": _w("cancelled a training", "បានបោះបង់ការបង្ហាត់"),
+        "gate": _w("gate decision", "ការសម្រេចរបស់ច្រកត្រួតពិនិត្យ"),
+        "activate": _w("activated a model", "បានដាក់ម៉ូដែលឱ្យប្រើ"),
+        "rollback": _w("rolled back", "បានត្រឡប់ម៉ូដែលមុន"),
+        "register_model": _w("registered a model", "បានចុះបញ្ជីម៉ូដែល"),
+    },
+    WordKind.REVIEW_REASON: {
+        "low_confidence": _w("low confidence", "ភាពជឿជាក់ទាប"),
+        "fallback": _w("not understood", "មិនយល់"),
+        "handoff": _w("handed to a person", "បញ្ជូនទៅបុគ្គលិក"),
+        "low_rating": _w("poor rating", "ការវាយតម្លៃទាប"),
+    },
+    WordKind.TOPIC: {},  # filled from knowledge/programmes.yml (add_words)
 }
 
 
@@ -197,3 +370,22 @@ def label(name: str, language: str, **values: str) -> str:
     texts = _LABELS[name]
     text = texts.get(language) or texts[DEFAULT_UI_LANGUAGE]
     return text.format(**values) if values else text
+
+
+def word(kind: str, value: str | None, language: str) -> str:
+    """A stored value (a status, a reason, a role...) in words; an unknown value says
+    "other (value)" rather than pass for a word."""
+    if value is None or value == "":
+        return ""
+    found = _WORDS.get(kind, {}).get(str(value))
+    if found is None:
+        template = _UNKNOWN.get(language) or _UNKNOWN[DEFAULT_UI_LANGUAGE]
+        return template.format(value=value)
+    return found.get(language) or found[DEFAULT_UI_LANGUAGE]
+
+
+def add_words(kind: str, words: Mapping[str, Mapping[str, str]]) -> None:
+    """Words read at start-up (topic titles from knowledge/programmes.yml)."""
+    table = _WORDS.setdefault(kind, {})
+    for value, texts in words.items():
+        table[value] = {lang: str(text) for lang, text in texts.items() if text}

@@ -3,12 +3,12 @@
 Public surface::
 
     from bot.handoff import HandoffService, HandoffRequest, Viewer, LiveHub, route
-    from bot.handoff import Admin  # organisations and agents (console admin pages, CLI)
+    # organisations, people and Viewer live in bot.accounts (re-exported here)
 """
 
 from __future__ import annotations
 
-from ._admin import (
+from ..accounts import (  # administration lives in bot.accounts; kept here for old imports
     LANGUAGES,
     ROLE_RANK,
     Admin,

@@ -34,12 +34,12 @@ from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .._exceptions import Conflict, NotAllowed, NotFound, RasaUnavailable
+from ..accounts import Viewer, ensure_national_pool
 from ..channels._base import Channel, callback_key
 from ..channels._texts import gateway_text, when_text
 from ..rasa._client import RasaClient
 from ..storage._db import (
     Agent,
-    AgentRole,
     Chat,
     Handoff,
     HandoffEvent,
@@ -52,7 +52,6 @@ from ..storage._db import (
 )
 from ..storage._models import OutboundKind
 from ..storage._store import NewOutbound, Store
-from ._admin import ensure_national_pool
 from ._live import LiveEvent, LiveHub
 from ._places import PlaceNames
 from ._routing import OrgProfile, national_pool, parse_office_hours, priority_for, route
@@ -99,30 +98,6 @@ class EventKind:
     CLOSED = "closed"
     RATED = "rated"
     CITIZEN = "citizen"  # the citizen wrote while handed off
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The logged-in console user, as the service needs to know them."""
-
-    agent_id: int
-    organisation_id: int
-    role: str
-    display_name: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        """Admins see and administer every organisation."""
-        return self.role == AgentRole.ADMIN
-
-    @property
-    def is_supervisor(self) -> bool:
-        """Supervisors (and admins) watch queues and transfer conversations."""
-        return self.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN)
-
-    def may_see(self, organisation_id: int) -> bool:
-        """Conversations are visible inside the agent's own organisation only."""
-        return self.is_admin or organisation_id == self.organisation_id
 
 
 @dataclass(frozen=True)

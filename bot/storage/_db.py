@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -60,6 +61,7 @@ __all__ = [
     "ModelEntry",
     "ModelStatus",
     "Organisation",
+    "OrganisationKind",
     "Outbound",
     "OutboundStatus",
     "TrainingJob",
@@ -78,7 +80,7 @@ CALLBACK_KEY_LEN = 32
 PLACE_CODE_LEN = 16
 SLUG_LEN = 64
 NAME_LEN = 200
-ROLE_LEN = 16
+ROLE_LEN = 32  # secretariat_reviewer; 0006 widened the column from 16
 TOKEN_HASH_LEN = 64
 
 
@@ -205,18 +207,32 @@ class HandoffStatus:
     CLOSED = "closed"  # handed back to the assistant
 
 
-class AgentRole:
-    """What a console user may do: agents answer, supervisors also watch and transfer
-    within their organisation, admins see everything and administer."""
+class AgentRole(StrEnum):
+    """What a console user may do. The first three values are the ones stored since the
+    handoff console (CSO agents answer, CSO supervisors also watch and transfer within their
+    organisation, administrators see everything and administer); ministry editors and
+    secretariat reviewers are for the knowledge base and dissemination features."""
 
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
-    ALL = (AGENT, SUPERVISOR, ADMIN)
+    AGENT = "agent"  # a CSO agent
+    SUPERVISOR = "supervisor"  # a CSO supervisor
+    ADMIN = "admin"  # an administrator
+    MINISTRY_EDITOR = "ministry_editor"
+    SECRETARIAT_REVIEWER = "secretariat_reviewer"
+
+
+class OrganisationKind(StrEnum):
+    """Who an organisation is: a ministry, the secretariat, a civil-society organisation,
+    or the national pool that takes what no local organisation can."""
+
+    MINISTRY = "ministry"
+    SECRETARIAT = "secretariat"
+    CSO = "cso"
+    NATIONAL_POOL = "national_pool"
 
 
 class Organisation(Base):
-    """A civil-society organisation (or the national pool) that answers citizens.
+    """An organisation with console users: a ministry, the secretariat, a civil-society
+    organisation that answers citizens, or the national pool (``kind``).
 
     ``areas`` holds gazetteer codes (province "12", district "1201", ...): an empty list
     covers the whole country. ``topics`` empty means every topic. ``office_hours`` maps a
@@ -234,6 +250,7 @@ class Organisation(Base):
     office_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sla_minutes: Mapped[int] = mapped_column(Integer, default=30)
     national_pool: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(ROLE_LEN), default=OrganisationKind.CSO)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -11,7 +11,8 @@ Public surface::
     service = TrainingService(TrainingSettings.from_env(), sessions)
 
 ``python -m bot training --as ADMIN review|annotate|intent|train|report|activate|rollback|
-audit`` is the command line; ``add_training_routes`` adds the console pages.
+audit`` is the command line; ``TRAINING_FEATURE`` is its console feature (pages, menu entry,
+roles, the service's context), and ``TRAINING`` the service's AppKey.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from ._report import GateResult, build_report, gate
 from ._service import Actor, AuditAction, TrainingService
 from ._settings import GatePolicy, TrainingSettings
 from ._text import group_key, mask, normalise
-from ._web import add_training_routes
+from ._web import TRAINING, TRAINING_FEATURE, TRAINING_SETTINGS
 from ._workspace import Workspace
 
 __all__ = [
+    "TRAINING",
+    "TRAINING_FEATURE",
+    "TRAINING_SETTINGS",
     "Actor",
     "AuditAction",
     "GatePolicy",
@@ -35,7 +39,6 @@ __all__ = [
     "TrainingSettings",
     "Workspace",
     "add_training_commands",
-    "add_training_routes",
     "build_report",
     "gate",
     "group_key",

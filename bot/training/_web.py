@@ -1,126 +1,119 @@
-"""The retraining tool's routes under /console/training (admins only).
+"""The retraining tool as a console feature (administrators): review queue, annotations,
+new intents, training jobs with their report, the model registry and the audit log, under
+/console/training (JSON under /console/api/training).
 
-The console's middleware already checks the login and, on every POST, the CSRF token and
-the origin; here every handler also requires the admin role, and turns the service's
-refusals (TrainingError) and the console's (HandoffError) into a 4xx page or JSON, never a
-5xx. Forms get a 303 back to a page; JSON requests get JSON.
+The console's middleware checks the login, the administrator role (the feature's roles),
+the CSRF token and the origin, and maps refusals to statuses; the pages are templates in
+bot/training/templates/training, in the console's layout. Forms get a 303 back to a page;
+JSON requests get JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from .. import keys
-from .._exceptions import (
-    ActivationFailed,
-    Conflict,
-    GatewayError,
-    HandoffError,
-    Invalid,
-    InvalidAnnotation,
-    NotAllowed,
-    NotFound,
-    TrainingBusy,
-    TrainingError,
-    TrainingFailed,
-    TrainingForbidden,
+from .._exceptions import InvalidAnnotation, NotAllowed, NotFound, TrainingFailed
+from ..accounts import Role
+from ..console import (
+    ConsoleFeature,
+    FeatureRoutes,
+    done,
+    fields,
+    label,
+    render,
+    state,
+    ui_language,
+    viewer,
+    wants_json,
+    word,
 )
-from ..console import html_response, page_context, request_fields, wants_json
-from ..console._auth import AUTH, require_role
-from ..console._pages import error_page
-from ..storage._db import Agent, AgentRole, ModelEntry, TrainingJob
-from ._pages import (
-    API_PREFIX,
-    PREFIX,
-    SECTIONS,
-    IntentForm,
-    annotations_page,
-    audit_page,
-    intents_page,
-    job_json,
-    job_page,
-    jobs_page,
-    models_page,
-    review_page,
-)
+from ..storage._db import Agent, AnnotationLabel, ModelEntry, ModelStatus, TrainingJob
+from ..storage._db import TrainingJobStatus as JobStatus
 from ._service import Actor, TrainingService
+from ._settings import TrainingSettings
 from ._text import normalise
 
-__all__ = ["add_training_routes"]
+__all__ = ["TRAINING", "TRAINING_FEATURE", "TRAINING_SETTINGS", "IntentForm", "job_json"]
 
 log = logging.getLogger("bot.training.web")
 
-REFUSAL_STATUS: tuple[tuple[type[GatewayError], int], ...] = (
-    (TrainingForbidden, 403),
-    (NotAllowed, 403),
-    (NotFound, 404),
-    (InvalidAnnotation, 400),
-    (Invalid, 400),
-    (TrainingBusy, 409),
-    (ActivationFailed, 409),
-    (TrainingFailed, 409),
-    (Conflict, 409),
+TRAINING_SETTINGS = web.AppKey("training_settings", TrainingSettings)
+TRAINING = web.AppKey("training", TrainingService)
+SECTIONS = (  # (route name, label): the tool's own navigation
+    ("review", "review"),
+    ("annotations", "annotations"),
+    ("intents", "intents"),
+    ("jobs", "jobs"),
+    ("models", "models"),
+    ("audit", "audit"),
 )
-DEFAULT_REFUSAL_STATUS = 400
+CHANGED_F1 = 1e-9  # an intent whose F1 moved less than this did not change
+MAX_SHOWN_INTENTS = 3  # predicted intents shown per queue row
+SHA_SHOWN = 12
+AUDIT_DETAIL_CHARS = 400
 
-AdminHandler = Callable[[web.Request, Actor], Awaitable[web.StreamResponse]]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+@dataclass(frozen=True)
+class IntentForm:
+    """What the admin typed into the new-intent form (kept when the service refuses it)."""
+
+    name: str = ""
+    km: str = ""
+    en: str = ""
+
+
+def _gate_passed(job: TrainingJob) -> bool | None:
+    gate = (job.report or {}).get("gate")
+    return bool(gate["passed"]) if isinstance(gate, dict) and "passed" in gate else None
+
+
+def job_json(job: TrainingJob) -> dict[str, Any]:
+    """A job's state for the page's live progress (and scripts)."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "stage": job.stage,
+        "progress": job.progress,
+        "active": job.status in JobStatus.ACTIVE,
+        "error": job.error,
+        "created_by": job.created_by,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "model_id": job.model_id,
+        "gate_passed": _gate_passed(job),
+    }
 
 
 # ----- helpers -------------------------------------------------------------------------------
 
 
 def _service(request: web.Request) -> TrainingService:
-    return request.app[keys.TRAINING]
+    return request.config_dict[TRAINING]
 
 
 async def _actor(request: web.Request) -> Actor:
     """The logged-in admin as the service knows them (the audit log records the username)."""
-    viewer = request[AUTH].viewer
-    require_role(viewer, AgentRole.ADMIN)
-    async with request.app[keys.STORE].reading() as session:
-        username = await session.scalar(select(Agent.username).where(Agent.id == viewer.agent_id))
+    who = viewer(request)
+    async with request.config_dict[keys.STORE].reading() as session:
+        username = await session.scalar(select(Agent.username).where(Agent.id == who.agent_id))
     if username is None:
         raise NotAllowed("this console user no longer exists")
-    return Actor(username, viewer.role)
+    return Actor(username, who.role)
 
 
-def _back(path: str) -> str:
-    """The section a refused request came from, for the error page's way back."""
-    rest = path.removeprefix(API_PREFIX).removeprefix(PREFIX)
-    for section, _label in SECTIONS[1:]:
-        if rest.startswith(section):
-            return PREFIX + section
-    return PREFIX
-
-
-def _refused(request: web.Request, exc: GatewayError) -> web.Response:
-    status = next((s for cls, s in REFUSAL_STATUS if isinstance(exc, cls)), DEFAULT_REFUSAL_STATUS)
-    log.info("training.refused", extra={"path": request.path, "status": status})
-    if wants_json(request) or request.path.startswith(API_PREFIX):
-        return web.json_response({"error": str(exc)}, status=status)
-    return html_response(error_page(page_context(request), str(exc), _back(request.path)), status)
-
-
-def admin_only(handler: AdminHandler) -> Handler:
-    """Admins only; the service's and the console's refusals become 4xx pages or JSON."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request, await _actor(request))
-        except (TrainingError, HandoffError) as exc:
-            return _refused(request, exc)
-
-    return wrapped
+def _url(request: web.Request, name: str, **parts: str | int) -> str:
+    return state(request).registry.url(f"training:{name}", **parts)
 
 
 def _id(request: web.Request, what: str) -> int:
@@ -130,26 +123,33 @@ def _id(request: web.Request, what: str) -> int:
         raise NotFound(f"no such {what}") from exc
 
 
-def _one(fields: dict[str, list[str]], name: str) -> str:
-    values = fields.get(name) or [""]
-    return values[-1]
+def _one(values: dict[str, list[str]], name: str) -> str:
+    found = values.get(name) or [""]
+    return found[-1]
 
 
-def _done(request: web.Request, location: str, data: dict[str, Any]) -> web.StreamResponse:
-    if wants_json(request):
-        return web.json_response(data)
-    raise web.HTTPSeeOther(location)
+def _page(
+    request: web.Request, template: str, section: str, status: int = 200, **values: Any
+) -> web.Response:
+    return render(
+        request,
+        f"training/{template}",
+        status,
+        page=f"training-{template.removesuffix('.html')}",
+        section=section,
+        sections=SECTIONS,
+        **values,
+    )
 
 
 # ----- review queue and annotations ----------------------------------------------------------
 
 
-@admin_only
-async def review(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def review(request: web.Request) -> web.StreamResponse:
     """The review queue, optionally filtered (``?q=``, matched on the normalised text)."""
     service = _service(request)
     query = request.query.get("q", "").strip()
-    items = await service.queue(actor)
+    items = await service.queue(await _actor(request))
     if query:
         wanted = normalise(query)
         items = [
@@ -171,26 +171,39 @@ async def review(request: web.Request, actor: Actor) -> web.StreamResponse:
                 ]
             }
         )
-    return html_response(review_page(page_context(request), items, await service.intents(), query))
+    shown = {
+        i.key: sorted(i.intents.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_SHOWN_INTENTS]
+        for i in items
+    }
+    return _page(
+        request,
+        "review.html",
+        "review",
+        items=items,
+        predicted=shown,
+        intents=await service.intents(),
+        query=query,
+        labels=AnnotationLabel,
+    )
 
 
-@admin_only
-async def annotate(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def annotate(request: web.Request) -> web.StreamResponse:
     """Bulk: the checked messages get an intent, or are out of scope, or spam."""
-    fields = await request_fields(request)
-    texts = [t for t in fields.get("text", []) + fields.get("texts", []) if t.strip()]
-    label = _one(fields, "label")
-    intent = _one(fields, "intent") or None
-    saved = await _service(request).annotate(actor, texts, label=label, intent=intent)
-    query = _one(fields, "q")
-    location = PREFIX + (f"?{urlencode({'q': query})}" if query else "")
-    return _done(request, location, {"annotated": len(saved)})
+    actor = await _actor(request)
+    values = await fields(request)
+    texts = [t for t in values.get("text", []) + values.get("texts", []) if t.strip()]
+    intent = _one(values, "intent") or None
+    saved = await _service(request).annotate(
+        actor, texts, label=_one(values, "label"), intent=intent
+    )
+    query = _one(values, "q")
+    location = _url(request, "review") + (f"?{urlencode({'q': query})}" if query else "")
+    return done(request, location, {"annotated": len(saved)})
 
 
-@admin_only
-async def annotations_list(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def annotations_list(request: web.Request) -> web.StreamResponse:
     """Every annotation, newest first."""
-    rows = await _service(request).annotations(actor)
+    rows = await _service(request).annotations(await _actor(request))
     if wants_json(request):
         return web.json_response(
             {
@@ -200,38 +213,44 @@ async def annotations_list(request: web.Request, actor: Actor) -> web.StreamResp
                 ]
             }
         )
-    return html_response(annotations_page(page_context(request), rows))
+    return _page(request, "annotations.html", "annotations", annotations=rows)
 
 
-@admin_only
-async def remove_annotation(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def remove_annotation(request: web.Request) -> web.StreamResponse:
     """Forget one annotation: the message may come back to the queue."""
-    text = _one(await request_fields(request), "text")
+    actor = await _actor(request)
+    text = _one(await fields(request), "text")
     await _service(request).remove_annotation(actor, text)
-    return _done(request, f"{PREFIX}/annotations", {"ok": True})
+    return done(request, _url(request, "annotations"), {"ok": True})
 
 
 # ----- new intents ---------------------------------------------------------------------------
 
 
-@admin_only
-async def intents(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def intents(request: web.Request) -> web.StreamResponse:
     """The intents created here, and the form for a new one."""
-    service = _service(request)
-    answers = await asyncio.to_thread(service.workspace.answers)
+    await _actor(request)
+    answers = await asyncio.to_thread(_service(request).workspace.answers)
     saved = request.query.get("saved", "")
-    ctx = page_context(request)
-    notice = ctx.t("intent_saved", intent=saved) if saved in answers else ""
-    return html_response(intents_page(ctx, answers, notice=notice))
+    notice = label("intent_saved", ui_language(request), intent=saved) if saved in answers else ""
+    return _page(
+        request,
+        "intents.html",
+        "intents",
+        answers=answers,
+        form=IntentForm(),
+        error="",
+        notice=notice,
+    )
 
 
-@admin_only
-async def define_intent(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def define_intent(request: web.Request) -> web.StreamResponse:
     """Create an intent; without both answers the form comes back with the service's reason."""
+    actor = await _actor(request)
     service = _service(request)
-    fields = await request_fields(request)
+    values = await fields(request)
     form = IntentForm(
-        name=_one(fields, "name").strip(), km=_one(fields, "km"), en=_one(fields, "en")
+        name=_one(values, "name").strip(), km=_one(values, "km"), en=_one(values, "en")
     )
     try:
         await service.define_intent(actor, form.name, km=form.km, en=form.en)
@@ -239,10 +258,18 @@ async def define_intent(request: web.Request, actor: Actor) -> web.StreamRespons
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         answers = await asyncio.to_thread(service.workspace.answers)
-        page = intents_page(page_context(request), answers, form, error=str(exc))
-        return html_response(page, status=400)
-    location = f"{PREFIX}/intents?{urlencode({'saved': form.name})}"
-    return _done(request, location, {"intent": form.name})
+        return _page(
+            request,
+            "intents.html",
+            "intents",
+            400,
+            answers=answers,
+            form=form,
+            error=str(exc),
+            notice="",
+        )
+    location = f"{_url(request, 'intents')}?{urlencode({'saved': form.name})}"
+    return done(request, location, {"intent": form.name})
 
 
 # ----- training jobs -------------------------------------------------------------------------
@@ -255,105 +282,177 @@ async def _job(service: TrainingService, actor: Actor, job_id: int) -> TrainingJ
         raise NotFound(f"no training job {job_id}") from exc
 
 
-@admin_only
-async def jobs(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def jobs(request: web.Request) -> web.StreamResponse:
     """Every training job, newest first, and the button that starts one."""
-    found = await _service(request).jobs(actor)
+    found = await _service(request).jobs(await _actor(request))
     if wants_json(request):
         return web.json_response({"jobs": [job_json(j) for j in found]})
-    return html_response(jobs_page(page_context(request), found))
+    passed = {j.id: _gate_passed(j) for j in found}
+    return _page(request, "jobs.html", "jobs", jobs=found, passed=passed)
 
 
-@admin_only
-async def start_job(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def start_job(request: web.Request) -> web.StreamResponse:
     """Queue a job and run it in this process (one at a time: TrainingBusy otherwise)."""
     service = _service(request)
-    job = await service.create_job(actor)
+    job = await service.create_job(await _actor(request))
     service.start_job(job)
-    return _done(request, f"{PREFIX}/jobs/{job.id}", {"job": job_json(job)})
+    return done(request, _url(request, "job", id=job.id), {"job": job_json(job)})
 
 
-@admin_only
-async def job(request: web.Request, actor: Actor) -> web.StreamResponse:
+def _changed_intents(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in report.get("intents", []) if abs(r["delta"]) > CHANGED_F1]
+
+
+async def job(request: web.Request) -> web.StreamResponse:
     """One job: progress, and its report when finished."""
     service = _service(request)
-    found = await _job(service, actor, _id(request, "training job"))
+    found = await _job(service, await _actor(request), _id(request, "training job"))
     model = None
     if found.model_id is not None:
         async with service.sessions() as session:
             model = await session.get(ModelEntry, found.model_id)
-    return html_response(job_page(page_context(request), found, model))
+    report = found.report or {}
+    gate = report.get("gate") or {}
+    return _page(
+        request,
+        "job.html",
+        "jobs",
+        title_words=f"{label('job', ui_language(request))} #{found.id}",
+        job=found,
+        model=model,
+        active=found.status in JobStatus.ACTIVE,
+        report=report,
+        gate=gate,
+        may_activate=bool(gate.get("passed"))
+        and model is not None
+        and model.status == ModelStatus.CANDIDATE,
+        changed=_changed_intents(report) if report else [],
+        changed_min=CHANGED_F1,
+    )
 
 
-@admin_only
-async def job_api(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def job_api(request: web.Request) -> web.StreamResponse:
     """GET /console/api/training/jobs/{id}: what the job page polls."""
-    found = await _job(_service(request), actor, _id(request, "training job"))
-    return web.json_response(job_json(found))
+    found = await _job(_service(request), await _actor(request), _id(request, "training job"))
+    language = ui_language(request)
+    words = {
+        "status": word("job_status", found.status, language),
+        "stage": word("job_stage", found.stage, language),
+    }
+    return web.json_response({**job_json(found), "words": words})
 
 
-@admin_only
-async def cancel_job(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def cancel_job(request: web.Request) -> web.StreamResponse:
     """Ask a running job to stop."""
+    actor = await _actor(request)
     job_id = _id(request, "training job")
     await _service(request).cancel_job(actor, job_id)
-    return _done(request, f"{PREFIX}/jobs/{job_id}", {"ok": True})
+    return done(request, _url(request, "job", id=job_id), {"ok": True})
 
 
 # ----- models and audit ----------------------------------------------------------------------
 
 
-@admin_only
-async def models(request: web.Request, actor: Actor) -> web.StreamResponse:
+def _metric(model: ModelEntry, language: str | None) -> float | None:
+    metrics = model.metrics or {}
+    scores = (
+        metrics.get("overall")
+        if language is None
+        else (metrics.get("languages") or {}).get(language)
+    )
+    value = (scores or {}).get("accuracy")
+    return value if isinstance(value, int | float) else None
+
+
+async def models(request: web.Request) -> web.StreamResponse:
     """The registry."""
-    found = await _service(request).models(actor)
+    found = await _service(request).models(await _actor(request))
     if wants_json(request):
         return web.json_response(
             {"models": [{"id": m.id, "status": m.status, "path": m.path} for m in found]}
         )
-    return html_response(models_page(page_context(request), found))
+    rows = [
+        {
+            "model": m,
+            "file": Path(m.path).name,
+            "sha": m.sha256[:SHA_SHOWN],
+            "overall": _metric(m, None),
+            "km": _metric(m, "km"),
+            "en": _metric(m, "en"),
+            "may_activate": m.status in (ModelStatus.CANDIDATE, ModelStatus.RETIRED),
+        }
+        for m in found
+    ]
+    return _page(request, "models.html", "models", rows=rows)
 
 
-@admin_only
-async def activate(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def activate(request: web.Request) -> web.StreamResponse:
     """Load a model into every Rasa instance."""
+    actor = await _actor(request)
     model = await _service(request).activate(actor, _id(request, "model"))
-    return _done(request, f"{PREFIX}/models", {"model": model.id, "status": model.status})
+    return done(request, _url(request, "models"), {"model": model.id, "status": model.status})
 
 
-@admin_only
-async def rollback(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def rollback(request: web.Request) -> web.StreamResponse:
     """Put back the model that was live before."""
-    model = await _service(request).rollback(actor)
-    return _done(request, f"{PREFIX}/models", {"model": model.id, "status": model.status})
+    model = await _service(request).rollback(await _actor(request))
+    return done(request, _url(request, "models"), {"model": model.id, "status": model.status})
 
 
-@admin_only
-async def audit(request: web.Request, actor: Actor) -> web.StreamResponse:
+async def audit(request: web.Request) -> web.StreamResponse:
     """The audit log, newest first."""
-    rows = await _service(request).audit(actor)
-    return html_response(audit_page(page_context(request), rows))
+    rows = await _service(request).audit(await _actor(request))
+    return _page(request, "audit.html", "audit", entries=rows, detail_chars=AUDIT_DETAIL_CHARS)
 
 
-# ----- wiring --------------------------------------------------------------------------------
+# ----- the feature ---------------------------------------------------------------------------
 
 
-def add_training_routes(app: web.Application) -> None:
-    """The pages under /console/training; needs the console (login, CSRF) and
-    ``keys.TRAINING`` (opened and closed by the app's cleanup_ctx)."""
-    r = app.router
-    r.add_get(PREFIX, review)
-    r.add_post(f"{PREFIX}/annotate", annotate)
-    r.add_get(f"{PREFIX}/annotations", annotations_list)
-    r.add_post(f"{PREFIX}/annotations/remove", remove_annotation)
-    r.add_get(f"{PREFIX}/intents", intents)
-    r.add_post(f"{PREFIX}/intents", define_intent)
-    r.add_get(f"{PREFIX}/jobs", jobs)
-    r.add_post(f"{PREFIX}/jobs", start_job)
-    r.add_get(f"{PREFIX}/jobs/{{id}}", job)
-    r.add_post(f"{PREFIX}/jobs/{{id}}/cancel", cancel_job)
-    r.add_get(f"{API_PREFIX}/jobs/{{id}}", job_api)
-    r.add_get(f"{PREFIX}/models", models)
-    r.add_post(f"{PREFIX}/models/rollback", rollback)
-    r.add_post(f"{PREFIX}/models/{{id}}/activate", activate)
-    r.add_get(f"{PREFIX}/audit", audit)
+def _routes(routes: FeatureRoutes) -> None:
+    routes.get("", review, name="review")
+    routes.post("/annotate", annotate, name="annotate")
+    routes.get("/annotations", annotations_list, name="annotations")
+    routes.post("/annotations/remove", remove_annotation, name="remove_annotation")
+    routes.get("/intents", intents, name="intents")
+    routes.post("/intents", define_intent, name="intents")
+    routes.get("/jobs", jobs, name="jobs")
+    routes.post("/jobs", start_job, name="jobs")
+    routes.get("/jobs/{id}", job, name="job")
+    routes.post("/jobs/{id}/cancel", cancel_job, name="cancel_job")
+    routes.api_get("/jobs/{id}", job_api, name="job_api")
+    routes.get("/models", models, name="models")
+    routes.post("/models/rollback", rollback, name="rollback")
+    routes.post("/models/{id}/activate", activate, name="activate")
+    routes.get("/audit", audit, name="audit")
+
+
+def _back(request: web.Request) -> str:
+    """The section a refused request came from, for the error page's way back."""
+    home = _url(request, "review")
+    rest = request.path.removeprefix(home)
+    for name, _label in SECTIONS[1:]:
+        if rest.startswith(f"/{name}"):
+            return _url(request, name)
+    return home
+
+
+async def _training_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The retraining tool on the gateway's database; closing cancels a running job."""
+    sessions = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False)
+    app[TRAINING] = TrainingService(app[TRAINING_SETTINGS], sessions)
+    yield
+    await app[TRAINING].aclose()
+
+
+TRAINING_FEATURE = ConsoleFeature(
+    name="training",
+    label_km="បង្ហាត់",
+    label_en="Training",
+    roles=frozenset({Role.ADMIN}),
+    setup=_routes,
+    prefix="/training",
+    home="review",
+    context=_training_ctx,
+    templates="bot.training",
+    back=_back,
+)

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from bot import keys
+from bot.console import CONSOLE
 from bot.handoff import AgentInfo, OrgInfo
 from tests.bot.gateway_fakes import TG_SECRET, echo
 
@@ -93,7 +93,7 @@ class Team:
 
 
 async def make_team(client: TestClient[Any, Any]) -> Team:
-    admin = client.app[keys.CONSOLE].admin
+    admin = client.app[CONSOLE].admin
     north = await admin.add_organisation("bmc-cso", "Banteay Meanchey CSO", areas=["01"])
     capital = await admin.add_organisation("pp-cso", "Phnom Penh CSO", areas=["12"])
     people = {}

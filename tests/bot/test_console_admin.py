@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot import Conflict, Invalid, NotFound
-from bot._passwords import verify_password
-from bot.handoff import Admin, AdminRules, PlaceNames, load_topics
+from bot.accounts import Admin, AdminRules, load_topics, verify_password
+from bot.handoff import PlaceNames, parse_office_hours
 from bot.storage._db import create_engine
 from bot.storage._migrate import migrate
 from bot.storage._store import Store
@@ -29,7 +29,9 @@ async def admin(database_url: str) -> AsyncIterator[Admin]:
     engine, sessions = create_engine(database_url)
     await migrate(engine)
     rules = AdminRules(
-        places=PlaceNames.load(GAZETTEER), topics=load_topics(KNOWLEDGE / "programmes.yml")
+        places=PlaceNames.load(GAZETTEER),
+        office_hours=parse_office_hours,
+        topics=load_topics(KNOWLEDGE / "programmes.yml"),
     )
     yield Admin(Store(sessions, engine.dialect.name), rules)
     await engine.dispose()

@@ -14,6 +14,7 @@ import aiohttp
 from sqlalchemy import select, update
 
 from bot import keys
+from bot.console import CONSOLE
 from bot.handoff import HandoffRequest
 from bot.storage._db import ConsoleSession, utcnow
 from tests.bot.console_helpers import (
@@ -326,7 +327,7 @@ async def test_expired_and_deactivated_sessions_are_refused(gateway, fake_rasa: 
         async with store.reading() as session:
             agents = [r.agent_id for r in await session.scalars(select(ConsoleSession))]
         assert agents == [team.people["dara"].id]  # the expired row is gone
-        await client.app[keys.CONSOLE].admin.deactivate_agent("dara")
+        await client.app[CONSOLE].admin.deactivate_agent("dara")
         assert (await dara.get("/console/api/queue"))[0] == 401
         assert (await dara.login("dara")).status == 401
     finally:
@@ -351,7 +352,9 @@ async def test_security_headers_and_escaped_citizen_text(gateway, fake_rasa: Fak
                 assert resp.headers["X-Content-Type-Options"] == "nosniff"
             assert "<script>alert" not in page
             assert "<img src=x" not in page
-            assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+            assert (
+                "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+            )  # Jinja2 (markupsafe) escaping
         page = (await sokha.get(f"/console/c/{handoff}"))[1]
         # no inline code: every script has a src, no inline handlers or styles
         assert re.findall(r"<script(?![^>]*\bsrc=)", page) == []

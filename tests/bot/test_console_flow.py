@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot import keys
 from bot.channels._texts import gateway_text
+from bot.console import CONSOLE
 from tests.bot.console_helpers import (
     ASK_FOR_A_PERSON,
     BANTEAY_NEANG,
@@ -193,7 +194,7 @@ async def test_admin_pages_manage_organisations_and_agents(
         assert status == 400
         assert "must end after it starts" in page
 
-        north = (await client.app[keys.CONSOLE].admin.organisation("bmc-cso")).id
+        north = (await client.app[CONSOLE].admin.organisation("bmc-cso")).id
         status, page, _ = await root.form(
             "/console/admin/agents",
             {
@@ -213,19 +214,19 @@ async def test_admin_pages_manage_organisations_and_agents(
             await vanna.close()
         # a reset gives a new password and ends the agent's sessions
         status, page, _ = await root.form(
-            f"/console/admin/agents/{(await client.app[keys.CONSOLE].admin.agent('vanna')).id}"
+            f"/console/admin/agents/{(await client.app[CONSOLE].admin.agent('vanna')).id}"
             "/password",
             {},
         )
         assert status == 200
         assert password not in page
-        agent_id = (await client.app[keys.CONSOLE].admin.agent("vanna")).id
+        agent_id = (await client.app[CONSOLE].admin.agent("vanna")).id
         status, _, _ = await root.form(
             f"/console/admin/agents/{agent_id}",
             {"display_name": "Vanna", "role": "agent", "organisation": str(north)},
         )  # no "active" box ticked: deactivated
         assert status == 303
-        assert not (await client.app[keys.CONSOLE].admin.agent("vanna")).active
+        assert not (await client.app[CONSOLE].admin.agent("vanna")).active
     finally:
         await root.close()
 

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
 from bot import Conflict, keys
+from bot.console import CONSOLE
 from bot.handoff import HandoffRequest, LiveEvent, LiveHub, Viewer
 from tests.bot.console_helpers import (
     ASK_FOR_A_PERSON,
@@ -118,7 +119,7 @@ async def test_statements_per_console_request_do_not_grow_with_history_or_queue(
     assert len(seen) == 5, seen
 
     with statements(client) as seen:
-        orgs, agents = await client.app[keys.CONSOLE].admin.transfer_targets(sokha.organisation_id)
+        orgs, agents = await client.app[CONSOLE].admin.transfer_targets(sokha.organisation_id)
     assert len(seen) == 2, seen
     assert not writes(seen)
     assert {a.username for a in agents} == {"sokha", "srey"}

@@ -18,6 +18,7 @@ from playwright.async_api import Browser, Page
 
 from bot import keys
 from bot.channels._texts import gateway_text
+from bot.console import CONSOLE
 from bot.handoff import Viewer
 from tests.bot.console_helpers import ASK_FOR_A_PERSON, PASSWORD, citizen_says
 from tests.bot.gateway_fakes import FakeTelegram, wait_until, wait_until_async
@@ -58,7 +59,7 @@ async def test_agent_answers_a_khmer_citizen_in_the_browser(
         gazetteer_path=ROOT / "knowledge" / "gazetteer" / "communes.yml",
     )
     base = str(client.make_url("")).rstrip("/")
-    admin = client.app[keys.CONSOLE].admin
+    admin = client.app[CONSOLE].admin
     north = await admin.add_organisation("kc-cso", "Kampong Cham CSO", areas=["03"])
     capital = await admin.add_organisation("pp-cso", "Phnom Penh CSO", areas=["12"])
     await admin.add_agent("sokha", "Sokha", north.slug, "agent", PASSWORD)
@@ -96,6 +97,7 @@ async def answer_in_the_browser(
 
     link = sokha.locator(f"a[href='/console/c/{handoff.id}']")
     await link.wait_for()  # arrived over server-sent events, no reload
+    await sokha.screenshot(path=str(ARTEFACTS / "queue-desktop.png"), full_page=True)
     await dara.reload()
     assert await dara.locator(f"a[href='/console/c/{handoff.id}']").count() == 0
 
@@ -125,6 +127,10 @@ async def answer_in_the_browser(
     await sokha.screenshot(path=str(ARTEFACTS / "conversation-desktop.png"), full_page=True)
 
     phone = await log_in(browser, base, "sokha", viewport=PHONE)
+    await phone.goto(f"{base}/console/")
+    await phone.locator(f"a[href='/console/c/{handoff.id}']").wait_for()
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await phone.screenshot(path=str(ARTEFACTS / "queue-phone.png"), full_page=True)
     await phone.goto(f"{base}/console/c/{handoff.id}")
     await phone.locator("ol.history").get_by_text(KHMER_REPLY).wait_for()
     width = await phone.evaluate("document.documentElement.scrollWidth")

@@ -20,8 +20,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page, expect
 
-from bot import Settings, create_app, keys
+from bot import Settings, create_app
+from bot.console import CONSOLE
 from bot.storage._db import ModelEntry, ModelStatus, TrainingJob, TrainingJobStatus, utcnow
+from bot.training import TRAINING as TRAINING_SERVICE
 from bot.training import GatePolicy, TrainingSettings, build_report
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.gateway_fixtures import FIXTURES
@@ -120,7 +122,7 @@ async def client(
         log_json=False,
     )
     test_client = await aiohttp_client(create_app(settings, training=training))
-    admin = test_client.app[keys.CONSOLE].admin
+    admin = test_client.app[CONSOLE].admin
     await admin.add_agent(ADMIN, "Root", "national-pool", "admin", PASSWORD)
     return test_client
 
@@ -213,7 +215,7 @@ async def review_and_teach(client: TestClient[Any, Any], base: str, page: Page) 
 
 async def follow_a_job(client: TestClient[Any, Any], base: str, page: Page) -> None:
     """The job page's progress bar moves without a reload; at the end the report shows."""
-    service = client.app[keys.TRAINING]
+    service = client.app[TRAINING_SERVICE]
     async with service.sessions() as session, session.begin():
         job = TrainingJob(
             created_by=ADMIN, status=TrainingJobStatus.RUNNING, stage="train", progress=30
@@ -226,7 +228,7 @@ async def follow_a_job(client: TestClient[Any, Any], base: str, page: Page) -> N
         assert row is not None
         row.stage, row.progress = "evaluate", 80
     await expect(page.locator("#percent")).to_have_text("80%")  # polled, no reload
-    await expect(page.locator("#stage")).to_have_text("evaluate")
+    await expect(page.locator("#stage")).to_have_text("evaluating")  # the stage in words
     assert await page.locator("#progress").evaluate("p => p.value") == 80
     await page.screenshot(path=str(ARTEFACTS / "job-running-desktop.png"), full_page=True)
 
@@ -244,7 +246,7 @@ async def follow_a_job(client: TestClient[Any, Any], base: str, page: Page) -> N
         row.status, row.stage, row.progress = TrainingJobStatus.PASSED, "done", 100
         row.report, row.model_id, row.finished_at = report(), model.id, utcnow()
     await expect(page.locator("#gate")).to_contain_text("Passed")  # the page reloaded itself
-    await expect(page.locator("table.accuracy")).to_contain_text("ខ្មែរ")
+    await expect(page.locator("table.accuracy")).to_contain_text("Khmer")  # in words
     activate = page.locator(f"form[action='/console/training/models/{model.id}/activate']")
     await expect(activate).to_have_count(1)
     await page.screenshot(path=str(ARTEFACTS / "report-desktop.png"), full_page=True)

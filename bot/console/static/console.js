@@ -159,8 +159,9 @@
         .then(function (job) {
           progress.value = job.progress;
           show("percent", job.progress + "%");
-          show("stage", job.stage);
-          show("status", job.status);
+          var words = job.words || {};  // in the console's language, never internal names
+          show("stage", words.stage || job.stage);
+          show("status", words.status || job.status);
           // finished: the server renders the report and the Activate button
           if (job.active) { window.setTimeout(tick, JOB_POLL_MS); } else { window.location.reload(); }
         })

@@ -1,9 +1,11 @@
-"""Administration of organisations and agents, shared by the console's admin pages and the
-``python -m bot org|agent`` commands, so both refuse the same mistakes the same way.
+"""Administration of organisations and people (console users), shared by the console's
+admin pages and the ``python -m bot org|agent`` commands, so both refuse the same mistakes
+the same way.
 
 Every rule is checked before anything is written: an area must be a gazetteer code, office
-hours must parse, a topic must exist in knowledge/programmes.yml, a role must be known. A
-mistake raises ``Invalid`` (-> 400) with a message an administrator can act on.
+hours must parse (with the handoff router's parser, given in ``AdminRules``), a topic must
+exist in knowledge/programmes.yml, a role and an organisation kind must be known. A mistake
+raises ``Invalid`` (-> 400) with a message an administrator can act on.
 """
 
 from __future__ import annotations
@@ -14,28 +16,27 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .._exceptions import Conflict, Invalid, NotFound
-from .._passwords import hash_password
-from ..storage._db import Agent, AgentRole, ConsoleSession, Organisation, utcnow
+from ..storage._db import Agent, ConsoleSession, Organisation, utcnow
 from ..storage._store import Store
-from ._places import PlaceNames
-from ._routing import parse_office_hours
+from ._passwords import hash_password
+from ._roles import OrgKind, Role
 
 __all__ = [
     "LANGUAGES",
     "NATIONAL_POOL_NAME",
     "NATIONAL_POOL_SLUG",
-    "ROLE_RANK",
     "Admin",
     "AdminRules",
     "AgentInfo",
     "OrgInfo",
+    "Places",
     "ensure_national_pool",
     "generate_password",
     "load_topics",
@@ -45,7 +46,6 @@ NATIONAL_POOL_SLUG = "national-pool"
 NATIONAL_POOL_NAME = "SP4ALL national pool"
 NATIONAL_POOL_SLA_MINUTES = 60
 LANGUAGES = ("km", "en")
-ROLE_RANK = {AgentRole.AGENT: 0, AgentRole.SUPERVISOR: 1, AgentRole.ADMIN: 2}
 DEFAULT_ADMIN_USERNAME = "admin"
 GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters
 MAX_SLA_MINUTES = 7 * 24 * 60
@@ -85,6 +85,7 @@ async def ensure_national_pool(session: AsyncSession) -> None:
                 office_hours={},
                 sla_minutes=NATIONAL_POOL_SLA_MINUTES,
                 national_pool=True,
+                kind=OrgKind.NATIONAL_POOL,
                 active=True,
                 created_at=utcnow(),
             )
@@ -92,11 +93,25 @@ async def ensure_national_pool(session: AsyncSession) -> None:
         await session.flush()
 
 
+class Places(Protocol):
+    """The gazetteer, as administration needs it (bot.handoff.PlaceNames is one)."""
+
+    def knows(self, code: str) -> bool:
+        """Whether ``code`` is a province, district or commune code."""
+        ...
+
+    def describe(self, code: str) -> str | None:
+        """The place's name in words."""
+        ...
+
+
 @dataclass(frozen=True)
 class AdminRules:
-    """What administrative input is checked against."""
+    """What administrative input is checked against: the gazetteer, the office-hours
+    parser (raises ValueError or TypeError) and the known topics."""
 
-    places: PlaceNames
+    places: Places
+    office_hours: Callable[[Mapping[str, Any]], object]
     topics: frozenset[str] | None = None  # None: any well-formed topic id
 
 
@@ -115,6 +130,7 @@ class OrgInfo:
     sla_minutes: int
     national_pool: bool
     active: bool
+    kind: str = OrgKind.CSO
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -156,10 +172,22 @@ def _name(value: str, what: str) -> str:
     return name
 
 
-def _role(value: str) -> str:
-    if value not in ROLE_RANK:
-        raise Invalid(f"unknown role {value!r}: use one of {', '.join(ROLE_RANK)}")
-    return value
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise Invalid(f"unknown role {value!r}: use one of {', '.join(Role)}") from None
+
+
+def _kind(value: str) -> OrgKind:
+    try:
+        kind = OrgKind(value)
+    except ValueError:
+        kind = None
+    if kind is None or kind == OrgKind.NATIONAL_POOL:
+        choices = ", ".join(k for k in OrgKind if k != OrgKind.NATIONAL_POOL)
+        raise Invalid(f"unknown organisation kind {value!r}: use one of {choices}")
+    return kind
 
 
 def _password(value: str) -> str:
@@ -220,11 +248,10 @@ class Admin:
                 out.append(code)
         return out
 
-    @staticmethod
-    def _hours(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _hours(self, value: Mapping[str, Any] | None) -> dict[str, Any]:
         raw = dict(value or {})
         try:
-            parse_office_hours(raw)
+            self._rules.office_hours(raw)
         except (ValueError, TypeError) as exc:
             raise Invalid(f"office hours: {exc}") from exc
         return {str(k): [v] if isinstance(v, str) else [str(s) for s in v] for k, v in raw.items()}
@@ -250,6 +277,7 @@ class Admin:
             sla_minutes=org.sla_minutes,
             national_pool=org.national_pool,
             active=org.active,
+            kind=org.kind,
         )
 
     @staticmethod
@@ -319,9 +347,11 @@ class Admin:
         areas: Iterable[str] = (),
         office_hours: Mapping[str, Any] | None = None,
         sla_minutes: int = 30,
+        kind: str = OrgKind.CSO,
     ) -> OrgInfo:
         """A new organisation (not a national pool: there is one, made at start-up)."""
         org = Organisation(
+            kind=_kind(kind),
             slug=_slug(slug, "organisation id"),
             name=_name(name, "the name"),
             languages=self._languages(languages),
@@ -355,9 +385,13 @@ class Admin:
         office_hours: Mapping[str, Any] | None = None,
         sla_minutes: int | None = None,
         active: bool | None = None,
+        kind: str | None = None,
     ) -> OrgInfo:
-        """Change the given fields only; the national pool cannot be deactivated."""
+        """Change the given fields only; the national pool cannot be deactivated and
+        stays the national pool."""
         changes: dict[str, Any] = {}
+        if kind is not None:
+            changes["kind"] = _kind(kind)
         if name is not None:
             changes["name"] = _name(name, "the name")
         if languages is not None:
@@ -376,6 +410,8 @@ class Admin:
             org = await self._find_org(session, ref)
             if org.national_pool and changes.get("active") is False:
                 raise Conflict("the national pool cannot be deactivated: it takes every handoff")
+            if org.national_pool:
+                changes.pop("kind", None)
             for key, value in changes.items():
                 setattr(org, key, value)
             await session.commit()
@@ -411,7 +447,7 @@ class Admin:
         found = await session.scalar(
             select(func.count())
             .select_from(Agent)
-            .where(Agent.role == AgentRole.ADMIN, Agent.active.is_(True), Agent.id != agent.id)
+            .where(Agent.role == Role.ADMIN, Agent.active.is_(True), Agent.id != agent.id)
         )
         return int(found or 0)
 
@@ -484,9 +520,9 @@ class Admin:
         A deactivated agent's sessions end at once."""
         async with self._store.writing() as session:
             agent = await self._find_agent(session, ref)
-            demoted = (role is not None and _role(role) != AgentRole.ADMIN) or active is False
+            demoted = (role is not None and _role(role) != Role.ADMIN) or active is False
             if (
-                agent.role == AgentRole.ADMIN
+                agent.role == Role.ADMIN
                 and agent.active
                 and demoted
                 and not await self._other_admins(session, agent)
@@ -540,9 +576,7 @@ class Admin:
             await ensure_national_pool(session)
             await session.commit()
             found = await session.scalar(
-                select(Agent.id)
-                .where(Agent.role == AgentRole.ADMIN, Agent.active.is_(True))
-                .limit(1)
+                select(Agent.id).where(Agent.role == Role.ADMIN, Agent.active.is_(True)).limit(1)
             )
             if found is not None:
                 return None
@@ -557,5 +591,5 @@ class Admin:
             )
         password = generate_password()
         assert pool_id is not None  # noqa: S101 (ensure_national_pool made one)
-        info = await self.add_agent(username, "Administrator", pool_id, AgentRole.ADMIN, password)
+        info = await self.add_agent(username, "Administrator", pool_id, Role.ADMIN, password)
         return info, password

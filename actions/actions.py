@@ -21,11 +21,20 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.compose import Composer, get_resources, shorten
-from actions.form import FORM_SLOTS
+from actions.compose import (
+    DETAIL_ENTITY,
+    DETAIL_MORE,
+    DETAIL_SOURCE,
+    Composer,
+    get_resources,
+    shorten,
+)
+from actions.facts import stated_facts
+from actions.form import FORM_SLOTS, questions_for
 from actions.i18n import LANGUAGE_SLOT, Button, language_of
 from actions.knowledge import Topic
 from actions.places import PROVINCE, Place, PlaceMatch
+from actions.requests import asks_for_person, asks_how_much, demands_money
 from actions.text import ENGLISH, KHMER, fold
 from actions.urgency import get_urgency
 from khmer_nlu.match import PhraseMatcher
@@ -52,6 +61,18 @@ INTENT_BUTTONS = {
     "ask_pin_or_money": "pin_or_money",
 }
 MAX_SUGGESTIONS = 3
+MONEY_DEMAND_SLOT = "money_demand"
+PAYMENT_URGENCY = "payment"
+# Urgent reasons to hand off that a place named in the same message must not turn into an
+# office address ("the money never came, I live in Batheay").
+HANDOFF_URGENCIES = ("emergency", "abuse", PAYMENT_URGENCY)
+# Which programme a stated fact points to, when "how much?" reaches the eligibility check.
+FACT_TOPICS = (
+    ("pregnant_or_infant", "pregnancy_cash"),
+    ("school_level", "scholarship"),
+    ("disability", "disability_allowance"),
+    ("elderly", "elderly_allowance"),
+)
 HANDOFF_REASONS = {
     "request_human": "user_request",
     FALLBACK_INTENT: "not_understood",
@@ -102,6 +123,46 @@ def _place(tracker: Tracker) -> Place | None:
     return get_resources().gazetteer.places.get(code) if isinstance(code, str) else None
 
 
+def _text(tracker: Tracker) -> str:
+    return str(tracker.latest_message.get("text") or "")
+
+
+def _entity(tracker: Tracker, name: str) -> str | None:
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == name and entity.get("value") is not None:
+            return str(entity["value"])
+    return None
+
+
+def _answers(tracker: Tracker) -> dict[str, Any]:
+    """The form's answers so far, with what the latest message states on top."""
+    answers = {slot: tracker.get_slot(slot) for slot in FORM_SLOTS}
+    answers.update(stated_facts(_text(tracker)))
+    return answers
+
+
+def _remember(tracker: Tracker) -> list[EventType]:
+    """Slot events for what the latest message states that the slots do not hold yet."""
+    return [
+        SlotSet(slot, value)
+        for slot, value in stated_facts(_text(tracker)).items()
+        if tracker.get_slot(slot) != value
+    ]
+
+
+def _needs_a_person(tracker: Tracker) -> bool:
+    """A person asked for, or a complaint only a person can take up (missing payment, a
+    demand for money, abuse, an emergency), whatever place or programme it also names."""
+    text = _text(tracker)
+    if not text or text.startswith("/"):
+        return False
+    return (
+        asks_for_person(text)
+        or demands_money(text)
+        or get_urgency().classify(text) in HANDOFF_URGENCIES
+    )
+
+
 class ActionAnswerTopic(Action):
     """Answers "what is / how much / who gets" a programme from the knowledge base."""
 
@@ -120,15 +181,27 @@ class ActionAnswerTopic(Action):
         if topic_id not in topics:
             dispatcher.utter_message(text=composer.t("menu"), buttons=composer.menu_buttons())
             return []
+        if asks_for_person(_text(tracker)):  # "talk to someone about the scholarship"
+            return [SlotSet(TOPIC_SLOT, topic_id), FollowupAction(ActionHandoff.NAME)]
         topic = topics[topic_id]
+        detail = _entity(tracker, DETAIL_ENTITY)
         if _previous_action(tracker) == ActionWhereToEnrol.NAME and _can_enrol(topic):
             # the answer to "which programme do you want to enrol in?"
             _utter_enrolment(dispatcher, composer, topic, _place(tracker))
-        else:
+        elif detail == DETAIL_MORE:
             dispatcher.utter_message(
-                text=composer.topic_answer(topic), buttons=composer.follow_up_buttons(topic)
+                text=composer.topic_details(topic), buttons=composer.detail_buttons(topic, detail)
             )
-        return [SlotSet(TOPIC_SLOT, topic_id)]
+        elif detail == DETAIL_SOURCE:
+            dispatcher.utter_message(
+                text=composer.topic_sources(topic), buttons=composer.detail_buttons(topic, detail)
+            )
+        else:
+            text = composer.short_answer(
+                topic, _answers(tracker), amounts_first=asks_how_much(_text(tracker))
+            )
+            dispatcher.utter_message(text=text, buttons=composer.short_answer_buttons(topic))
+        return [SlotSet(TOPIC_SLOT, topic_id), *_remember(tracker)]
 
 
 class ActionWhereToEnrol(Action):
@@ -184,6 +257,11 @@ class ActionLocateOffice(Action):
         composer = _composer(tracker)
         located = self._from_metadata(tracker, composer)
         text = tracker.latest_message.get("text") or ""
+        if located is None and _needs_a_person(tracker):
+            # "I need to talk to someone, I live in Svay Rieng": the place is not the question
+            place = composer.gazetteer.find(text).place
+            events: list[EventType] = [FollowupAction(ActionHandoff.NAME)]
+            return ([SlotSet(PLACE_SLOT, place.code)] if place else []) + events
         match = PlaceMatch(located) if located else composer.gazetteer.find(text)
         if match.place is None and match.candidates:
             self._ask_which(dispatcher, composer, match)
@@ -277,16 +355,64 @@ def _choices_in_province(
     return buttons
 
 
-class ActionResetEligibility(Action):
-    """Clears the form's answers so a second eligibility check asks again."""
+class ActionStartEligibility(Action):
+    """Starts the eligibility check with what the citizen already said.
+
+    Keeps the answers of an earlier check and of earlier messages, adds what this message
+    states ("I am pregnant and we have an equity card"), answers a "how much?" first with the
+    amount, and says whether questions remain. "Check again" (payload
+    /check_eligibility{"detail": "new"}) forgets the earlier answers.
+    """
+
+    NAME = "action_start_eligibility"
+    NEW_ANSWERS = "new"
 
     def name(self) -> str:
-        return "action_reset_eligibility"
+        return self.NAME
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        return [SlotSet(slot, None) for slot in FORM_SLOTS]
+        composer = _composer(tracker)
+        text = _text(tracker)
+        if _entity(tracker, DETAIL_ENTITY) == self.NEW_ANSWERS:
+            answers: dict[str, Any] = dict.fromkeys(FORM_SLOTS)
+        else:
+            answers = {slot: tracker.get_slot(slot) for slot in FORM_SLOTS}
+        answers.update(stated_facts(text))
+        topic = self._asked_about(composer, tracker, answers) if asks_how_much(text) else None
+        if topic is not None:
+            answer = composer.short_answer(topic, answers, amounts_first=True)
+            dispatcher.utter_message(text=answer)
+        missing = [slot for slot in questions_for(answers) if answers.get(slot) is None]
+        if not missing:
+            dispatcher.utter_message(text=composer.t("eligibility_known"))
+        elif any(answers.get(slot) is not None for slot in FORM_SLOTS):
+            dispatcher.utter_message(text=composer.t("eligibility_intro_known"))
+        else:
+            dispatcher.utter_message(text=composer.t("eligibility_intro"))
+        events: list[EventType] = [SlotSet(slot, answers.get(slot)) for slot in FORM_SLOTS]
+        if topic is not None:
+            events.append(SlotSet(TOPIC_SLOT, topic.id))
+        return events
+
+    @staticmethod
+    def _asked_about(
+        composer: Composer, tracker: Tracker, answers: dict[str, Any]
+    ) -> Topic | None:
+        """The programme a "how much?" is about: the one a stated fact points to, else the
+        one talked about."""
+        stated = stated_facts(_text(tracker))
+        for slot, topic_id in FACT_TOPICS:
+            if stated.get(slot) not in (None, "no", "unknown"):
+                return composer.kb.topics.get(topic_id)
+        topic = composer.kb.topics.get(tracker.get_slot(TOPIC_SLOT) or "")
+        return topic if topic is not None and topic.amounts else None
+
+
+CHECK_AGAIN_PAYLOAD = (
+    f'/check_eligibility{{"{DETAIL_ENTITY}": "{ActionStartEligibility.NEW_ANSWERS}"}}'
+)
 
 
 class ActionEligibilityResult(Action):
@@ -309,6 +435,7 @@ class ActionEligibilityResult(Action):
             text=messages[-1],
             buttons=[
                 composer.button("where_to_enrol", "/ask_where_to_enrol"),
+                composer.button("check_again", CHECK_AGAIN_PAYLOAD),
                 composer.button("request_human", "/request_human"),
             ],
         )
@@ -362,17 +489,46 @@ class ActionClarify(Action):
         return buttons
 
 
+class ActionMoneyWarning(Action):
+    """Nobody may ask for a PIN, a code or money. A citizen who reports that someone demands
+    money (a village chief for the IDPoor list) is not sent back to the local office, which
+    may be the one asking: slot `money_demand` makes the rules hand off (action_handoff gives
+    the independent channel)."""
+
+    def name(self) -> str:
+        return "action_money_warning"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        composer = _composer(tracker)
+        demand = demands_money(_text(tracker))
+        if demand:
+            dispatcher.utter_message(text=composer.t("money_demand_warning"))
+        else:
+            dispatcher.utter_message(
+                text=composer.t("never_ask_secrets"),
+                buttons=[composer.button("request_human", "/request_human")],
+            )
+        return [SlotSet(MONEY_DEMAND_SLOT, demand)]
+
+
 class ActionHandoff(Action):
     """Hands the conversation to a person: tells the citizen, tells the gateway, pauses."""
 
+    NAME = "action_handoff"
+
     def name(self) -> str:
-        return "action_handoff"
+        return self.NAME
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         language = language_of(tracker)
         composer = Composer(get_resources(), language)
+        urgency = self._urgency(tracker)
+        if urgency == PAYMENT_URGENCY:
+            dispatcher.utter_message(text=composer.independent_channel())
         dispatcher.utter_message(text=composer.t("handoff"))
         dispatcher.utter_message(
             json_message={
@@ -382,7 +538,7 @@ class ActionHandoff(Action):
                     "summary": self._summary(tracker),
                     "topic": tracker.get_slot(TOPIC_SLOT),
                     "place_code": tracker.get_slot(PLACE_SLOT),
-                    "urgency": self._urgency(tracker),
+                    "urgency": urgency,
                 }
             }
         )
@@ -399,7 +555,13 @@ class ActionHandoff(Action):
             for event in _user_events(tracker)[-SUMMARY_MESSAGES:]
             if not str(event.get("text") or "").startswith("/")
         ]
-        return get_urgency().classify(" ".join(typed)) if typed else None
+        if not typed:
+            return None
+        said = " ".join(typed)
+        urgency = get_urgency().classify(said)
+        if urgency is None and any(demands_money(text) for text in typed):
+            urgency = PAYMENT_URGENCY  # "the village chief asked us for 20,000 riel"
+        return urgency
 
     @staticmethod
     def _summary(tracker: Tracker) -> str:

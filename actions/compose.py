@@ -8,9 +8,11 @@ gazetteer), loaded once when the action server starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from actions.eligibility import Assessment, Finding, RuleBook, load_rules
 from actions.i18n import MAX_BUTTON_CHARS, Button, Catalogue, load_catalogue
@@ -27,6 +29,13 @@ ELLIPSIS = "…"
 # Places where the citizen's own commune (or its district/province) decides the office.
 LOCAL_PLACES = ("commune_office", "village_campaign")
 NSSF_PLACE = "nssf_office"
+# Where a citizen can complain without going through the village or commune (which may be
+# the one demanding money): the Ministry of Planning's IDPoor complaint form, cited in the
+# lost-card topic, and the National Social Assistance Fund, which pays the cash. The
+# knowledge base has no hotline or anti-corruption channel (no telephone numbers, see
+# programmes.yml).
+COMPLAINT_TOPIC = "lost_card"
+COMPLAINT_CONTACTS = ("idpoor", "nsaf")
 # The main menu: (button key or topic id, payload); topics take their title from the KB.
 MAIN_MENU = (
     ("what_can_i_get", "/check_eligibility"),
@@ -39,6 +48,16 @@ MAIN_MENU = (
 )
 # Topics offered when the citizen asks where to enrol without saying for what.
 NOT_ENROLMENT_TOPICS = ("lost_card",)
+# The first answer about a programme fits one phone screen (a chat area of ~600 CSS px):
+# at most this many characters before its buttons; the rest is behind them.
+SHORT_ANSWER_CHARS = 350
+SHORT_ANSWER_AMOUNTS = 3
+# The parts of a topic behind its buttons: payload /ask_<topic>{"detail": "<part>"}.
+DETAIL_ENTITY = "detail"
+DETAIL_MORE = "more"
+DETAIL_SOURCE = "source"
+# The end of the first sentence: ". " in English, "។" in Khmer.
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z(])|(?<=។)")
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,7 @@ class Composer:
         self.kb = resources.knowledge
         self.catalogue = resources.catalogue
         self.gazetteer = resources.gazetteer
+        self.rules = resources.rules
         self.language = language
 
     def t(self, key: str, **values: object) -> str:
@@ -88,7 +108,7 @@ class Composer:
 
     # --- amounts and sources -----------------------------------------------------------
 
-    def amount_line(self, amount: Amount) -> str:
+    def amount_line(self, amount: Amount, *, with_note: bool = True) -> str:
         label = amount.label.get(self.language)
         if amount.value is None:  # unknown: never a guessed figure
             line = self.t("amount_unknown_line", label=label)
@@ -100,7 +120,7 @@ class Composer:
                 amount=self.t(f"amount_{amount.unit}", value=value),
                 period=self.t(f"period_{amount.period}"),
             )
-        if amount.note is not None:
+        if with_note and amount.note is not None:
             line += f" ({amount.note.get(self.language)})"
         return line
 
@@ -120,7 +140,126 @@ class Composer:
             verified=format_date(source.verified.isoformat(), self.language),
         )
 
+    def verified_line(self, topic: Topic) -> str:
+        """ "Last verified on 25 Nov 2026": the latest check of the topic's sources."""
+        verified = max(source.verified for source in topic.sources)
+        return self.t("verified_line", verified=format_date(verified.isoformat(), self.language))
+
     # --- a topic -------------------------------------------------------------------------
+
+    def case_amounts(self, topic: Topic, answers: Mapping[str, Any]) -> tuple[Amount, ...]:
+        """The topic's amounts for the citizen's case, when their answers pick some (grade 5:
+        the primary-school rate, from the eligibility rules' `amounts_by`), else all."""
+        for rule in self.rules.programmes:
+            choice = rule.amounts
+            if rule.topic.id != topic.id or choice.answer is None:
+                continue
+            ids = choice.by_value.get(answers.get(choice.answer))
+            if ids:
+                return tuple(topic.amount(amount_id) for amount_id in ids)
+        return topic.amounts
+
+    def short_answer(
+        self,
+        topic: Topic,
+        answers: Mapping[str, Any] | None = None,
+        *,
+        amounts_first: bool = False,
+    ) -> str:
+        """The first answer about a topic, for one phone screen: what it is (or, asked "how
+        much", the amounts first), the amounts for the citizen's case, when it was checked.
+        Who qualifies, documents, where to go and the sources are behind the buttons."""
+        lang = self.language
+        summary = first_sentence(topic.summary.get(lang))
+        if topic.status == "closed" and topic.replaced_by and topic.ended:
+            summary = self.t(
+                "topic_closed",
+                ended=format_date(topic.ended, lang),
+                replacement=self.kb.topics[topic.replaced_by].title.get(lang),
+            )
+        amounts = self.case_amounts(topic, answers or {})
+        title, verified = topic.title.get(lang), self.verified_line(topic)
+
+        def compose(shown: int, summary: str) -> str:
+            block = [self.amount_line(amount, with_note=False) for amount in amounts[:shown]]
+            if any(amount.unknown for amount in amounts[:shown]):
+                block.append(self.t("not_sure_contact", contact=topic.contact.text.get(lang)))
+            elif len(amounts) > shown:
+                block.append(self.t("more_amounts"))
+            middle = [*block, summary] if amounts_first else [summary, *block]
+            return LINE.join([title, *middle, verified])
+
+        # As many amounts as fit (the case's first), then the summary cut to what is left.
+        for shown in range(min(len(amounts), SHORT_ANSWER_AMOUNTS), 0, -1):
+            text = compose(shown, summary)
+            if len(text) <= SHORT_ANSWER_CHARS:
+                return text
+        shown = min(len(amounts), 1)
+        room = SHORT_ANSWER_CHARS - len(compose(shown, ""))
+        return compose(shown, shorten(summary, max(room, 0)))
+
+    def topic_details(self, topic: Topic) -> str:
+        """ "More": who qualifies, every amount, notes, how to enrol and what to bring, the
+        contact (the source is its own button)."""
+        lang = self.language
+        blocks = [LINE.join([topic.title.get(lang), topic.summary.get(lang)])]
+        if topic.eligibility is not None:
+            blocks.append(self.t("topic_eligibility", text=topic.eligibility.get(lang)))
+        if topic.amounts:
+            blocks.append(
+                LINE.join([self.t("topic_amounts"), *self.amounts_block(topic.amounts, topic)])
+            )
+        if topic.note is not None:
+            blocks.append(topic.note.get(lang))
+        if topic.enrol is not None:
+            enrol = self.t("topic_enrol", text=topic.enrol.how.get(lang))
+            if topic.enrol.documents:
+                enrol += " " + self.documents(topic.enrol)
+            blocks.append(enrol)
+        if topic.kind == "info":
+            blocks.append(topic.runs.get(lang))
+        if not any(amount.unknown for amount in topic.amounts):
+            blocks.append(self.t("contact_line", contact=topic.contact.text.get(lang)))
+        return PARAGRAPH.join(blocks)
+
+    def topic_sources(self, topic: Topic) -> str:
+        """ "Source": every source of the topic with its date and the date we checked it."""
+        lang = self.language
+        lines = [self.t("sources_heading", title=topic.title.get(lang))]
+        for source in topic.sources:
+            lines.append(
+                self.t(
+                    "source_item",
+                    domain=domain_of(source.url),
+                    published=format_date(source.published, lang),
+                    verified=format_date(source.verified.isoformat(), lang),
+                    url=source.url,
+                )
+            )
+        return LINE.join(lines)
+
+    def short_answer_buttons(self, topic: Topic) -> list[Button]:
+        """More, Where to apply (if one can), Source, Am I eligible?, Talk to a person."""
+        buttons = [self.button("more", _detail_payload(topic, DETAIL_MORE))]
+        if topic.enrol is not None or topic.replaced_by is not None:
+            buttons.append(self.button("where_to_apply", "/ask_where_to_enrol"))
+        buttons.append(self.button("source", _detail_payload(topic, DETAIL_SOURCE)))
+        buttons.append(self.button("check_eligibility", "/check_eligibility"))
+        buttons.append(self.button("request_human", "/request_human"))
+        return buttons
+
+    def detail_buttons(self, topic: Topic, shown: str) -> list[Button]:
+        """After "More" or "Source": the other part, where to apply, a person."""
+        buttons = []
+        if shown != DETAIL_MORE:
+            buttons.append(self.button("more", _detail_payload(topic, DETAIL_MORE)))
+        if topic.enrol is not None or topic.replaced_by is not None:
+            buttons.append(self.button("where_to_apply", "/ask_where_to_enrol"))
+        if shown != DETAIL_SOURCE:
+            buttons.append(self.button("source", _detail_payload(topic, DETAIL_SOURCE)))
+        buttons.append(self.button("check_eligibility", "/check_eligibility"))
+        buttons.append(self.button("request_human", "/request_human"))
+        return buttons
 
     def topic_answer(self, topic: Topic) -> str:
         """What it is, who it is for, amounts, how to enrol, the contact, the source."""
@@ -184,6 +323,18 @@ class Composer:
             else:
                 buttons.append(self.button(key, payload))
         return buttons
+
+    def independent_channel(self) -> str:
+        """How to report a missing payment or a demand for money without the local office,
+        with the source of the complaint channel."""
+        idpoor, nsaf = (self.kb.contacts[key].website for key in COMPLAINT_CONTACTS)
+        topic = self.kb.topics[COMPLAINT_TOPIC]
+        return LINE.join(
+            [
+                self.t("independent_channel", idpoor=idpoor, nsaf=nsaf),
+                self.source_line(topic),
+            ]
+        )
 
     # --- where to enrol ------------------------------------------------------------------
 
@@ -294,6 +445,15 @@ class Composer:
             return [PARAGRAPH.join([self.t("result_none"), *closing])]
         blocks = [self.t("result_intro")] + [self.finding_block(f) for f in assessment.findings]
         return _pack([*blocks, PARAGRAPH.join(closing)])
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a summary (all of it if it has one)."""
+    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0].strip()
+
+
+def _detail_payload(topic: Topic, part: str) -> str:
+    return f'/ask_{topic.id}{{"{DETAIL_ENTITY}": "{part}"}}'
 
 
 def _pack(blocks: Iterable[str]) -> list[str]:

@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.compose import Composer, get_resources
+from actions.facts import stated_facts
 from actions.i18n import Button, language_of
 from actions.parsing import parse_equity_level, parse_school_level, parse_work_status, parse_yes_no
 
@@ -78,13 +79,21 @@ class ValidateEligibilityForm(FormValidationAction):
 
     @staticmethod
     def _extract(tracker: Tracker, slot: str, parse: Parser) -> dict[str, Any]:
-        if tracker.get_slot(REQUESTED_SLOT) != slot or tracker.get_slot(slot) is not None:
-            return {}  # not this question, or a button / the NLU already answered it
         text = tracker.latest_message.get("text") or ""
+        # what the message states in passing ("yes, level 2"; "no, but I'm pregnant")
+        stated = {
+            name: value
+            for name, value in stated_facts(text).items()
+            if tracker.get_slot(name) is None and name != tracker.get_slot(REQUESTED_SLOT)
+        }
+        if tracker.get_slot(REQUESTED_SLOT) != slot or tracker.get_slot(slot) is not None:
+            return stated  # not this question, or a button / the NLU already answered it
         value = parse(text)
         if value is None and parse_yes_no(text) == UNKNOWN:  # "not sure" answers any question
             value = UNKNOWN
-        return {slot: value} if value is not None else {}
+        if value is None:
+            value = stated_facts(text).get(slot)
+        return {**stated, slot: value} if value is not None else stated
 
     async def extract_has_equity_card(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

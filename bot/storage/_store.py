@@ -246,9 +246,12 @@ _CLAIM_IDS = (
     .limit(bindparam("w_limit"))
     .with_for_update(skip_locked=True, of=_CANDIDATE)
 )
+# A CTE with FOR UPDATE is evaluated once (PostgreSQL never inlines it): a plain IN
+# (subquery ... LIMIT ... SKIP LOCKED) may be re-run by the plan and claim more rows.
+_CLAIMED = _CLAIM_IDS.cte("claimed")
 _CLAIM_OUTBOUND = (
     update(_OUT)
-    .where(_OUT.c.id.in_(_CLAIM_IDS))
+    .where(_OUT.c.id.in_(select(_CLAIMED.c.id)))
     .values(status=OutboundStatus.SENDING, **_LEASE)
     .returning(*_OUT.c)
 )
@@ -265,10 +268,11 @@ _CHAT_HEAD = (
     .limit(1)
     .with_for_update(skip_locked=True, of=_CANDIDATE)
 )
+_HEAD = _CHAT_HEAD.cte("head")
 _CLAIM_NEXT_OF_CHAT = (
     update(_OUT)
     .where(
-        _OUT.c.id.in_(_CHAT_HEAD),
+        _OUT.c.id.in_(select(_HEAD.c.id)),
         _OUT.c.status == OutboundStatus.PENDING,
         _OUT.c.due_at <= bindparam("w_now"),
         _OUT.c.priority < Priority.BULK,

@@ -222,6 +222,8 @@ async def test_a_send_cut_by_a_kill_ends_unconfirmed_and_is_never_repeated(
         "gateway_outbound_total", channel="telegram", status="unconfirmed"
     )
     assert unconfirmed == 1
+    exposed = running.metrics.render({})
+    assert 'gateway_outbound_total{channel="telegram",status="unconfirmed"} 1' in exposed
 
 
 async def test_a_live_lease_is_respected_and_an_expired_one_taken_over(

@@ -38,6 +38,7 @@ from .channels._webchat import (
 from .channels._webchat_routes import add_webchat_routes
 from .console import setup_console
 from .conversation._pipeline import Pipeline
+from .delivery import DeliveryEngine, make_pacer
 from .handoff import HandoffService, LiveHub, PlaceNames
 from .rasa._client import RasaClient
 from .storage._db import create_engine
@@ -314,13 +315,27 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         channels[app[keys.TELEGRAM].name] = app[keys.TELEGRAM]
     if settings.messenger_enabled:
         channels[app[keys.MESSENGER].name] = app[keys.MESSENGER]
+    pacer = make_pacer(settings)
+    delivery = DeliveryEngine(
+        store=app[keys.STORE],
+        channels=channels,
+        pacer=pacer,
+        settings=settings,
+        metrics=app[keys.METRICS],
+    )
+
+    def wake(channel: str, chat_id: str) -> None:
+        # a handoff's notices and agents' messages are queued rows: the engine sends them
+        app[keys.PIPELINE].wake(channel, chat_id)
+        delivery.wake()
+
     handoffs = HandoffService(
         store=app[keys.STORE],
         rasa=app[keys.RASA],
         channels=channels,
         hub=app[keys.LIVE],
         places=PlaceNames.load(settings.gazetteer_path.parent),
-        wake=lambda channel, chat_id: app[keys.PIPELINE].wake(channel, chat_id),
+        wake=wake,
     )
     await handoffs.ensure_national_pool()
     app[keys.HANDOFFS] = handoffs
@@ -331,13 +346,17 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         metrics=app[keys.METRICS],
         handoffs=handoffs,
+        wake_delivery=delivery.wake,
     )
     app[keys.PIPELINE] = pipeline
+    sender = asyncio.create_task(delivery.run(), name="delivery")
     app[keys.WORKER_KEY] = asyncio.create_task(pipeline.run(), name="pipeline")
     app[keys.ESCALATOR_KEY] = asyncio.create_task(_escalate_forever(app), name="escalation")
     yield
     await _cancel(app[keys.ESCALATOR_KEY])
     await _cancel(app[keys.WORKER_KEY])
+    await _cancel(sender)  # after the pipeline: sends in flight finish and are recorded
+    await pacer.aclose()
 
 
 async def _poll_telegram(app: web.Application) -> None:

@@ -8,6 +8,7 @@
   + ChannelError          a platform refused or failed a send
     - RateLimited         the platform asked us to wait ``retry_after`` seconds
     - RecipientBlocked    the user blocked the bot / cannot be reached (-> chat inactive)
+    - Undeliverable       retrying cannot fix this send (-> failed at once, with the reason)
   + Refused               a console, CLI or feature operation was refused; the console
                           maps the four kinds to HTTP statuses in one place
     - NotFound            no such conversation/organisation/agent, or not visible (-> 404)
@@ -47,6 +48,7 @@ __all__ = [
     "TrainingError",
     "TrainingFailed",
     "TrainingForbidden",
+    "Undeliverable",
     "UnsupportedUpdate",
 ]
 
@@ -85,6 +87,11 @@ class RateLimited(ChannelError):
 
 class RecipientBlocked(ChannelError):
     """The user blocked the bot (Telegram 403) or is unreachable: mark the chat inactive."""
+
+
+class Undeliverable(ChannelError):
+    """Retrying cannot fix this send (a malformed message, an unknown chat): mark it
+    failed with the reason at once."""
 
 
 class Refused(GatewayError):

@@ -23,6 +23,25 @@ _HELP = {
         "counter",
         "Failed scans of the message queue (database unreachable); retried every second.",
     ),
+    "gateway_rasa_recovered_total": (
+        "counter",
+        "Answers taken from Rasa's tracker for a message it already had (not fed again).",
+    ),
+    "gateway_delivery_claims_total": ("counter", "Outbound rows claimed by this process."),
+    "gateway_delivery_errors_total": (
+        "counter",
+        "Failed claims or records of the delivery engine (database unreachable); retried.",
+    ),
+    "gateway_delivery_lease_lost_total": (
+        "counter",
+        "Sends recorded after another process had taken the row's lease over.",
+    ),
+    "gateway_pacing_waits_total": ("counter", "Sends that waited for their pace slot."),
+    "gateway_pacing_wait_seconds_total": ("counter", "Seconds sends waited for pace slots."),
+    "gateway_pacing_deferred_total": (
+        "counter",
+        "Claimed rows given back to the queue: their pace slot was too far (bulk, a 429).",
+    ),
 }
 
 

@@ -28,6 +28,12 @@ DEFAULT_CONCURRENCY = 64
 DEFAULT_RASA_MAX_IN_FLIGHT = 64  # = DEFAULT_CONCURRENCY; also the warm connections kept
 DEFAULT_HANDOFF_CHECK_S = 30.0
 DEFAULT_TYPING_AFTER_S = 1.0  # "typing..." only for answers slower than this
+DEFAULT_LEASE_S = 10.0  # a killed process's chats and sends are taken over after this
+DEFAULT_DELIVERY_WORKERS = 32  # sends in flight per process
+DEFAULT_DELIVERY_POLL_S = 0.5  # how often other processes' rows are looked for
+DEFAULT_TELEGRAM_PER_S = 30.0  # Telegram's documented bulk limit per bot
+DEFAULT_MESSENGER_PER_S = 0.0  # Meta publishes no per-second limit: unpaced unless set
+DEFAULT_REPLY_HEADROOM_PER_S = 5.0  # of each limit, kept free of bulk for replies
 DEFAULT_CONSOLE_SESSION_HOURS = 12.0  # one working day; then log in again
 DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
 DEFAULT_KNOWLEDGE_DIR = "knowledge"  # canned_replies.yml (console), programmes.yml (topics)
@@ -79,6 +85,13 @@ class Settings:
     typing_after_s: float = DEFAULT_TYPING_AFTER_S
     rasa_token: str = ""  # Rasa's --auth-token, for the HTTP API (pause/resume, models)
     handoff_check_s: float = DEFAULT_HANDOFF_CHECK_S  # how often overdue handoffs escalate
+    redis_url: str = ""  # shared pacing across processes; unset: paced in this process
+    lease_s: float = DEFAULT_LEASE_S
+    delivery_workers: int = DEFAULT_DELIVERY_WORKERS
+    delivery_poll_s: float = DEFAULT_DELIVERY_POLL_S
+    delivery_telegram_per_s: float = DEFAULT_TELEGRAM_PER_S
+    delivery_messenger_per_s: float = DEFAULT_MESSENGER_PER_S
+    delivery_reply_headroom_per_s: float = DEFAULT_REPLY_HEADROOM_PER_S
     console_session_hours: float = DEFAULT_CONSOLE_SESSION_HOURS
     gazetteer_path: Path = field(default_factory=lambda: Path(DEFAULT_GAZETTEER))
     knowledge_dir: Path = field(default_factory=lambda: Path(DEFAULT_KNOWLEDGE_DIR))
@@ -147,6 +160,17 @@ class Settings:
             typing_after_s=_float(e, "GATEWAY_TYPING_AFTER", DEFAULT_TYPING_AFTER_S),
             rasa_token=e.get("RASA_TOKEN", ""),
             handoff_check_s=_float(e, "HANDOFF_CHECK_INTERVAL", DEFAULT_HANDOFF_CHECK_S),
+            redis_url=e.get("GATEWAY_REDIS_URL", ""),
+            lease_s=_float(e, "GATEWAY_LEASE_S", DEFAULT_LEASE_S),
+            delivery_workers=_int(e, "DELIVERY_WORKERS", DEFAULT_DELIVERY_WORKERS),
+            delivery_poll_s=_float(e, "DELIVERY_POLL_INTERVAL", DEFAULT_DELIVERY_POLL_S),
+            delivery_telegram_per_s=_float(e, "DELIVERY_TELEGRAM_PER_S", DEFAULT_TELEGRAM_PER_S),
+            delivery_messenger_per_s=_float(
+                e, "DELIVERY_MESSENGER_PER_S", DEFAULT_MESSENGER_PER_S
+            ),
+            delivery_reply_headroom_per_s=_float(
+                e, "DELIVERY_REPLY_HEADROOM_PER_S", DEFAULT_REPLY_HEADROOM_PER_S
+            ),
             console_session_hours=_float(
                 e, "CONSOLE_SESSION_HOURS", DEFAULT_CONSOLE_SESSION_HOURS
             ),

@@ -1,8 +1,10 @@
-"""The one inbound pipeline: persisted messages -> Rasa -> rendered replies -> platforms.
+"""The one inbound pipeline: persisted messages -> Rasa -> rendered replies, queued.
 
 Webhooks only persist and wake the worker; everything after the platform's 2xx happens here,
 driven by the database, so a restart resumes exactly where the last process stopped.
-Messages of one chat are handled strictly in order; different chats run concurrently.
+Messages of one chat are handled strictly in order, by one process at a time (a lease on
+the chat); different chats run concurrently. Replies are queued in the transaction that
+answers the message and sent by the delivery engine (``bot.delivery``), never from here.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._exceptions import ChannelError, RasaUnavailable, RateLimited, RecipientBlocked
+from .._exceptions import RasaUnavailable
 from .._metrics import Metrics
 from .._settings import Settings
 from ..channels._base import Channel, callback_key
 from ..channels._texts import gateway_text, human_button
 from ..handoff import HandoffRequest, HandoffService, parse_rating
-from ..rasa._client import RasaClient, RasaReply
+from ..rasa._client import MESSAGE_ID_KEY, RasaClient, RasaOutcomeUnknown, RasaReply
 from ..storage._db import Chat, Inbound, InboundStatus, Outbound, OutboundStatus
 from ..storage._models import InboundKind, OutboundKind
 from ..storage._store import NewOutbound, Store
@@ -56,6 +58,16 @@ def _button_payloads(replies: list[RasaReply]) -> dict[str, str]:
     return found
 
 
+@dataclasses.dataclass(frozen=True)
+class _Turn:
+    """One message being answered; ``release`` gives the chat's lease up with its answer
+    (no other message waited), saving a transaction per drain."""
+
+    inbound: Inbound
+    chat: Chat | None
+    release: bool
+
+
 def _stopping() -> bool:
     """Whether the running task is being cancelled. A query cancelled mid-way can fail with
     a database error instead of CancelledError; that error must end the task, not be
@@ -76,8 +88,10 @@ class Pipeline:
         settings: Settings,
         metrics: Metrics,
         handoffs: HandoffService,
+        wake_delivery: Callable[[], None],
     ) -> None:
         self._store = store
+        self._wake_delivery = wake_delivery
         self._handoffs = handoffs
         self._rasa = rasa
         self._channels = channels
@@ -86,6 +100,7 @@ class Pipeline:
         self._wakeup = asyncio.Event()
         self._busy: dict[ChatKey, asyncio.Task[None]] = {}
         self._dirty: set[ChatKey] = set()
+        self._held: set[ChatKey] = set()  # chats whose lease this process holds
         self._slots = asyncio.Semaphore(settings.concurrency)
 
     def wake(self, channel: str | None = None, chat_id: str | None = None) -> None:
@@ -179,19 +194,16 @@ class Pipeline:
         return float(min(self._settings.retry_max_s, self._settings.retry_base_s * 2**attempts))
 
     async def _drain(self, channel_name: str, chat_id: str) -> None:
-        """Send what is queued for this chat, then answer its messages one by one."""
+        """Answer this chat's messages one by one, while this process holds its lease."""
         async with self._slots:
+            key = (channel_name, chat_id)
             try:
-                # Leftovers first (a previous process, a rate limit), then new messages.
-                if not await self._flush_outbound(channel_name, chat_id):
-                    return
                 more = True
                 while more:
                     inbound, chat, more = await self._store.next_inbound(channel_name, chat_id)
                     if inbound is None or inbound.due_at > time.time():
                         return
-                    answered, queued = await self._answer(inbound, chat)
-                    if not await self._send_rows(channel_name, queued) or not answered:
+                    if not await self._answer(inbound, chat, last=not more):
                         return
                 # Nothing else was waiting; a message stored since was announced by wake(),
                 # which marked this chat dirty, so _finished starts it again.
@@ -200,41 +212,59 @@ class Pipeline:
                     raise
                 log.exception("pipeline.drain_failed", extra={"channel": channel_name})
                 await asyncio.sleep(self._settings.retry_base_s)
+            finally:
+                if key in self._held:  # not given up with the last answer: do it now
+                    self._held.discard(key)
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._store.release_chat(channel_name, chat_id))
 
-    async def _answer(self, inbound: Inbound, chat: Chat | None) -> tuple[bool, list[Outbound]]:
-        """Ask Rasa and queue the answer; returns (answered?, rows to send now, in order)."""
+    def _goes_to_rasa(self, inbound: Inbound, chat: Chat | None) -> bool:
+        """Everything but ratings, messages while a person answers, and media."""
+        if inbound.kind == InboundKind.BUTTON and parse_rating(inbound.text) is not None:
+            return False
+        if chat is not None and chat.in_handoff:
+            return False
+        return inbound.kind != InboundKind.MEDIA
+
+    async def _answer(self, inbound: Inbound, chat: Chat | None, *, last: bool) -> bool:
+        """Answer one message and queue the answer; True if the next may follow."""
+        key = (inbound.channel, inbound.chat_id)
+        to_rasa = self._goes_to_rasa(inbound, chat)
+        if not await self._store.begin_turn(
+            inbound, time.time() + self._settings.lease_s, at_rasa=to_rasa
+        ):
+            log.info("pipeline.chat_leased_elsewhere", extra={"channel": inbound.channel})
+            return False  # another live process answers this chat
+        self._held.add(key)
+        turn = _Turn(inbound, chat, release=last)
         channel = self._channels.get(inbound.channel)
         if channel is None:
             log.error("pipeline.unknown_channel", extra={"channel": inbound.channel})
-            await self._store.complete_inbound(inbound, InboundStatus.NO_REPLY, [])
-            return True, []
+            await self._complete(turn, InboundStatus.NO_REPLY, [])
+            return True
         # a button or a location carries no language: the chat's last known one
         language = inbound.meta.get("language") or (chat.language if chat else None)
-        handled = await self._gateway_answers(inbound, channel, chat, language)
-        if handled is not None:
-            return True, handled
+        if not to_rasa:
+            await self._gateway_answers(turn, channel, language)
+            return True
         # A handoff closed while Rasa was unreachable: resume its tracker first.
         if (
             chat is not None
             and chat.resume_pending
             and not await self._handoffs.resume_rasa(inbound.channel, inbound.chat_id)
         ):
-            return False, await self._postpone(inbound, channel, language, "resume failed")
+            await self._postpone(turn, channel, language, RasaUnavailable("resume failed"))
+            return False
         # The typing indicator runs alongside the Rasa call: it must not add latency.
         answered = asyncio.Event()
         typing = asyncio.create_task(self._typing_if_slow(channel, inbound.chat_id, answered))
-        metadata: dict[str, Any] = {**inbound.meta, "language": language}
         try:
-            replies = await self._rasa.send(
-                f"{inbound.channel}:{inbound.chat_id}",
-                inbound.text,
-                input_channel=inbound.channel,
-                metadata=metadata,
-            )
+            replies = await self._ask_rasa(inbound, language)
         except RasaUnavailable as exc:
             answered.set()
             await typing
-            return False, await self._postpone(inbound, channel, language, str(exc))
+            await self._postpone(turn, channel, language, exc)
+            return False
         answered.set()
         await typing  # before the answer, so "typing..." never follows the reply
         self._observe(inbound)
@@ -250,11 +280,49 @@ class Pipeline:
                         "buttons": [human_button(language)],
                     }
                 ]
-            queued = await self._queue_replies(
-                inbound, channel, fallback, OutboundKind.NOTICE, status=InboundStatus.NO_REPLY
+            await self._queue_replies(
+                turn, channel, fallback, OutboundKind.NOTICE, status=InboundStatus.NO_REPLY
             )
-            return True, queued
-        return True, await self._queue_replies(inbound, channel, replies, OutboundKind.REPLY)
+            return True
+        await self._queue_replies(turn, channel, replies, OutboundKind.REPLY)
+        return True
+
+    async def _ask_rasa(self, inbound: Inbound, language: str | None) -> list[RasaReply]:
+        """Rasa's answer, feeding it the message at most once: a message left ``at_rasa``
+        (a process died waiting, a call timed out) is looked up in the tracker first."""
+        sender = f"{inbound.channel}:{inbound.chat_id}"
+        message_id = f"{inbound.channel}:{inbound.external_id}"
+        if inbound.status == InboundStatus.AT_RASA:
+            known = await self._rasa.tracker_replies(sender, message_id)
+            if known is not None:
+                self._metrics.inc("gateway_rasa_recovered_total", channel=inbound.channel)
+                log.info("pipeline.answer_from_tracker", extra={"channel": inbound.channel})
+                return known
+        metadata: dict[str, Any] = {
+            **inbound.meta,
+            "language": language,
+            MESSAGE_ID_KEY: message_id,
+        }
+        return await self._rasa.send(
+            sender, inbound.text, input_channel=inbound.channel, metadata=metadata
+        )
+
+    async def _complete(
+        self,
+        turn: _Turn,
+        status: str,
+        items: list[NewOutbound],
+        callbacks: dict[str, str] | None = None,
+    ) -> list[Outbound]:
+        """Answer the message (and give the chat's lease up with the last one)."""
+        rows = await self._store.complete_inbound(
+            turn.inbound, status, items, callbacks, release=turn.release
+        )
+        if turn.release:
+            self._held.discard((turn.inbound.channel, turn.inbound.chat_id))
+        if any(r.status == OutboundStatus.PENDING for r in rows):
+            self._wake_delivery()
+        return rows
 
     async def _typing_if_slow(
         self, channel: Channel, chat_id: str, answered: asyncio.Event
@@ -271,62 +339,78 @@ class Pipeline:
             await channel.typing(chat_id)
 
     async def _postpone(
-        self, inbound: Inbound, channel: Channel, language: str | None, error: str
-    ) -> list[Outbound]:
+        self, turn: _Turn, channel: Channel, language: str | None, error: RasaUnavailable
+    ) -> None:
         """Rasa failed: retry with back-off; the citizen hears once that it is delayed."""
+        inbound = turn.inbound
         self._metrics.inc("gateway_rasa_errors_total")
         log.warning(
             "pipeline.rasa_unavailable",
-            extra={"channel": inbound.channel, "attempt": inbound.attempts + 1, "error": error},
+            extra={
+                "channel": inbound.channel,
+                "attempt": inbound.attempts + 1,
+                "error": str(error),
+            },
         )
         notice = None
         if not inbound.notice_sent:
             body = channel.render([{"text": gateway_text("delayed", language)}])
             notice = NewOutbound(OutboundKind.NOTICE, body[0])
-        queued = await self._store.postpone_inbound(
-            inbound, self._backoff(inbound.attempts), error, notice
+        # Rasa may have the message (a timeout): the retry asks its tracker first.
+        status = (
+            InboundStatus.AT_RASA
+            if isinstance(error, RasaOutcomeUnknown) or inbound.status == InboundStatus.AT_RASA
+            else InboundStatus.PENDING
         )
+        queued = await self._store.postpone_inbound(
+            inbound,
+            self._backoff(inbound.attempts),
+            str(error),
+            notice,
+            status=status,
+            release=True,
+        )
+        self._held.discard((inbound.channel, inbound.chat_id))
+        if queued:
+            self._wake_delivery()
         self._retry_scheduled()
-        return queued
 
-    async def _gateway_answers(
-        self, inbound: Inbound, channel: Channel, chat: Chat | None, language: str | None
-    ) -> list[Outbound] | None:
+    async def _gateway_answers(self, turn: _Turn, channel: Channel, language: str | None) -> None:
         """Messages the gateway handles without Rasa: ratings, anything while a person is
-        answering, voice notes and photos. None means: ask Rasa."""
+        answering, voice notes and photos."""
+        inbound, chat = turn.inbound, turn.chat
         rating = parse_rating(inbound.text) if inbound.kind == InboundKind.BUTTON else None
         if rating is not None:
             await self._handoffs.rate(inbound.channel, inbound.chat_id, *rating)
             self._metrics.inc("gateway_handoff_ratings_total", score=str(rating[1]))
             thanks = [{"text": gateway_text("rating_thanks", language)}]
-            return await self._queue_replies(
-                inbound, channel, thanks, OutboundKind.NOTICE, status=InboundStatus.HANDLED
+            await self._queue_replies(
+                turn, channel, thanks, OutboundKind.NOTICE, status=InboundStatus.HANDLED
             )
+            return
         if chat is not None and chat.in_handoff:
             # A person is answering: their console shows it; Rasa's tracker stays paused.
-            queued = await self._store.complete_inbound(inbound, InboundStatus.TO_AGENT, [])
+            await self._complete(turn, InboundStatus.TO_AGENT, [])
             await self._handoffs.citizen_wrote(inbound)
-            return queued
-        if inbound.kind == InboundKind.MEDIA:
-            # Voice notes are how many Cambodians talk: a person listens to them.
-            ack = {"text": gateway_text("media_to_person", language)}
-            request = HandoffRequest(
-                channel=inbound.channel,
-                chat_id=inbound.chat_id,
-                reason="voice_note",
-                language=language or "km",
-                place_code=chat.place_code if chat else None,
-                summary=f"The citizen sent a {inbound.meta.get('media', 'media')} message.",
-            )
-            return await self._queue_replies(
-                inbound,
-                channel,
-                [ack],
-                OutboundKind.ACK,
-                status=InboundStatus.TO_AGENT,
-                handoff=handoff_record(request, pause_rasa=True),
-            )
-        return None
+            return
+        # Voice notes are how many Cambodians talk: a person listens to them.
+        ack = {"text": gateway_text("media_to_person", language)}
+        request = HandoffRequest(
+            channel=inbound.channel,
+            chat_id=inbound.chat_id,
+            reason="voice_note",
+            language=language or "km",
+            place_code=chat.place_code if chat else None,
+            summary=f"The citizen sent a {inbound.meta.get('media', 'media')} message.",
+        )
+        await self._queue_replies(
+            turn,
+            channel,
+            [ack],
+            OutboundKind.ACK,
+            status=InboundStatus.TO_AGENT,
+            handoff=handoff_record(request, pause_rasa=True),
+        )
 
     def _observe(self, inbound: Inbound) -> None:
         created = inbound.created_at.timestamp() if inbound.created_at else time.time()
@@ -334,15 +418,16 @@ class Pipeline:
 
     async def _queue_replies(
         self,
-        inbound: Inbound,
+        turn: _Turn,
         channel: Channel,
         replies: list[RasaReply],
         kind: str,
         status: str = InboundStatus.ANSWERED,
         handoff: NewOutbound | None = None,
-    ) -> list[Outbound]:
+    ) -> None:
         """Queue the replies and any handoff request in the transaction that answers the
-        message, then open the handoff; returns the rows to send, in order."""
+        message, then open the handoff."""
+        inbound = turn.inbound
         payloads = [
             r["custom"]["handoff"]
             for r in replies
@@ -357,11 +442,10 @@ class Pipeline:
         if handoff is not None:
             items.append(handoff)
         callbacks = _button_payloads(visible) if channel.needs_callback_keys else None
-        rows = await self._store.complete_inbound(inbound, status, items, callbacks)
+        rows = await self._complete(turn, status, items, callbacks)
         for row in rows:
             if row.kind == OutboundKind.HANDOFF:
                 await self._open_handoff(row)
-        return [r for r in rows if r.status == OutboundStatus.PENDING]
 
     @staticmethod
     def _handoff_request(inbound: Inbound, payload: Any) -> HandoffRequest:
@@ -382,75 +466,3 @@ class Pipeline:
             summary=text("summary") or "",
             urgency=text("urgency"),
         )
-
-    async def _flush_outbound(self, channel_name: str, chat_id: str) -> bool:
-        """Send what is still queued from before (restart, rate limit, failed send)."""
-        return await self._send_rows(
-            channel_name, await self._store.pending_outbound(channel_name, chat_id)
-        )
-
-    async def _send_rows(self, channel_name: str, rows: Sequence[Outbound]) -> bool:
-        """Send in order; False if one must wait (the rest wait too, to keep the order)."""
-        channel = self._channels.get(channel_name)
-        for row in rows:
-            if row.due_at > time.time():
-                return False
-            if channel is None:
-                await self._store.mark_outbound(
-                    row.id, OutboundStatus.FAILED, error="channel not configured"
-                )
-                continue
-            if not await self._send_one(channel, row):
-                return False
-        return True
-
-    async def _send_one(self, channel: Channel, row: Outbound) -> bool:
-        """Send one row and record the outcome; True if the next row may follow.
-
-        A stop (a deploy, Ctrl-C) lets a send in flight finish and be recorded before the
-        worker ends: cut between the platform's answer and the record, the next process
-        would send the message again. It waits at most the send timeout.
-        """
-        delivery = asyncio.create_task(self._deliver(channel, row))
-        try:
-            return await asyncio.shield(delivery)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await delivery
-            raise
-
-    async def _deliver(self, channel: Channel, row: Outbound) -> bool:
-        try:
-            external_id = await channel.send(row.chat_id, row.body)
-        except RateLimited as exc:
-            # The platform told us how long to wait: honour it exactly, keep the order.
-            self._metrics.inc("gateway_rate_limited_total", channel=channel.name)
-            await self._store.mark_outbound(
-                row.id,
-                OutboundStatus.PENDING,
-                error=str(exc),
-                delay_s=exc.retry_after,
-                count_attempt=False,
-            )
-            self._retry_scheduled()
-            return False
-        except RecipientBlocked as exc:
-            self._metrics.inc("gateway_outbound_total", channel=channel.name, status="blocked")
-            await self._store.mark_chat_blocked(row.id, channel.name, row.chat_id, str(exc))
-            log.info("pipeline.chat_blocked", extra={"channel": channel.name})
-            return False
-        except ChannelError as exc:
-            if row.attempts + 1 >= self._settings.max_send_attempts:
-                self._metrics.inc("gateway_outbound_total", channel=channel.name, status="failed")
-                await self._store.mark_outbound(row.id, OutboundStatus.FAILED, error=str(exc))
-                log.error("pipeline.send_gave_up", extra={"channel": channel.name})
-                return True
-            await self._store.mark_outbound(
-                row.id, OutboundStatus.PENDING, error=str(exc), delay_s=self._backoff(row.attempts)
-            )
-            self._retry_scheduled()
-            return False
-        self._metrics.inc("gateway_outbound_total", channel=channel.name, status="sent")
-        await self._store.mark_outbound(row.id, OutboundStatus.SENT, external_id=external_id)
-        channel.recorded(row.chat_id)
-        return True

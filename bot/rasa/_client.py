@@ -12,12 +12,17 @@ import aiohttp
 
 from .._exceptions import RasaUnavailable
 
-__all__ = ["RasaClient", "RasaReply"]
+__all__ = ["MESSAGE_ID_KEY", "RasaClient", "RasaOutcomeUnknown", "RasaReply", "replies_after"]
 
 REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
 STATUS_PATH = "/status"
 HELLO_PATH = "/"  # Rasa's cheapest route ("Hello from Rasa"), for opening connections
 EVENTS_PATH = "/conversations/{sender}/tracker/events"
+TRACKER_PATH = "/conversations/{sender}/tracker"
+# The gateway's id of a message, in the metadata Rasa keeps on the message's `user` event:
+# after a crash or a timeout the tracker says whether Rasa already has the message.
+MESSAGE_ID_KEY = "gateway_message_id"
+REPLY_KEYS = ("buttons", "image", "custom", "attachment", "elements", "quick_replies")
 PAUSE = {"event": "pause"}
 RESUME = {"event": "resume"}
 # While paused, Rasa logs the citizen's messages with no action after them. Resuming ends on
@@ -34,6 +39,36 @@ WARM_INTERVAL_S = 60.0
 WARM_RETRY_S = 5.0  # while Rasa is not up yet
 
 RasaReply = dict[str, Any]
+
+
+class RasaOutcomeUnknown(RasaUnavailable):
+    """The request may have reached Rasa (a timeout, a dropped connection): ask its
+    tracker before sending the message again."""
+
+
+def replies_after(events: list[Any], message_id: str) -> list[RasaReply] | None:
+    """The answer Rasa gave to the message with this gateway id, rebuilt from the tracker's
+    `bot` events after its `user` event (as the REST channel would have returned it);
+    None if the tracker has no such message."""
+    found = False
+    replies: list[RasaReply] = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        if kind == "user":
+            if found:
+                break  # the next message's turn
+            metadata = event.get("metadata")
+            found = isinstance(metadata, dict) and str(metadata.get(MESSAGE_ID_KEY)) == message_id
+        elif kind == "bot" and found:
+            raw = event.get("data")
+            data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            reply: RasaReply = {"text": event["text"]} if event.get("text") else {}
+            reply.update({k: data[k] for k in REPLY_KEYS if data.get(k)})
+            if reply:
+                replies.append(reply)
+    return replies if found else None
 
 
 class RasaClient:
@@ -106,12 +141,35 @@ class RasaClient:
                 try:
                     replies = await response.json(content_type=None)
                 except ValueError as exc:
-                    raise RasaUnavailable("Rasa answered with invalid JSON") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise RasaOutcomeUnknown("Rasa answered with invalid JSON") from exc
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # never connected: Rasa cannot have the message
             raise RasaUnavailable(f"{type(exc).__name__} calling {url}") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaOutcomeUnknown(f"{type(exc).__name__} calling {url}") from exc
         if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
             raise RasaUnavailable("Rasa answered with something other than a list of messages")
         return replies
+
+    async def tracker_replies(self, sender: str, message_id: str) -> list[RasaReply] | None:
+        """Rasa's answer to the message with this gateway id, from the sender's tracker
+        (``GET /conversations/{sender}/tracker``), or None if Rasa never got it. Raises
+        RasaUnavailable if the tracker cannot be read."""
+        base = self.instance_for(sender)
+        url = base + TRACKER_PATH.format(sender=quote(sender, safe=""))
+        try:
+            async with self._session.get(
+                url,
+                params={"include_events": "AFTER_RESTART", **self._auth},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != HTTPStatus.OK:
+                    raise RasaUnavailable(f"Rasa answered HTTP {response.status} to {url}")
+                tracker = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(f"{type(exc).__name__} reading {url}") from exc
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        return replies_after(events if isinstance(events, list) else [], message_id)
 
     async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
         """Append tracker events through Rasa's HTTP API (needs ``rasa run --enable-api``).

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
@@ -82,6 +83,10 @@ SLUG_LEN = 64
 NAME_LEN = 200
 ROLE_LEN = 32  # secretariat_reviewer; 0006 widened the column from 16
 TOKEN_HASH_LEN = 64
+LEASE_OWNER_LEN = 64
+_PENDING_ONLY = "status = 'pending'"
+_UNSENT_ONLY = "status IN ('pending', 'sending')"
+_LEASED_ONLY = "lease_owner IS NOT NULL"
 
 
 def utcnow() -> datetime:
@@ -89,21 +94,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class InboundStatus:
+class InboundStatus(StrEnum):
     """Life cycle of a citizen's message: pending until its replies are persisted."""
 
     PENDING = "pending"
+    # committed before the call to Rasa: whoever finds it so (a process that died, a call
+    # that timed out) asks Rasa's tracker before sending it again, never feeds it twice
+    AT_RASA = "at_rasa"
     ANSWERED = "answered"
     NO_REPLY = "no_reply"  # Rasa answered with an empty list: not a success
     TO_AGENT = "to_agent"  # the chat is with a person: logged and shown to them, not to Rasa
     HANDLED = "handled"  # answered by the gateway itself (e.g. a rating after a handoff)
 
 
-class OutboundStatus:
+class OutboundStatus(StrEnum):
     """Life cycle of one platform message."""
 
     PENDING = "pending"
+    SENDING = "sending"  # claimed by one delivery worker (lease_owner) until lease_until
     SENT = "sent"
+    # the process stopped during the send (its lease expired): not repeated, since a
+    # repeated reply is worse than the rare one lost
+    UNCONFIRMED = "unconfirmed"
     FAILED = "failed"
     BLOCKED = "blocked"
     RECORDED = "recorded"  # kept for operators (e.g. a handoff request), never sent
@@ -120,7 +132,16 @@ class Chat(Base):
     """One conversation on one channel: language and whether we may still write to it."""
 
     __tablename__ = "gw_chats"
-    __table_args__ = (UniqueConstraint("channel", "chat_id", name="uq_gw_chats_channel_chat"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "chat_id", name="uq_gw_chats_channel_chat"),
+        # a process renews all its leases in one statement
+        Index(
+            "ix_gw_chats_leased",
+            "lease_owner",
+            postgresql_where=text(_LEASED_ONLY),
+            sqlite_where=text(_LEASED_ONLY),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(CHANNEL_LEN))
@@ -135,6 +156,9 @@ class Chat(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+    # the one gateway process answering this chat now (several may share the database)
+    lease_owner: Mapped[str | None] = mapped_column(String(LEASE_OWNER_LEN), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # epoch seconds
 
 
 class Inbound(Base):
@@ -170,6 +194,23 @@ class Outbound(Base):
     __table_args__ = (
         Index("ix_gw_outbound_status_due", "status", "due_at"),
         Index("ix_gw_outbound_chat", "channel", "chat_id", "id"),
+        # the delivery claim: pending rows by priority, and "no earlier unsent row of the
+        # chat" answered from the few unsent rows, not from the chat's whole history
+        Index(
+            "ix_gw_outbound_queue",
+            "priority",
+            "id",
+            postgresql_where=text(_PENDING_ONLY),
+            sqlite_where=text(_PENDING_ONLY),
+        ),
+        Index(
+            "ix_gw_outbound_unsent",
+            "channel",
+            "chat_id",
+            "id",
+            postgresql_where=text(_UNSENT_ONLY),
+            sqlite_where=text(_UNSENT_ONLY),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -188,6 +229,9 @@ class Outbound(Base):
     agent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a person wrote it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # lower goes first
+    lease_owner: Mapped[str | None] = mapped_column(String(LEASE_OWNER_LEN), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # epoch seconds
 
 
 class CallbackPayload(Base):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
 from typing import Any
 
-__all__ = ["InboundKind", "InboundMessage", "OutboundKind"]
+__all__ = ["InboundKind", "InboundMessage", "OutboundKind", "Priority", "priority_of"]
 
 
-class InboundKind:
+class InboundKind(StrEnum):
     """What a citizen sent; only TEXT, BUTTON and LOCATION reach Rasa."""
 
     TEXT = "text"
@@ -17,7 +18,7 @@ class InboundKind:
     MEDIA = "media"  # voice note, photo, ...: acknowledged and offered to a human
 
 
-class OutboundKind:
+class OutboundKind(StrEnum):
     """Why a platform message exists."""
 
     REPLY = "reply"  # rendered from Rasa's answer
@@ -25,6 +26,28 @@ class OutboundKind:
     ACK = "ack"  # acknowledgement of a voice note or photo
     HANDOFF = "handoff"  # Rasa's custom handoff payload, recorded for operators
     AGENT = "agent"  # written by a person in the agent console
+    ALERT = "alert"  # an emergency alert to many chats
+    BROADCAST = "broadcast"  # a bulk announcement
+
+
+class Priority(IntEnum):
+    """Delivery order across chats (lower first): a citizen waiting for an answer must
+    never queue behind an announcement to thousands."""
+
+    CONVERSATION = 0  # replies, notices, acknowledgements, agents' messages
+    ALERT = 10
+    BULK = 50  # broadcasts: paced below the channel's limit, 1 per second per chat
+
+
+_PRIORITIES: dict[str, Priority] = {
+    OutboundKind.ALERT: Priority.ALERT,
+    OutboundKind.BROADCAST: Priority.BULK,
+}
+
+
+def priority_of(kind: str) -> int:
+    """The delivery priority of a message of this kind."""
+    return int(_PRIORITIES.get(kind, Priority.CONVERSATION))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, TextClause, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Table,
+    TextClause,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
@@ -24,9 +39,9 @@ from ._db import (
     OutboundStatus,
     utcnow,
 )
-from ._models import InboundMessage, OutboundKind
+from ._models import InboundMessage, OutboundKind, Priority, priority_of
 
-__all__ = ["NewOutbound", "Store"]
+__all__ = ["UNCONFIRMED_ERROR", "NewOutbound", "Store", "new_owner_id"]
 
 _Model = TypeVar("_Model", bound=Base)
 
@@ -112,6 +127,8 @@ _UPSERT_CHAT = {
     for place in (False, True)
 }
 _INSERT_CALLBACKS = _insert_on_conflict(_CALLBACKS, ("key", "payload"), ("key",))
+_UNANSWERED = (InboundStatus.PENDING, InboundStatus.AT_RASA)
+_UNSENT = (OutboundStatus.PENDING, OutboundStatus.SENDING)
 _NEXT_INBOUND = (
     select(*_IN.c, *(c.label(_CHAT_PREFIX + c.key) for c in _CHAT.c))
     .select_from(
@@ -122,7 +139,7 @@ _NEXT_INBOUND = (
     .where(
         _IN.c.channel == bindparam("w_channel"),
         _IN.c.chat_id == bindparam("w_chat_id"),
-        _IN.c.status == InboundStatus.PENDING,
+        _IN.c.status.in_(_UNANSWERED),
     )
     .order_by(_IN.c.id)
     .limit(2)  # the second row only says whether another one waits
@@ -155,6 +172,185 @@ _MARK_SENT = (
 )
 
 
+# ----- conversation claims: one process answers a chat at a time --------------------------
+_CHAT_IS = and_(
+    _CHAT.c.channel == bindparam("w_channel"), _CHAT.c.chat_id == bindparam("w_chat_id")
+)
+_CLAIM_CHAT = (
+    update(_CHAT)
+    .where(
+        _CHAT_IS,
+        or_(
+            _CHAT.c.lease_owner.is_(None),
+            _CHAT.c.lease_owner == bindparam("w_owner"),
+            _CHAT.c.lease_until < bindparam("w_now"),  # its process died: take it over
+        ),
+    )
+    .values(lease_owner=bindparam("v_owner"), lease_until=bindparam("v_until"))
+)
+_RELEASE_CHAT = (
+    update(_CHAT)
+    .where(_CHAT_IS, _CHAT.c.lease_owner == bindparam("w_owner"))
+    .values(lease_owner=None, lease_until=None)
+)
+_RENEW_CHATS = (
+    update(_CHAT)
+    .where(_CHAT.c.lease_owner == bindparam("w_owner"))
+    .values(lease_until=bindparam("v_until"))
+)
+_AT_RASA = (
+    update(_IN)
+    .where(_IN.c.id == bindparam("w_id"))
+    .values(status=InboundStatus.AT_RASA, attempts=_IN.c.attempts + 1)
+)
+_DUE_CHATS = (
+    select(_IN.c.channel, _IN.c.chat_id, func.min(_IN.c.id).label("first"))
+    .select_from(
+        _IN.join(_CHAT, and_(_CHAT.c.channel == _IN.c.channel, _CHAT.c.chat_id == _IN.c.chat_id))
+    )
+    .where(
+        _IN.c.status.in_(_UNANSWERED),
+        _IN.c.due_at <= bindparam("w_now"),
+        or_(
+            _CHAT.c.lease_owner.is_(None),
+            _CHAT.c.lease_owner == bindparam("w_owner"),
+            _CHAT.c.lease_until < bindparam("w_now"),
+        ),
+    )
+    .group_by(_IN.c.channel, _IN.c.chat_id)
+    .order_by(func.min(_IN.c.id))
+    .limit(bindparam("w_limit"))
+)
+
+# ----- delivery claims: each row is sent by one worker, per chat in order ----------------
+_CANDIDATE = _OUT.alias("candidate")
+_EARLIER = _OUT.alias("earlier")
+_LEASE: dict[str, Any] = {"lease_owner": bindparam("v_owner"), "lease_until": bindparam("v_until")}
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+# Pending and due, by priority; claimable only when no earlier row of its chat is unsent,
+# so one claim never holds two rows of a chat. SKIP LOCKED (PostgreSQL; SQLite has one
+# writer) lets several processes claim at once without waiting for each other.
+_CLAIM_IDS = (
+    select(_CANDIDATE.c.id)
+    .where(
+        _CANDIDATE.c.status == OutboundStatus.PENDING,
+        _CANDIDATE.c.due_at <= bindparam("w_now"),
+        ~exists().where(
+            _EARLIER.c.channel == _CANDIDATE.c.channel,
+            _EARLIER.c.chat_id == _CANDIDATE.c.chat_id,
+            _EARLIER.c.id < _CANDIDATE.c.id,
+            _EARLIER.c.status.in_(_UNSENT),
+        ),
+    )
+    .order_by(_CANDIDATE.c.priority, _CANDIDATE.c.id)
+    .limit(bindparam("w_limit"))
+    .with_for_update(skip_locked=True, of=_CANDIDATE)
+)
+# A CTE with FOR UPDATE is evaluated once (PostgreSQL never inlines it): a plain IN
+# (subquery ... LIMIT ... SKIP LOCKED) may be re-run by the plan and claim more rows.
+_CLAIMED = _CLAIM_IDS.cte("claimed")
+_CLAIM_OUTBOUND = (
+    update(_OUT)
+    .where(_OUT.c.id.in_(select(_CLAIMED.c.id)))
+    .values(status=OutboundStatus.SENDING, **_LEASE)
+    .returning(*_OUT.c)
+)
+# The chat's next row, claimed in the transaction that records the previous one: a
+# reply of several messages goes out without a claim query per message.
+_CHAT_HEAD = (
+    select(_CANDIDATE.c.id)
+    .where(
+        _CANDIDATE.c.channel == bindparam("w_channel"),
+        _CANDIDATE.c.chat_id == bindparam("w_chat_id"),
+        _CANDIDATE.c.status.in_(_UNSENT),
+    )
+    .order_by(_CANDIDATE.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True, of=_CANDIDATE)
+)
+_HEAD = _CHAT_HEAD.cte("head")
+_CLAIM_NEXT_OF_CHAT = (
+    update(_OUT)
+    .where(
+        _OUT.c.id.in_(select(_HEAD.c.id)),
+        _OUT.c.status == OutboundStatus.PENDING,
+        _OUT.c.due_at <= bindparam("w_now"),
+        _OUT.c.priority < Priority.BULK,
+    )
+    .values(status=OutboundStatus.SENDING, **_LEASE)
+    .returning(*_OUT.c)
+)
+_OWNED = and_(_OUT.c.id == bindparam("w_id"), _OUT.c.lease_owner == bindparam("w_owner"))
+_OWNED_SENDING = and_(_OWNED, _OUT.c.status == OutboundStatus.SENDING)
+# Sent is recorded even if an impatient peer already called the row unconfirmed.
+_RECORD_SENT = (
+    update(_OUT)
+    .where(_OWNED, _OUT.c.status.in_((OutboundStatus.SENDING, OutboundStatus.UNCONFIRMED)))
+    .values(
+        status=OutboundStatus.SENT,
+        error=None,
+        attempts=_OUT.c.attempts + 1,
+        external_id=bindparam("v_external_id"),
+        sent_at=bindparam("v_sent_at"),
+        **_NO_LEASE,
+    )
+)
+_RECORD_RETRY = (
+    update(_OUT)
+    .where(_OWNED_SENDING)
+    .values(
+        status=OutboundStatus.PENDING,
+        error=bindparam("v_error"),
+        attempts=_OUT.c.attempts + bindparam("v_counted"),
+        due_at=bindparam("v_due_at"),
+        **_NO_LEASE,
+    )
+)
+_GIVE_BACK = (
+    update(_OUT)
+    .where(_OWNED_SENDING)
+    .values(status=OutboundStatus.PENDING, due_at=bindparam("v_due_at"), **_NO_LEASE)
+)
+_RECORD_FINAL = (
+    update(_OUT)
+    .where(_OWNED_SENDING)
+    .values(
+        status=bindparam("v_status"),
+        error=bindparam("v_error"),
+        attempts=_OUT.c.attempts + 1,
+        **_NO_LEASE,
+    )
+)
+_GIVE_UP_CHAT_QUEUE = (
+    update(_OUT)
+    .where(
+        _OUT.c.channel == bindparam("w_channel"),
+        _OUT.c.chat_id == bindparam("w_chat_id"),
+        _OUT.c.status == OutboundStatus.PENDING,
+    )
+    .values(status=OutboundStatus.BLOCKED, error=bindparam("v_error"))
+)
+_CHAT_INACTIVE = update(_CHAT).where(_CHAT_IS).values(active=False, updated_at=bindparam("v_at"))
+_EXPIRE_SENDING = (
+    update(_OUT)
+    .where(_OUT.c.status == OutboundStatus.SENDING, _OUT.c.lease_until < bindparam("w_now"))
+    .values(status=OutboundStatus.UNCONFIRMED, error=bindparam("v_error"))
+    .returning(_OUT.c.channel)
+)
+_RENEW_SENDING = (
+    update(_OUT)
+    .where(_OUT.c.status == OutboundStatus.SENDING, _OUT.c.lease_owner == bindparam("w_owner"))
+    .values(lease_until=bindparam("v_until"))
+)
+UNCONFIRMED_ERROR = "the process stopped during the send; not repeated"
+
+
+def new_owner_id() -> str:
+    """A lease owner unique across machines and restarts: host, pid and a random part."""
+    host = socket.gethostname()[:32]
+    return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 @dataclass(frozen=True)
 class NewOutbound:
     """A rendered platform message about to be persisted."""
@@ -167,7 +363,9 @@ class NewOutbound:
 class Store:
     """Small repository over the session factory; each method is one short transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], dialect: str, owner: str = ""
+    ) -> None:
         self._sessions = sessions
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._dialect = dialect
@@ -180,6 +378,12 @@ class Store:
         # Callback keys this process saw committed: rows are never deleted and a key always
         # stands for the same payload, so most answers need no INSERT for their buttons.
         self._known_callbacks: set[str] = set()
+        self._owner = owner or new_owner_id()
+
+    @property
+    def owner(self) -> str:
+        """This process's name on the leases it takes (host:pid:random)."""
+        return self._owner
 
     @property
     def dialect(self) -> str:
@@ -296,44 +500,173 @@ class Store:
             await session.commit()
 
     async def due_chats(self, now: float, limit: int) -> list[ChatKey]:
-        """Chats with inbound or outbound work due now, oldest work first."""
-        async with self._sessions() as session:
-            inbound = (
-                select(Inbound.channel, Inbound.chat_id, func.min(Inbound.id).label("first"))
-                .where(Inbound.status == InboundStatus.PENDING, Inbound.due_at <= now)
-                .group_by(Inbound.channel, Inbound.chat_id)
+        """Chats with messages to answer due now and no other live process answering
+        them, oldest message first (outbound work is the delivery engine's)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                _DUE_CHATS, {"w_now": now, "w_owner": self.owner, "w_limit": limit}
             )
-            outbound = (
-                select(Outbound.channel, Outbound.chat_id, func.min(Outbound.id).label("first"))
-                .where(Outbound.status == OutboundStatus.PENDING, Outbound.due_at <= now)
-                .group_by(Outbound.channel, Outbound.chat_id)
-            )
-            rows = list((await session.execute(inbound.limit(limit))).all())
-            rows += list((await session.execute(outbound.limit(limit))).all())
-        seen: dict[ChatKey, None] = {}
-        for channel, chat_id, _first in sorted(rows, key=lambda r: r[2]):
-            seen.setdefault((channel, chat_id), None)
-        return list(seen)[:limit]
+            return [(channel, chat_id) for channel, chat_id, _first in rows]
 
     async def next_due_at(self, after: float) -> float | None:
-        """Earliest retry scheduled later than ``after``, so the worker sleeps until then.
+        """Earliest retry of a message scheduled later than ``after``, so the worker
+        sleeps until then.
 
         Work already due is either running (its task wakes the worker when done) or was just
         started, so it must not make the worker spin.
         """
         async with self._sessions() as session:
-            a = await session.scalar(
+            due: float | None = await session.scalar(
                 select(func.min(Inbound.due_at)).where(
-                    Inbound.status == InboundStatus.PENDING, Inbound.due_at > after
+                    Inbound.status.in_(_UNANSWERED), Inbound.due_at > after
                 )
             )
-            b = await session.scalar(
-                select(func.min(Outbound.due_at)).where(
-                    Outbound.status == OutboundStatus.PENDING, Outbound.due_at > after
-                )
+        return due
+
+    # ----- conversation claims ------------------------------------------------------------
+
+    async def begin_turn(self, inbound: Inbound, until: float, *, at_rasa: bool) -> bool:
+        """Take (or renew) this chat's lease and, for a message going to Rasa, commit it
+        as ``at_rasa`` with its attempt counted, in one transaction; False if another live
+        process answers the chat."""
+        async with self._core_writing() as conn:
+            claimed = await conn.execute(
+                _CLAIM_CHAT,
+                {
+                    "w_channel": inbound.channel,
+                    "w_chat_id": inbound.chat_id,
+                    "w_owner": self.owner,
+                    "w_now": time.time(),
+                    "v_owner": self.owner,
+                    "v_until": until,
+                },
             )
-        candidates = [v for v in (a, b) if v is not None]
-        return min(candidates) if candidates else None
+            if claimed.rowcount != 1:
+                await conn.rollback()
+                return False
+            if at_rasa:
+                await conn.execute(_AT_RASA, {"w_id": inbound.id})
+        return True
+
+    async def release_chat(self, channel: str, chat_id: str) -> None:
+        """Give this process's lease on the chat up (the end of a drain)."""
+        async with self._core_writing() as conn:
+            await conn.execute(_RELEASE_CHAT, self._chat_owned(channel, chat_id))
+
+    async def renew_leases(self, until: float) -> None:
+        """Extend every lease this process holds, chats and sends, in one transaction: a
+        process that stops renewing (killed) is taken over once they expire."""
+        params = {"w_owner": self.owner, "v_until": until}
+        async with self._core_writing() as conn:
+            await conn.execute(_RENEW_CHATS, params)
+            await conn.execute(_RENEW_SENDING, params)
+
+    def _chat_owned(self, channel: str, chat_id: str) -> dict[str, Any]:
+        return {"w_channel": channel, "w_chat_id": chat_id, "w_owner": self.owner}
+
+    # ----- delivery claims ----------------------------------------------------------------
+
+    async def claim_outbound(self, now: float, until: float, limit: int) -> list[Outbound]:
+        """Claim up to ``limit`` due rows for this process (``sending``, leased until
+        ``until``), at most one per chat, replies before bulk: sorted by priority, id."""
+        params = {"w_now": now, "w_limit": limit, "v_owner": self.owner, "v_until": until}
+        async with self._core_writing() as conn:
+            result = await conn.execute(_CLAIM_OUTBOUND, params)
+            rows = [_loaded(Outbound, row._mapping) for row in result]
+        rows.sort(key=lambda r: (r.priority, r.id))
+        return rows
+
+    async def record_sent(
+        self, row: Outbound, external_id: str | None, *, chain_until: float | None = None
+    ) -> tuple[bool, Outbound | None]:
+        """The platform has it: record that and end the claim; with ``chain_until``, claim
+        the chat's next conversation row in the same transaction. Returns (recorded while
+        still ours?, next row)."""
+        following = None
+        async with self._core_writing() as conn:
+            done = await conn.execute(
+                _RECORD_SENT,
+                {
+                    "w_id": row.id,
+                    "w_owner": self.owner,
+                    "v_external_id": external_id,
+                    "v_sent_at": utcnow(),
+                },
+            )
+            if chain_until is not None:
+                result = await conn.execute(
+                    _CLAIM_NEXT_OF_CHAT,
+                    {
+                        **self._chat_owned(row.channel, row.chat_id),
+                        "w_now": time.time(),
+                        "v_owner": self.owner,
+                        "v_until": chain_until,
+                    },
+                )
+                found = result.first()
+                following = _loaded(Outbound, found._mapping) if found is not None else None
+        return done.rowcount == 1, following
+
+    async def record_retry(
+        self, row: Outbound, delay_s: float, error: str, *, counted: bool = True
+    ) -> bool:
+        """Not sent: pending again after ``delay_s`` (later rows of the chat wait)."""
+        return await self._end_claim(
+            _RECORD_RETRY,
+            row,
+            {
+                "v_error": error[:1000],
+                "v_counted": int(counted),
+                "v_due_at": time.time() + delay_s,
+            },
+        )
+
+    async def give_back(self, row: Outbound, delay_s: float = 0.0) -> bool:
+        """Never attempted (a stop, a pacing wait too long to hold the claim): pending
+        again, due after ``delay_s``, attempts unchanged."""
+        return await self._end_claim(_GIVE_BACK, row, {"v_due_at": time.time() + delay_s})
+
+    async def record_failed(self, row: Outbound, error: str) -> bool:
+        """Given up: retrying cannot deliver it."""
+        return await self._end_claim(
+            _RECORD_FINAL, row, {"v_status": OutboundStatus.FAILED, "v_error": error[:1000]}
+        )
+
+    async def record_blocked(self, row: Outbound, error: str) -> bool:
+        """The citizen blocked the bot: this row, the chat's queue and its inactive flag in
+        one transaction (a crash or a reader in between never sees half of it)."""
+        reason = error[:1000]
+        async with self._core_writing() as conn:
+            done = await conn.execute(
+                _RECORD_FINAL,
+                {
+                    "w_id": row.id,
+                    "w_owner": self.owner,
+                    "v_status": OutboundStatus.BLOCKED,
+                    "v_error": reason,
+                },
+            )
+            if done.rowcount != 1:
+                await conn.rollback()
+                return False
+            chat = {"w_channel": row.channel, "w_chat_id": row.chat_id}
+            await conn.execute(_GIVE_UP_CHAT_QUEUE, {**chat, "v_error": reason})
+            await conn.execute(_CHAT_INACTIVE, {**chat, "v_at": utcnow()})
+        return True
+
+    async def _end_claim(self, statement: Any, row: Outbound, values: dict[str, Any]) -> bool:
+        async with self._core_writing() as conn:
+            done = await conn.execute(statement, {"w_id": row.id, "w_owner": self.owner, **values})
+        return bool(done.rowcount == 1)
+
+    async def expire_sending(self, now: float) -> list[str]:
+        """Rows left ``sending`` by a process whose lease expired (it died mid-send) end
+        ``unconfirmed``, never sent again; returns their channels, one per row."""
+        async with self._core_writing() as conn:
+            result = await conn.execute(
+                _EXPIRE_SENDING, {"w_now": now, "v_error": UNCONFIRMED_ERROR}
+            )
+            return [channel for (channel,) in result]
 
     async def pending_outbound(self, channel: str, chat_id: str) -> Sequence[Outbound]:
         """This chat's unsent messages, in the order they must reach the citizen."""
@@ -378,8 +711,11 @@ class Store:
         status: str,
         outbound: Sequence[NewOutbound],
         callbacks: dict[str, str] | None = None,
+        *,
+        release: bool = False,
     ) -> list[Outbound]:
-        """Atomically mark the message answered and queue its replies (so a crash loses none).
+        """Atomically mark the message answered and queue its replies (so a crash loses none);
+        ``release`` gives the chat's lease up in the same transaction (the last message).
 
         Returns the rows it queued, in order (to send, and recorded handoff requests), so the
         caller need not re-read them.
@@ -401,6 +737,10 @@ class Store:
                 _ANSWER_INBOUND,
                 {"w_id": inbound.id, "v_status": status, "v_answered_at": utcnow()},
             )
+            if release:
+                await conn.execute(
+                    _RELEASE_CHAT, self._chat_owned(inbound.channel, inbound.chat_id)
+                )
         self._callbacks_committed(callbacks or {})
         return rows
 
@@ -441,6 +781,9 @@ class Store:
             "external_id": None,
             "created_at": utcnow(),
             "sent_at": None,
+            "priority": priority_of(item.kind),
+            "lease_owner": None,
+            "lease_until": None,
         }
 
     @staticmethod
@@ -455,12 +798,21 @@ class Store:
         return Outbound(**Store.outbound_values(channel, chat_id, inbound_id, item, agent_id))
 
     async def postpone_inbound(
-        self, inbound: Inbound, delay_s: float, error: str, notice: NewOutbound | None
+        self,
+        inbound: Inbound,
+        delay_s: float,
+        error: str,
+        notice: NewOutbound | None,
+        *,
+        status: str = InboundStatus.PENDING,
+        release: bool = False,
     ) -> list[Outbound]:
-        """Rasa failed: retry later; queue the one "answer delayed" notice if given."""
+        """Rasa failed: retry later (``at_rasa`` when Rasa may have it, so the retry asks
+        its tracker first); queue the one "answer delayed" notice if given. The attempt was
+        counted when the message went to Rasa."""
         async with self._write_lock, self._sessions() as session:
             values: dict[str, Any] = {
-                "attempts": Inbound.attempts + 1,
+                "status": status,
                 "due_at": time.time() + delay_s,
                 "error": error[:1000],
             }
@@ -477,6 +829,10 @@ class Store:
                 .values(values)
                 .execution_options(**NO_SYNC)
             )
+            if release:
+                await session.execute(
+                    _RELEASE_CHAT, self._chat_owned(inbound.channel, inbound.chat_id)
+                )
             await session.commit()
         return rows
 

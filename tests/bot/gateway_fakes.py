@@ -199,6 +199,21 @@ def echo(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"recipient_id": sender, "text": f"echo: {message}"}]
 
 
+def bot_event(reply: dict[str, Any]) -> dict[str, Any]:
+    """A reply as Rasa 3.6 logs it: text at the top, the rest under ``data``."""
+    data = {
+        k: reply.get(k)
+        for k in ("elements", "quick_replies", "buttons", "attachment", "image", "custom")
+    }
+    return {
+        "event": "bot",
+        "timestamp": time.time(),
+        "text": reply.get("text"),
+        "data": data,
+        "metadata": {},
+    }
+
+
 class FakeRasa:
     """Rasa's REST channel, /status and the tracker events API (pause/resume), as Rasa 3.6
     behaves: a paused conversation's messages are logged but get no reply (``[]``).
@@ -215,6 +230,9 @@ class FakeRasa:
         self.max_in_flight = 0
         self.paused: set[str] = set()
         self.events: list[tuple[str, dict[str, Any]]] = []  # (sender, event) appended
+        # each sender's tracker events, in Rasa 3.6's JSON shape (GET .../tracker)
+        self.trackers: dict[str, list[dict[str, Any]]] = {}
+        self.tracker_reads: list[str] = []  # senders whose tracker the gateway read
         self.hellos = 0
         # client (host, port) of every connection a webhook call arrived on, in order
         self.webhook_peers: list[tuple[str, int]] = []
@@ -240,9 +258,40 @@ class FakeRasa:
             self.calls.append(Call("failed", body))
             return web.Response(status=self.status, text="down")
         self.calls.append(Call("webhook", body))
-        if body.get("sender") in self.paused:
-            return web.json_response([])
-        return web.json_response(self.responder(body))
+        sender = str(body.get("sender"))
+        # Rasa saves the turn when it is done: the user event with the message's metadata,
+        # then one bot event per reply (nothing but the user event while paused)
+        tracker = self.trackers.setdefault(sender, [])
+        tracker.append(
+            {
+                "event": "user",
+                "timestamp": time.time(),
+                "text": body.get("message"),
+                "input_channel": body.get("input_channel"),
+                "metadata": body.get("metadata") or {},
+            }
+        )
+        replies = [] if sender in self.paused else self.responder(body)
+        tracker.extend(bot_event(reply) for reply in replies)
+        return web.json_response(replies)
+
+    def user_messages(self, sender: str) -> list[dict[str, Any]]:
+        """The `user` events of a sender's tracker (a message fed twice shows twice)."""
+        return [e for e in self.trackers.get(sender, []) if e["event"] == "user"]
+
+    async def tracker(self, request: web.Request) -> web.Response:
+        """GET /conversations/{sender}/tracker, as Rasa 3.6 returns it."""
+        if self.status != 200:
+            return web.Response(status=self.status, text="down")
+        sender = request.match_info["sender"]
+        self.tracker_reads.append(sender)
+        return web.json_response(
+            {
+                "sender_id": sender,
+                "paused": sender in self.paused,
+                "events": self.trackers.get(sender, []),
+            }
+        )
 
     async def tracker_events(self, request: web.Request) -> web.Response:
         """POST /conversations/{sender}/tracker/events: one event or a list of them."""
@@ -252,6 +301,7 @@ class FakeRasa:
         body = await request.json()
         for event in body if isinstance(body, list) else [body]:
             self.events.append((sender, event))
+            self.trackers.setdefault(sender, []).append(event)
             if event.get("event") == "pause":
                 self.paused.add(sender)
             elif event.get("event") == "resume":
@@ -274,6 +324,7 @@ class FakeRasa:
         app.router.add_get("/status", self.status_route)
         app.router.add_get("/", self.hello)
         app.router.add_post("/conversations/{sender}/tracker/events", self.tracker_events)
+        app.router.add_get("/conversations/{sender}/tracker", self.tracker)
         return app
 
 

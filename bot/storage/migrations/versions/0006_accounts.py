@@ -6,7 +6,7 @@ the role column widens so ministry_editor and secretariat_reviewer fit (SQLite d
 enforce lengths, so only other databases need the change).
 
 Revision ID: 0006
-Revises: 0004 (relinked after 0005 when merged)
+Revises: 0005
 Create Date: 2026-12-05 09:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

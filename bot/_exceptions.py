@@ -8,6 +8,8 @@
   + ChannelError          a platform refused or failed a send
     - RateLimited         the platform asked us to wait ``retry_after`` seconds
     - RecipientBlocked    the user blocked the bot / cannot be reached (-> chat inactive)
+    - Undeliverable       a send retrying cannot fix: no such chat, a request the platform
+                          refuses as malformed (-> the message fails at once, with the reason)
   + HandoffError          a console or handoff operation was refused
     - NotFound            no such conversation/organisation/agent, or not visible (-> 404)
     - NotAllowed          the user's role does not allow it (-> 403)
@@ -43,6 +45,7 @@ __all__ = [
     "TrainingError",
     "TrainingFailed",
     "TrainingForbidden",
+    "Undeliverable",
     "UnsupportedUpdate",
 ]
 
@@ -81,6 +84,11 @@ class RateLimited(ChannelError):
 
 class RecipientBlocked(ChannelError):
     """The user blocked the bot (Telegram 403) or is unreachable: mark the chat inactive."""
+
+
+class Undeliverable(ChannelError):
+    """The platform can never accept this send (Telegram 400 "chat not found", a Graph 400
+    that is not a rate limit, a chat id that is not one): retrying would loop forever."""
 
 
 class HandoffError(GatewayError):

@@ -16,7 +16,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._exceptions import ChannelError, RasaUnavailable, RateLimited, RecipientBlocked
+from .._exceptions import (
+    ChannelError,
+    RasaUnavailable,
+    RateLimited,
+    RecipientBlocked,
+    Undeliverable,
+)
 from .._metrics import Metrics
 from .._settings import Settings
 from ..channels._base import Channel, callback_key
@@ -439,6 +445,11 @@ class Pipeline:
             await self._store.mark_chat_blocked(row.id, channel.name, row.chat_id, str(exc))
             log.info("pipeline.chat_blocked", extra={"channel": channel.name})
             return False
+        except Undeliverable as exc:  # retrying cannot fix it: failed now, with the reason
+            self._metrics.inc("gateway_outbound_total", channel=channel.name, status="failed")
+            await self._store.mark_outbound(row.id, OutboundStatus.FAILED, error=str(exc))
+            log.warning("pipeline.undeliverable", extra={"channel": channel.name})
+            return True
         except ChannelError as exc:
             if row.attempts + 1 >= self._settings.max_send_attempts:
                 self._metrics.inc("gateway_outbound_total", channel=channel.name, status="failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import hmac
 import json
@@ -66,6 +67,16 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+def _check_charset(request: web.Request) -> None:
+    """A charset Python does not know would fail the first ``request.post()`` or ``text()``
+    with a LookupError (a 500); refused up front instead."""
+    if request.charset:
+        try:
+            codecs.lookup(request.charset)
+        except LookupError as exc:
+            raise BadInbound("unknown charset") from exc
+
+
 @web.middleware
 async def bad_input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bad input is the sender's fault: a clear 4xx, counted, never a 5xx.
@@ -77,7 +88,11 @@ async def bad_input_middleware(request: web.Request, handler: Handler) -> web.St
     handle.
     """
     try:
+        _check_charset(request)
         return await handler(request)
+    except UnicodeError:  # a form or text body (or a multipart boundary) not in its charset
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="bad_request")
+        return _error(400, "the body is not valid text in its charset")
     except UnsupportedUpdate as exc:
         request.app[keys.METRICS].inc("gateway_rejected_total", reason="unsupported")
         return _error(422, str(exc))

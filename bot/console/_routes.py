@@ -198,20 +198,29 @@ async def _payload(request: web.Request) -> dict[str, str]:
     return {k: v[-1] for k, v in (await request_fields(request)).items()}
 
 
+MAX_INT = 2**31 - 1  # ids and numbers are INTEGER columns: PostgreSQL refuses more (a 500)
+
+
 def _int(value: str | None, what: str) -> int | None:
     if value is None or value.strip() == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise Invalid(f"{what} must be a number") from exc
+    if abs(number) > MAX_INT:
+        raise Invalid(f"{what} is out of range")
+    return number
 
 
 def _handoff_id(request: web.Request) -> int:
     try:
-        return int(request.match_info["id"])
+        number = int(request.match_info["id"])
     except ValueError as exc:
         raise NotFound("no such conversation") from exc
+    if abs(number) > MAX_INT:
+        raise NotFound("no such conversation")
+    return number
 
 
 def _back(request: web.Request) -> str:

@@ -22,6 +22,7 @@ from ._exceptions import (
     RateLimited,
     RecipientBlocked,
     SettingsError,
+    Undeliverable,
     UnsupportedUpdate,
 )
 from ._settings import Settings
@@ -41,6 +42,7 @@ __all__ = [
     "RecipientBlocked",
     "Settings",
     "SettingsError",
+    "Undeliverable",
     "UnsupportedUpdate",
     "create_app",
     "migrate",

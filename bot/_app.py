@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import hmac
 import json
@@ -25,6 +26,7 @@ from .channels._telegram import (
     ALLOWED_UPDATES,
     TelegramChannel,
     build_application,
+    check_update,
     parse_update,
 )
 from .channels._webchat import (
@@ -32,7 +34,7 @@ from .channels._webchat import (
 )
 from .channels._webchat import (
     WebChatChannel,
-    checked_session,
+    parse_poll,
     parse_webchat_message,
 )
 from .channels._webchat_routes import add_webchat_routes
@@ -65,11 +67,32 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+def _check_charset(request: web.Request) -> None:
+    """A charset Python does not know would fail the first ``request.post()`` or ``text()``
+    with a LookupError (a 500); refused up front instead."""
+    if request.charset:
+        try:
+            codecs.lookup(request.charset)
+        except LookupError as exc:
+            raise BadInbound("unknown charset") from exc
+
+
 @web.middleware
 async def bad_input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bad input is the sender's fault: a clear 4xx, counted, never a 5xx."""
+    """Bad input is the sender's fault: a clear 4xx, counted, never a 5xx.
+
+    One answer per kind, on every channel: 400 malformed (not JSON, nested too deep, a
+    field of the wrong type, an id the platform could never have sent or longer than its
+    column, a number out of range); 403 bad credentials (decided in the routes, before
+    the body is read); 413 too large; 422 well-formed but of a kind the gateway does not
+    handle.
+    """
     try:
+        _check_charset(request)
         return await handler(request)
+    except UnicodeError:  # a form or text body (or a multipart boundary) not in its charset
+        request.app[keys.METRICS].inc("gateway_rejected_total", reason="bad_request")
+        return _error(400, "the body is not valid text in its charset")
     except UnsupportedUpdate as exc:
         request.app[keys.METRICS].inc("gateway_rejected_total", reason="unsupported")
         return _error(422, str(exc))
@@ -81,12 +104,23 @@ async def bad_input_middleware(request: web.Request, handler: Handler) -> web.St
         return _error(413, "body too large")
 
 
+def _decode_json(body: bytes) -> Any:
+    """JSON or a 400: nesting deeper than the parser's recursion limit is malformed too."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadInbound("malformed JSON") from exc
+
+
 async def _read_json(request: web.Request) -> tuple[bytes, Any]:
     body = await request.read()  # raises 413 beyond client_max_size
-    try:
-        return body, json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInbound("malformed JSON") from exc
+    return body, _decode_json(body)
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a header with a secret; a header the server decoded with
+    surrogate escapes (latin-1 bytes) compares as its bytes instead of failing."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 async def accept(app: web.Application, msg: InboundMessage) -> bool:
@@ -102,12 +136,19 @@ async def accept(app: web.Application, msg: InboundMessage) -> bool:
 
 async def handle_telegram_update(app: web.Application, data: Any) -> bool:
     """Shared by webhook and polling: parse, persist, then let PTB do its protocol duties."""
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        raise BadInbound("a Telegram update needs an integer update_id")
+    check_update(data)
     application = app[keys.TELEGRAM_APP]
     try:
         update = Update.de_json(data, application.bot)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,  # a date beyond datetime's range
+        OSError,  # ... or beyond the platform's time_t
+        RecursionError,  # reply_to_message nested thousands deep
+    ) as exc:
         raise BadInbound("malformed Telegram update") from exc
     msg = await parse_update(update, app[keys.STORE], app[keys.COMMUNES])
     new = True if msg is None else await accept(app, msg)
@@ -121,8 +162,7 @@ async def handle_telegram_update(app: web.Application, data: Any) -> bool:
 async def telegram_webhook(request: web.Request) -> web.Response:
     """POST from Telegram: secret header first, then persist; 200 means "stored"."""
     settings = request.app[keys.SETTINGS]
-    token = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(token.encode(), settings.telegram_secret.encode()):
+    if not _same_secret(request.headers.get(SECRET_HEADER, ""), settings.telegram_secret):
         request.app[keys.METRICS].inc("gateway_rejected_total", reason="forbidden")
         return _error(403, "bad secret token")
     _body, data = await _read_json(request)
@@ -148,12 +188,8 @@ async def messenger_webhook(request: web.Request) -> web.Response:
     ):
         request.app[keys.METRICS].inc("gateway_rejected_total", reason="forbidden")
         return _error(403, "bad signature")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInbound("malformed JSON") from exc
     accepted = 0
-    for msg in parse_events(data):
+    for msg in parse_events(_decode_json(body)):
         accepted += await accept(request.app, msg)
     return web.json_response({"ok": True, "accepted": accepted})
 
@@ -167,12 +203,7 @@ async def webchat_post(request: web.Request) -> web.Response:
 
 async def webchat_poll(request: web.Request) -> web.Response:
     """Replies after ``after``; waits up to ``wait`` seconds for the first one."""
-    session = checked_session(request.query.get("session"))
-    try:
-        after = int(request.query.get("after", "0"))
-        wait = float(request.query.get("wait", "0"))
-    except ValueError as exc:
-        raise BadInbound("after and wait must be numbers") from exc
+    session, after, wait = parse_poll(request.query)
     store = request.app[keys.STORE]
     rows = await store.sent_since(WEBCHAT, session, after)
     if not rows and wait > 0:

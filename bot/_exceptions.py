@@ -8,7 +8,8 @@
   + ChannelError          a platform refused or failed a send
     - RateLimited         the platform asked us to wait ``retry_after`` seconds
     - RecipientBlocked    the user blocked the bot / cannot be reached (-> chat inactive)
-    - Undeliverable       retrying cannot fix this send (-> failed at once, with the reason)
+    - Undeliverable       a send retrying cannot fix: no such chat, a request the platform
+                          refuses as malformed (-> the message fails at once, with the reason)
   + Refused               a console, CLI or feature operation was refused; the console
                           maps the four kinds to HTTP statuses in one place
     - NotFound            no such conversation/organisation/agent, or not visible (-> 404)
@@ -90,8 +91,8 @@ class RecipientBlocked(ChannelError):
 
 
 class Undeliverable(ChannelError):
-    """Retrying cannot fix this send (a malformed message, an unknown chat): mark it
-    failed with the reason at once."""
+    """The platform can never accept this send (Telegram 400 "chat not found", a Graph 400
+    that is not a rate limit, a chat id that is not one): retrying would loop forever."""
 
 
 class Refused(GatewayError):

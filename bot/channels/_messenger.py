@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
 import aiohttp
 
-from .._exceptions import BadInbound, ChannelError, RateLimited, RecipientBlocked
+from .._exceptions import BadInbound, ChannelError, RateLimited, RecipientBlocked, Undeliverable
 from ..rasa._client import RasaReply
+from ..storage._db import CHAT_ID_LEN, EXTERNAL_ID_LEN
 from ..storage._models import InboundKind, InboundMessage
 from ._text_split import split_text
 from ._texts import detect_language
@@ -41,59 +43,110 @@ MESSAGE_PATH = "/me/messages"
 
 
 def verify_signature(app_secret: str, body: bytes, header: str | None) -> bool:
-    """HMAC-SHA256 of the raw body with the app secret, compared in constant time."""
+    """HMAC-SHA256 of the raw body with the app secret, compared in constant time.
+
+    The header is compared as bytes: ``compare_digest`` refuses non-ASCII strings, and a
+    header the server decoded with surrogate escapes must not crash the request either.
+    """
     if not header or not header.startswith(SIGNATURE_PREFIX):
         return False
-    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len(SIGNATURE_PREFIX) :])
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    given = header[len(SIGNATURE_PREFIX) :].encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected, given)
 
 
 def verify_challenge(verify_token: str, params: dict[str, str]) -> str | None:
     """The hub.challenge to echo back, or None if mode or token are wrong."""
     if params.get("hub.mode") != SUBSCRIBE_MODE:
         return None
-    if not hmac.compare_digest(params.get("hub.verify_token", "").encode(), verify_token.encode()):
+    given = params.get("hub.verify_token", "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, verify_token.encode()):
         return None
     return params.get("hub.challenge")
 
 
-def _event_message(event: dict[str, Any]) -> InboundMessage | None:
-    sender = str((event.get("sender") or {}).get("id") or "")
-    if not sender:
+def _object(value: Any, field: str) -> dict[str, Any] | None:
+    """An optional object: None if absent, 400 if present with another type."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise BadInbound(f"{field} must be an object")
+
+
+def _id(value: Any, field: str, max_len: int) -> str:
+    """A Graph id (a string, or a number for some ids) that fits the column it is stored in."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        text = str(value)
+        if 0 < len(text) <= max_len:
+            return text
+    raise BadInbound(f"{field} must be an id of 1-{max_len} characters")
+
+
+def _optional_str(container: dict[str, Any], key: str, field: str) -> str | None:
+    value = container.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadInbound(f"{field}.{key} must be a string")
+
+
+def _attachment_kinds(message: dict[str, Any]) -> list[str]:
+    attachments = message.get("attachments")
+    if attachments is None:
+        return []
+    if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+        raise BadInbound("message.attachments must be a list of objects")
+    return [str(a.get("type")) for a in attachments]
+
+
+def _from_message(sender: str, message: dict[str, Any]) -> InboundMessage | None:
+    if message.get("is_echo"):  # our own sends, reflected back
         return None
-    message = event.get("message")
-    if isinstance(message, dict):
-        if message.get("is_echo"):  # our own sends, reflected back
-            return None
-        mid = str(message.get("mid") or "")
-        if not mid:
-            return None
-        base: dict[str, Any] = {"channel": CHANNEL, "external_id": mid, "chat_id": sender}
-        quick = message.get("quick_reply") or {}
-        if quick.get("payload"):
-            return InboundMessage(**base, kind=InboundKind.BUTTON, text=str(quick["payload"]))
-        if message.get("text"):
-            text = str(message["text"])
-            return InboundMessage(
-                **base, kind=InboundKind.TEXT, text=text, language=detect_language(text)
-            )
-        kinds = [
-            str(a.get("type")) for a in message.get("attachments") or [] if isinstance(a, dict)
-        ]
+    if message.get("mid") is None:
+        return None
+    mid = _id(message["mid"], "message.mid", EXTERNAL_ID_LEN)
+    base: dict[str, Any] = {"channel": CHANNEL, "external_id": mid, "chat_id": sender}
+    quick = _object(message.get("quick_reply"), "message.quick_reply") or {}
+    payload = _optional_str(quick, "payload", "message.quick_reply")
+    if payload:
+        return InboundMessage(**base, kind=InboundKind.BUTTON, text=payload)
+    text = _optional_str(message, "text", "message")
+    if text:
         return InboundMessage(
-            **base, kind=InboundKind.MEDIA, meta={"media": ",".join(kinds) or "other"}
+            **base, kind=InboundKind.TEXT, text=text, language=detect_language(text)
         )
-    postback = event.get("postback")
-    if isinstance(postback, dict) and postback.get("payload"):
-        ext = str(postback.get("mid") or f"postback:{sender}:{event.get('timestamp')}")
-        return InboundMessage(
-            channel=CHANNEL,
-            external_id=ext,
-            chat_id=sender,
-            kind=InboundKind.BUTTON,
-            text=str(postback["payload"]),
-        )
-    return None  # deliveries, reads, reactions: nothing to answer
+    kinds = _attachment_kinds(message)
+    return InboundMessage(
+        **base, kind=InboundKind.MEDIA, meta={"media": ",".join(kinds) or "other"}
+    )
+
+
+def _from_postback(sender: str, event: dict[str, Any]) -> InboundMessage | None:
+    postback = _object(event.get("postback"), "postback")
+    if postback is None:
+        return None
+    payload = _optional_str(postback, "payload", "postback")
+    if not payload:
+        return None
+    if postback.get("mid") is not None:
+        ext = _id(postback["mid"], "postback.mid", EXTERNAL_ID_LEN)
+    else:
+        fallback = f"postback:{sender}:{event.get('timestamp')}"
+        ext = _id(fallback, "postback timestamp", EXTERNAL_ID_LEN)
+    return InboundMessage(
+        channel=CHANNEL, external_id=ext, chat_id=sender, kind=InboundKind.BUTTON, text=payload
+    )
+
+
+def _event_message(event: dict[str, Any]) -> InboundMessage | None:
+    """One messaging event; fields of the wrong type, or ids longer than their columns
+    (SQLite would store them, PostgreSQL would not), are refused with a 400."""
+    sender_object = _object(event.get("sender"), "sender") or {}
+    if sender_object.get("id") in (None, ""):
+        return None
+    sender = _id(sender_object["id"], "sender.id", CHAT_ID_LEN)
+    message = _object(event.get("message"), "message")
+    if message is not None:
+        return _from_message(sender, message)
+    return _from_postback(sender, event)  # else deliveries, reads, reactions: no answer
 
 
 def parse_events(payload: Any) -> list[InboundMessage]:
@@ -107,13 +160,25 @@ def parse_events(payload: Any) -> list[InboundMessage]:
     for entry in entries:
         if not isinstance(entry, dict):
             raise BadInbound("entry items must be objects")
-        for event in entry.get("messaging") or []:
+        events = entry.get("messaging") or []
+        if not isinstance(events, list):
+            raise BadInbound("messaging must be a list")
+        for event in events:
             if not isinstance(event, dict):
                 raise BadInbound("messaging items must be objects")
             msg = _event_message(event)
             if msg is not None:
                 found.append(msg)
     return found
+
+
+def _retry_after(header: str | None) -> float:
+    """Retry-After in seconds; absent or not a finite number of seconds: one minute."""
+    try:
+        seconds = float(header) if header else DEFAULT_RETRY_AFTER_S
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
+    return seconds if math.isfinite(seconds) and seconds >= 0 else DEFAULT_RETRY_AFTER_S
 
 
 class MessengerChannel:
@@ -176,16 +241,22 @@ class MessengerChannel:
                     data = {}
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ChannelError(f"Graph API: {type(exc).__name__}") from exc
+        except (TypeError, ValueError) as exc:  # the request cannot even be built
+            raise Undeliverable(
+                f"Graph API: cannot build the request ({type(exc).__name__})"
+            ) from exc
         if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
             return data if isinstance(data, dict) else {}
-        error = (data.get("error") or {}) if isinstance(data, dict) else {}
-        code = error.get("code")
+        error = data.get("error") if isinstance(data, dict) else None
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), int) else None
         if status == HTTPStatus.TOO_MANY_REQUESTS or code in RATE_LIMIT_CODES:
-            raise RateLimited(
-                float(retry_after) if retry_after else DEFAULT_RETRY_AFTER_S, "Graph rate limit"
-            )
+            raise RateLimited(_retry_after(retry_after), "Graph rate limit")
         if status == HTTPStatus.FORBIDDEN or code in UNREACHABLE_CODES:
             raise RecipientBlocked(f"Graph API {status} code {code}")
+        if status == HTTPStatus.BAD_REQUEST:  # not a rate limit: the same request fails again
+            detail = str(error.get("message", ""))[:200]
+            raise Undeliverable(f"Graph API {status} code {code}: {detail}")
         raise ChannelError(f"Graph API {status} code {code}")
 
     async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from telegram import (
     Bot,
@@ -21,7 +22,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, InlineKeyboardButtonLimit, MessageLimit, ParseMode
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -30,9 +31,17 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from .._exceptions import ChannelError, RateLimited, RecipientBlocked, UnsupportedUpdate
+from .._exceptions import (
+    BadInbound,
+    ChannelError,
+    RateLimited,
+    RecipientBlocked,
+    Undeliverable,
+    UnsupportedUpdate,
+)
 from .._settings import Settings
 from ..rasa._client import RasaReply
+from ..storage._db import CHAT_ID_LEN, EXTERNAL_ID_LEN
 from ..storage._models import InboundKind, InboundMessage
 from ..storage._store import Store
 from ._base import callback_key
@@ -47,6 +56,7 @@ __all__ = [
     "INFORM_PLACE_PAYLOAD",
     "TelegramChannel",
     "build_application",
+    "check_update",
     "parse_update",
 ]
 
@@ -76,6 +86,76 @@ MEDIA_ATTRIBUTES = (
 )
 BLOCKED_STATUSES = {ChatMember.BANNED, ChatMember.LEFT}
 POLL_READ_MARGIN_S = 30.0  # getUpdates long-polls: its read timeout must exceed the poll
+# "at most 52 significant bits, so a signed 64-bit integer or double-precision float type
+# are safe for storing this identifier": anything larger was never sent by Telegram.
+MAX_CHAT_ID = 2**52 - 1
+LIMITS = {"latitude": 90.0, "longitude": 180.0}
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadInbound(f"{field} must be an object")
+    return value
+
+
+def _check_id(value: Any, field: str) -> None:
+    """A chat or user id as Telegram sends them: an integer that fits the chat_id column."""
+    if not _is_int(value) or abs(value) > MAX_CHAT_ID or len(str(value)) > CHAT_ID_LEN:
+        raise BadInbound(f"{field} must be a Telegram id")
+
+
+def _check_optional_str(container: dict[str, Any], key: str, field: str) -> None:
+    if container.get(key) is not None and not isinstance(container[key], str):
+        raise BadInbound(f"{field}.{key} must be a string")
+
+
+def _check_location(value: Any, field: str) -> None:
+    location = _object(value, field)
+    for key, limit in LIMITS.items():
+        number = location.get(key)
+        if not (_is_int(number) or isinstance(number, float)):
+            raise BadInbound(f"{field}.{key} must be a number")
+        if not (math.isfinite(number) and abs(number) <= limit):
+            raise BadInbound(f"{field}.{key} must be within +-{limit:g}")
+
+
+def _check_message(value: Any, field: str) -> None:
+    message = _object(value, field)
+    _check_id(_object(message.get("chat"), f"{field}.chat").get("id"), f"{field}.chat.id")
+    _check_optional_str(message, "text", field)
+    if message.get("location") is not None:
+        _check_location(message["location"], f"{field}.location")
+
+
+def check_update(data: Any) -> None:
+    """Check the fields the gateway reads against the Bot API's types, before PTB parses
+    the update: a message without a chat, a text that is not a string or a chat id Telegram
+    could never have sent is refused with a 400 instead of failing later (a 500, or a send
+    retried forever). Lengths are those of the columns the ids are stored in."""
+    update = _object(data, "a Telegram update")
+    update_id = update.get("update_id")
+    if not _is_int(update_id) or update_id < 0 or len(str(update_id)) > EXTERNAL_ID_LEN:
+        raise BadInbound("a Telegram update needs a non-negative integer update_id")
+    for key in ("message", "edited_message"):
+        if update.get(key) is not None:
+            _check_message(update[key], key)
+    if update.get("callback_query") is not None:
+        query = _object(update["callback_query"], "callback_query")
+        sender = _object(query.get("from"), "callback_query.from")
+        _check_id(sender.get("id"), "callback_query.from.id")
+        _check_optional_str(query, "data", "callback_query")
+        if query.get("message") is not None:
+            _check_message(query["message"], "callback_query.message")
+    if update.get("my_chat_member") is not None:
+        change = _object(update["my_chat_member"], "my_chat_member")
+        chat = _object(change.get("chat"), "my_chat_member.chat")
+        _check_id(chat.get("id"), "my_chat_member.chat.id")
+        member = _object(change.get("new_chat_member"), "my_chat_member.new_chat_member")
+        _check_optional_str(member, "status", "my_chat_member.new_chat_member")
 
 
 def _location_meta(lat: float, lon: float, communes: list[Commune]) -> dict[str, Any]:
@@ -251,17 +331,24 @@ class TelegramChannel:
         return InlineKeyboardMarkup(rows)
 
     async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
-        """sendMessage; maps 429 to RateLimited and 403 to RecipientBlocked."""
-        markup = self.keyboard(body["buttons"]) if body.get("buttons") else None
-        text = body.get("html") or "\u2060"  # buttons-only replies still need a text
+        """sendMessage; maps 429 to RateLimited, 403 to RecipientBlocked, and what retrying
+        cannot fix (400 such as "chat not found", a request that cannot be built) to
+        Undeliverable."""
         try:
+            markup = self.keyboard(body["buttons"]) if body.get("buttons") else None
+            text = body.get("html") or "\u2060"  # buttons-only replies still need a text
             message = await self._bot.send_message(
                 chat_id=int(chat_id), text=text, parse_mode=ParseMode.HTML, reply_markup=markup
             )
+        except (KeyError, TypeError, ValueError) as exc:
+            reason = f"Telegram: cannot build the request ({type(exc).__name__})"
+            raise Undeliverable(reason) from exc
         except RetryAfter as exc:
             raise RateLimited(_retry_seconds(exc.retry_after), "Telegram 429") from exc
         except Forbidden as exc:
             raise RecipientBlocked(f"Telegram 403: {exc.message}") from exc
+        except BadRequest as exc:
+            raise Undeliverable(f"Telegram 400: {exc.message}") from exc
         except TelegramError as exc:
             raise ChannelError(f"Telegram: {exc.message}") from exc
         return str(message.message_id)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import re
 from collections import defaultdict
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .._exceptions import BadInbound
 from ..rasa._client import RasaReply
@@ -20,13 +22,14 @@ from ..storage._models import InboundKind, InboundMessage
 from ._text_split import split_text
 from ._texts import detect_language
 
-__all__ = ["CHANNEL", "WebChatChannel", "parse_webchat_message"]
+__all__ = ["CHANNEL", "Poll", "WebChatChannel", "parse_poll", "parse_webchat_message"]
 
 CHANNEL = "webchat"
 MAX_TEXT = 4000
 MAX_INPUT = 2000
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_WAIT_S = 25.0
+MAX_ROW_ID = 2**63 - 1  # the largest BIGINT, and SQLite's largest INTEGER
 
 
 def _checked_id(value: Any, field: str) -> str:
@@ -61,6 +64,31 @@ def parse_webchat_message(data: Any) -> InboundMessage:
 def checked_session(value: Any) -> str:
     """The session query parameter, validated like the POST body's."""
     return _checked_id(value, "session")
+
+
+class Poll(NamedTuple):
+    """A browser's long poll: replies of ``session`` after row ``after``, waiting ``wait``."""
+
+    session: str
+    after: int
+    wait: float
+
+
+def parse_poll(query: Mapping[str, str]) -> Poll:
+    """Validate the poll's query: ``after`` a row id the databases can compare (beyond
+    BIGINT, SQLite overflows and PostgreSQL refuses: a 500 each), ``wait`` a finite,
+    non-negative number of seconds (longer waits are cut to MAX_WAIT_S)."""
+    session = checked_session(query.get("session"))
+    try:
+        after = int(query.get("after", "0"))
+        wait = float(query.get("wait", "0"))
+    except ValueError as exc:
+        raise BadInbound("after and wait must be numbers") from exc
+    if not 0 <= after <= MAX_ROW_ID:
+        raise BadInbound(f"after must be an integer from 0 to {MAX_ROW_ID}")
+    if not (math.isfinite(wait) and wait >= 0):
+        raise BadInbound("wait must be a finite, non-negative number of seconds")
+    return Poll(session, after, min(wait, MAX_WAIT_S))
 
 
 class WebChatChannel:

@@ -9,12 +9,21 @@ from typing import Any
 from aiohttp import web
 
 from .. import keys
-from .._exceptions import Invalid, NotFound
+from .._exceptions import Invalid
 from ..accounts import Admin, OrgKind, Role, generate_password
 from ._features import ConsoleFeature, FeatureRoutes
-from ._handoff import number
 from ._labels import label
-from ._web import done, payload, render, state, ui_language, viewer, wants_json
+from ._web import (
+    done,
+    number,
+    path_id,
+    payload,
+    render,
+    state,
+    ui_language,
+    viewer,
+    wants_json,
+)
 
 __all__ = ["ADMIN_FEATURES"]
 
@@ -27,10 +36,7 @@ def _admin(request: web.Request) -> Admin:
 
 
 def _id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError as exc:
-        raise NotFound("no such record") from exc
+    return path_id(request, "record")
 
 
 def _csv(value: str | None) -> list[str]:

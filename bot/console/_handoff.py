@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .. import keys
-from .._exceptions import Invalid, NotFound
 from ..accounts import CSO_ROLES, Role, Viewer
 from ..handoff import HandoffView, HistoryItem, LiveEvent
 from ..storage._db import HandoffStatus
@@ -25,9 +24,9 @@ from ._canned import CannedReply
 from ._features import ConsoleFeature, FeatureRoutes
 from ._labels import word
 from ._middleware import SECURITY_HEADERS
-from ._web import done, payload, render, state, ui_language, viewer
+from ._web import done, number, path_id, payload, render, state, ui_language, viewer
 
-__all__ = ["HANDOFF_FEATURES", "Summary", "event_words", "number", "summarise"]
+__all__ = ["HANDOFF_FEATURES", "Summary", "event_words", "summarise"]
 
 SSE_KEEPALIVE_S = 15.0
 SSE_RETRY_MS = 3000
@@ -113,10 +112,7 @@ def _lines(items: Sequence[HistoryItem], language: str) -> list[Line]:
 
 
 def _handoff_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError as exc:
-        raise NotFound("no such conversation") from exc
+    return path_id(request, "conversation")
 
 
 def _short(summary: str) -> str:
@@ -240,16 +236,6 @@ async def note(request: web.Request) -> web.StreamResponse:
     text = (await payload(request)).get("text", "")
     await request.config_dict[keys.HANDOFFS].note(viewer(request), handoff_id, text)
     return done(request, _conversation_url(request, handoff_id), {"ok": True})
-
-
-def number(value: str | None, what: str) -> int | None:
-    """An optional number from a form; Invalid (400) if it is not one."""
-    if value is None or value.strip() == "":
-        return None
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise Invalid(f"{what} must be a number") from exc
 
 
 async def transfer(request: web.Request) -> web.StreamResponse:

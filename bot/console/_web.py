@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from jinja2 import Environment
 
-from .._exceptions import Invalid
+from .._exceptions import Invalid, NotFound
 from ..accounts import Admin, Viewer
 from ._auth import AUTH, PREFIX, ConsoleAuth
 from ._canned import CannedReplies
@@ -26,6 +26,8 @@ __all__ = [
     "done",
     "fields",
     "is_api",
+    "number",
+    "path_id",
     "payload",
     "render",
     "safe_next",
@@ -88,6 +90,33 @@ class ConsoleState:
 
 
 CONSOLE = web.AppKey("console", ConsoleState)
+
+
+MAX_INT = 2**31 - 1  # ids and numbers live in INTEGER columns: PostgreSQL refuses more
+
+
+def path_id(request: web.Request, what: str) -> int:
+    """The ``{id}`` of the URL; NotFound (404) if it is not a number an id can be."""
+    try:
+        found = int(request.match_info["id"])
+    except ValueError as exc:
+        raise NotFound(f"no such {what}") from exc
+    if not 0 <= found <= MAX_INT:
+        raise NotFound(f"no such {what}")
+    return found
+
+
+def number(value: str | None, what: str) -> int | None:
+    """An optional number from a form; Invalid (400) if it is not one or out of range."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        found = int(value)
+    except ValueError as exc:
+        raise Invalid(f"{what} must be a number") from exc
+    if abs(found) > MAX_INT:
+        raise Invalid(f"{what} is out of range")
+    return found
 
 
 def state(request: web.Request) -> ConsoleState:

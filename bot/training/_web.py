@@ -31,6 +31,7 @@ from ..console import (
     done,
     fields,
     label,
+    path_id,
     render,
     state,
     ui_language,
@@ -117,10 +118,7 @@ def _url(request: web.Request, name: str, **parts: str | int) -> str:
 
 
 def _id(request: web.Request, what: str) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError as exc:
-        raise NotFound(f"no such {what}") from exc
+    return path_id(request, what)
 
 
 def _one(values: dict[str, list[str]], name: str) -> str:

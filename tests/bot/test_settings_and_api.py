@@ -32,6 +32,7 @@ def test_public_api_is_explicit() -> None:
         "RecipientBlocked",
         "Settings",
         "SettingsError",
+        "Undeliverable",
         "UnsupportedUpdate",
         "create_app",
         "migrate",
@@ -43,6 +44,7 @@ def test_public_api_is_explicit() -> None:
 def test_exception_hierarchy() -> None:
     assert issubclass(RateLimited, bot.ChannelError)
     assert issubclass(RecipientBlocked, bot.ChannelError)
+    assert issubclass(bot.Undeliverable, bot.ChannelError)
     assert issubclass(UnsupportedUpdate, bot.BadInbound)
     for exc in (bot.ChannelError, RasaUnavailable, SettingsError, bot.BadInbound):
         assert issubclass(exc, GatewayError)

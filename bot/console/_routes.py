@@ -23,6 +23,7 @@ from aiohttp import web
 from .. import keys
 from .._exceptions import Conflict, HandoffError, Invalid, NotAllowed, NotFound
 from ..handoff import (
+    RESYNC,
     Admin,
     AdminRules,
     HandoffView,
@@ -522,6 +523,8 @@ async def take_over(request: web.Request) -> web.StreamResponse:
 
 
 def _visible(viewer: Viewer, event: LiveEvent) -> bool:
+    if event.kind == RESYNC:  # names no conversation: every page re-reads what it may see
+        return True
     if event.organisation_id is None:
         return viewer.is_admin
     return viewer.may_see(event.organisation_id)

@@ -12,6 +12,10 @@ is killed with SIGKILL mid-run and started again. From what the fakes received:
 
 The fakes (Bot API, Graph API, an echoing Rasa) run in this test's event loop; the echo
 carries the message's text, so every reply maps back to the message it answers.
+
+Redis: GATEWAY_REDIS_PREFIX is given a value of this run only, for when the engine reads
+one; until then runs at the same time share the pace's key of the fake bot, which can only
+slow each run down (the limit is checked at this run's own fake Bot API), not loosen it.
 """
 
 from __future__ import annotations

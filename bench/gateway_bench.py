@@ -13,12 +13,21 @@ alternating order, and pools the latencies.
 
     .venv-bot/bin/python bench/gateway_bench.py --users 50 --messages 4 --rounds 3
     (starts the action server and Rasa from models/sp4all.tar.gz unless --rasa-url is given)
+
+`--processes 1,3` measures something else: the gateway as 1 and as 3 real processes
+(`python -m bot serve --reuse-port` on one port, each group on its own throwaway PostgreSQL
+database, Redis for the shared pace) in front of the same Rasa, the groups alternating
+round by round as above. It prints p50/p99/throughput side by side, the ratios of the
+second group to the first, and a final JSON line (also bench/out/gateway_processes.json):
+
+    .venv-bot/bin/python bench/gateway_bench.py --processes 1,3 --users 50 --messages 4 --rounds 4
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import html
 import json
 import os
@@ -34,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import httpx
 from aiohttp import web
 
@@ -41,12 +51,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import Settings, create_app  # noqa: E402
+from bot.storage._db import create_engine  # noqa: E402
+from bot.storage._migrate import migrate  # noqa: E402
 from tests.bot.gateway_fakes import TG_SECRET, TOKEN, FakeTelegram, start  # noqa: E402
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 # SP4ALL_MODEL points at another trained model (e.g. while models/ is being retrained).
 MODEL = Path(os.environ.get("SP4ALL_MODEL") or ROOT / "models" / "sp4all.tar.gz")
 OUT = ROOT / "bench" / "out" / "gateway_bench.json"
+OUT_PROCESSES = ROOT / "bench" / "out" / "gateway_processes.json"
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 MESSAGES = ["សួស្តី", "Hello", "What is the equity card?", "តើប័ណ្ណសមធម៌ជាអ្វី?", "thank you", "អរគុណ"]
 ANSWER_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 240.0
@@ -401,6 +416,171 @@ async def run(
     return result
 
 
+def listening_pids(port: int) -> set[int]:
+    """Pids holding a listening TCP socket on ``port`` (Linux /proc): every process of a
+    group serves before it is measured, not only the first to bind."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+    pids: set[int] = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    pids.add(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+class GatewayGroup:
+    """``count`` gateway processes on one port and one fresh PostgreSQL database."""
+
+    def __init__(self, count: int, rasa_url: str, telegram_url: str, workdir: Path) -> None:
+        self.count = count
+        self.port = free_port()
+        self.database = f"gwbench_{count}p_{secrets.token_hex(4)}"
+        self.env = {
+            **os.environ,
+            "GATEWAY_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.database}",
+            "GATEWAY_PORT": str(self.port),
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_REDIS_URL": REDIS_URL,
+            "GATEWAY_REDIS_PREFIX": self.database,
+            "RASA_URLS": rasa_url,
+            "RASA_TIMEOUT": str(ANSWER_TIMEOUT_S),
+            "TELEGRAM_TOKEN": TOKEN,
+            "TELEGRAM_SECRET": TG_SECRET,
+            "TELEGRAM_API_URL": telegram_url,
+            "GATEWAY_GAZETTEER": str(workdir / "none.yml"),
+            "GATEWAY_LOG_JSON": "0",
+        }
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            await conn.close()
+        engine, _ = create_engine(self.env["GATEWAY_DATABASE_URL"])
+        try:  # once, before the processes: they do not race to migrate
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        self.procs = [self._spawn(i) for i in range(self.count)]
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not {p.pid for p in self.procs} <= listening_pids(self.port):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                logs = sorted(self.workdir.glob(f"gateway-{self.count}p-*.log"))
+                tail = "\n".join(f.read_text(errors="replace")[-2000:] for f in logs)
+                raise SystemExit(f"gateways did not start:\n{tail}")
+            await asyncio.sleep(0.3)
+
+    def _spawn(self, i: int) -> subprocess.Popen[bytes]:
+        with (self.workdir / f"gateway-{self.count}p-{i}.log").open("wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve", "--reuse-port"],
+                cwd=ROOT,
+                env={**self.env, "GATEWAY_AUTO_MIGRATE": "0"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=30)
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def run_processes(
+    args: argparse.Namespace, rasa_url: str, workdir: Path, counts: list[int]
+) -> dict[str, Any]:
+    """The same conversations through groups of gateway processes, alternating rounds."""
+    run_id = secrets.token_hex(3)
+    fake = RecordingTelegram()
+    fake_server = await start(fake)
+    groups = [GatewayGroup(n, rasa_url, fake.base_url, workdir) for n in counts]
+    latencies: dict[int, list[float]] = {n: [] for n in counts}
+    walls: dict[int, float] = dict.fromkeys(counts, 0.0)
+    checks: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    try:
+        for group in groups:
+            await group.start()
+        await direct_phase(rasa_url, 5, 2, run_id + "warm")  # warm-up, not measured
+        _, expected, _ = await direct_phase(rasa_url, args.users, args.messages, run_id)
+        for r in range(args.rounds):
+            # alternate which group goes first, so a drift of the machine weighs on both
+            for group in groups if r % 2 == 0 else list(reversed(groups)):
+                base_chat = secrets.randbelow(10**9) * 1000
+                index = r * len(groups) + groups.index(group)
+                lat, wall = await gateway_phase(
+                    group.url, fake, args.users, args.messages, expected, base_chat, index
+                )
+                latencies[group.count].extend(lat)
+                walls[group.count] += wall
+                checks[group.count].append(compare(fake, expected, base_chat))
+    finally:
+        for group in groups:
+            with contextlib.suppress(Exception):
+                await group.stop()
+        await fake_server.close()
+    first, *_ = counts
+    results: dict[str, Any] = {
+        "mode": "processes",
+        "users": args.users,
+        "messages_per_user": args.messages,
+        "rounds": args.rounds,
+    }
+    for n in counts:
+        results[f"{n}_processes"] = {
+            **summary(latencies[n], walls[n]),
+            "lost": sum(c["lost"] for c in checks[n]),
+            "duplicated": sum(c["duplicated"] for c in checks[n]),
+        }
+    base = results[f"{first}_processes"]
+    for n in counts[1:]:
+        other = results[f"{n}_processes"]
+        results[f"ratio_{n}_to_{first}"] = {
+            "p50": other["p50_ms"] / base["p50_ms"],
+            "p99": other["p99_ms"] / base["p99_ms"],
+            "throughput": other["throughput_msg_s"] / base["throughput_msg_s"],
+        }
+    return results
+
+
+def print_processes(result: dict[str, Any], counts: list[int]) -> None:
+    print(f"{'':16}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'msg/s':>10}{'n':>6}{'lost':>6}")
+    for n in counts:
+        s = result[f"{n}_processes"]
+        print(
+            f"{f'{n} process(es)':16}{s['p50_ms']:10.1f}{s['p99_ms']:10.1f}{s['mean_ms']:10.1f}"
+            f"{s['throughput_msg_s']:10.1f}{s['n']:6d}{s['lost'] + s['duplicated']:6d}"
+        )
+    for key, ratio in result.items():
+        if key.startswith("ratio_"):
+            print(
+                f"{key}: p50 x{ratio['p50']:.2f}, p99 x{ratio['p99']:.2f}, "
+                f"throughput x{ratio['throughput']:.2f}"
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -423,7 +603,14 @@ def main() -> int:
     parser.add_argument(
         "--actions-pid", type=int, default=None, help="with --rasa-url: the action server's"
     )
+    parser.add_argument(
+        "--processes",
+        default=None,
+        help="e.g. 1,3: compare gateway process counts (PostgreSQL, Redis) instead",
+    )
     args = parser.parse_args()
+    if args.processes:
+        return main_processes(args, [int(n) for n in args.processes.split(",")])
     with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
         workdir = Path(tmp)
         procs: list[subprocess.Popen[bytes]] = []
@@ -462,6 +649,31 @@ def main() -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
     return 0 if result["targets_met"] else 1
+
+
+def main_processes(args: argparse.Namespace, counts: list[int]) -> int:
+    """``--processes``: the same Rasa behind groups of gateway processes."""
+    with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
+        workdir = Path(tmp)
+        procs: list[subprocess.Popen[bytes]] = []
+        rasa_url = args.rasa_url
+        if rasa_url is None:
+            rasa_url, procs = start_rasa(workdir)
+        try:
+            result = asyncio.run(run_processes(args, rasa_url, workdir, counts))
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
+    print_processes(result, counts)
+    OUT_PROCESSES.parent.mkdir(parents=True, exist_ok=True)
+    OUT_PROCESSES.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+    faults = sum(
+        result[f"{n}_processes"]["lost"] + result[f"{n}_processes"]["duplicated"] for n in counts
+    )
+    return 0 if faults == 0 else 1
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from .channels._webchat_routes import add_webchat_routes
 from .console import setup_console
 from .conversation._pipeline import Pipeline
 from .delivery import DeliveryEngine, make_pacer
-from .handoff import HandoffService, LiveHub, PlaceNames
+from .handoff import HandoffService, LiveHub, PlaceNames, live_relay
 from .rasa._client import RasaClient
 from .storage._db import create_engine
 from .storage._migrate import migrate
@@ -411,6 +411,12 @@ async def _poll_telegram(app: web.Application) -> None:
             offset = update.update_id + 1
 
 
+async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Live console events reach the other gateway processes (PostgreSQL only)."""
+    async with live_relay(app[keys.LIVE], app[keys.SETTINGS].database_url):
+        yield
+
+
 async def _polling_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.POLLER_KEY] = asyncio.create_task(_poll_telegram(app), name="telegram-polling")
     yield
@@ -429,6 +435,7 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
     app[TRAINING_SETTINGS] = training or TrainingSettings.from_env().for_gateway(settings)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_live_ctx)
     app.cleanup_ctx.append(_rasa_ctx)
     if settings.telegram_enabled:
         app.cleanup_ctx.append(_telegram_ctx)

@@ -133,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bot``."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the gateway (default)")
+    serve = sub.add_parser("serve", help="run the gateway (default)")
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other gateway processes (SO_REUSEPORT; PostgreSQL only)",
+    )
     sub.add_parser("migrate", help="upgrade the gateway database to the newest schema")
     sub.add_parser("set-webhook", help="register the Telegram webhook (run once per URL)")
     sub.add_parser("delete-webhook", help="remove the Telegram webhook")
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"settings: {exc}", file=sys.stderr)
         return 2
     command = args.command or "serve"
+    if getattr(args, "reuse_port", False) and settings.database_url.startswith("sqlite"):
+        print("serve --reuse-port needs PostgreSQL: SQLite has one writer", file=sys.stderr)
+        return 2
     if command in admin_commands():
         return asyncio.run(run_admin_command(settings, args))
     if command == "training":
@@ -173,5 +181,6 @@ def main(argv: list[str] | None = None) -> int:
             port=settings.port,
             print=None,
             shutdown_timeout=10,
+            reuse_port=bool(getattr(args, "reuse_port", False)),
         )
     return 0

@@ -86,6 +86,7 @@ class Settings:
     rasa_token: str = ""  # Rasa's --auth-token, for the HTTP API (pause/resume, models)
     handoff_check_s: float = DEFAULT_HANDOFF_CHECK_S  # how often overdue handoffs escalate
     redis_url: str = ""  # shared pacing across processes; unset: paced in this process
+    redis_prefix: str = "sp4all:"  # keys of this deployment in a Redis shared with others
     lease_s: float = DEFAULT_LEASE_S
     delivery_workers: int = DEFAULT_DELIVERY_WORKERS
     delivery_poll_s: float = DEFAULT_DELIVERY_POLL_S
@@ -161,6 +162,7 @@ class Settings:
             rasa_token=e.get("RASA_TOKEN", ""),
             handoff_check_s=_float(e, "HANDOFF_CHECK_INTERVAL", DEFAULT_HANDOFF_CHECK_S),
             redis_url=e.get("GATEWAY_REDIS_URL", ""),
+            redis_prefix=e.get("GATEWAY_REDIS_PREFIX", "sp4all:"),
             lease_s=_float(e, "GATEWAY_LEASE_S", DEFAULT_LEASE_S),
             delivery_workers=_int(e, "DELIVERY_WORKERS", DEFAULT_DELIVERY_WORKERS),
             delivery_poll_s=_float(e, "DELIVERY_POLL_INTERVAL", DEFAULT_DELIVERY_POLL_S),

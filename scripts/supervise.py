@@ -4,7 +4,12 @@
   embedded (default)  one Rasa (trackers in SQLite, endpoints.yml), gateway on SQLite (var/)
   production          SP4ALL_PROFILE=production: PostgreSQL tracker store and gateway
                       database, Redis lock store, RASA_INSTANCES Rasa processes (default 2),
-                      the gateway routing each sender to one of them (see deploy/README.md)
+                      the gateway routing each sender to one of them, and GATEWAY_PROCESSES
+                      gateway processes (default 2) sharing one port (SO_REUSEPORT: the
+                      kernel spreads the webhooks' connections), migrated once before they
+                      start (see deploy/README.md)
+The embedded profile runs one gateway: SQLite has one writer at a time, and the gateway's
+queue and live console events are then in-process.
 SUPERVISE_SERVICES may hold a JSON list of {name, cmd, ready_url} to run other processes.
 The embedded profile also makes sure the agent console has an admin before the gateway
 starts (`python -m bot agent ensure-admin`: a random password, written once to
@@ -42,6 +47,8 @@ ADMIN_FILE = ROOT / "var" / "console-admin.txt"
 ENSURE_ADMIN_TIMEOUT_S = 120.0
 PROD_ENDPOINTS = ROOT / "deploy" / "endpoints.production.yml"
 PROD_GATEWAY_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sp4all_gateway"
+PROD_GATEWAY_PROCESSES = 2
+MIGRATE_TIMEOUT_S = 120.0
 # Defaults for the ${VARS} in deploy/endpoints.production.yml (this machine's services).
 PROD_RASA_ENV = {
     "ACTION_SERVER_URL": f"http://127.0.0.1:{ACTIONS_PORT}/webhook",
@@ -63,6 +70,7 @@ class Service:
     ready_url: str
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    front: bool = False  # started once every other service is ready (the gateways)
 
 
 def is_ready(url: str) -> bool:
@@ -90,12 +98,15 @@ def live_model(
 
 
 def build_services(profile: str, env: dict[str, str]) -> list[Service]:
-    """The processes of a profile, in start order (the gateway last)."""
+    """The processes of a profile, in start order (the gateways last)."""
     if env.get("SUPERVISE_SERVICES"):
-        return [
+        listed = [
             Service(s["name"], list(s["cmd"]), s["ready_url"])
             for s in json.loads(env["SUPERVISE_SERVICES"])
         ]
+        if listed:
+            listed[-1].front = True
+        return listed
     instances = int(env.get("RASA_INSTANCES", "2")) if profile == PRODUCTION else 1
     rasa_env: dict[str, str] = {}
     if profile == PRODUCTION:
@@ -119,17 +130,57 @@ def build_services(profile: str, env: dict[str, str]) -> list[Service]:
         )
         rasa_urls.append(f"http://127.0.0.1:{port}")
     gateway_env = {"RASA_URLS": ",".join(rasa_urls), "GATEWAY_PORT": str(GATEWAY_PORT)}
+    return services + gateway_services(profile, env, gateway_env)
+
+
+def gateway_processes(profile: str, env: dict[str, str]) -> int:
+    """GATEWAY_PROCESSES in production (default 2); always 1 on SQLite (one writer)."""
+    if profile != PRODUCTION:
+        return 1
+    count = int(env.get("GATEWAY_PROCESSES", str(PROD_GATEWAY_PROCESSES)))
+    if count < 1:
+        raise ValueError("GATEWAY_PROCESSES must be at least 1")
+    return count
+
+
+def gateway_services(
+    profile: str, env: dict[str, str], gateway_env: dict[str, str]
+) -> list[Service]:
+    """One gateway, or in production several on one port and one database. The schema is
+    migrated once beforehand (see migrate_gateway), so they do not race to migrate it."""
+    count = gateway_processes(profile, env)
+    cmd = [sys.executable, "-m", "bot", "serve"]
     if profile == PRODUCTION:
-        gateway_env["GATEWAY_DATABASE_URL"] = env.get("GATEWAY_DATABASE_URL", PROD_GATEWAY_DB)
-    services.append(
-        Service(
-            "gateway",
-            [sys.executable, "-m", "bot", "serve"],
-            f"http://127.0.0.1:{GATEWAY_PORT}/healthz",
-            gateway_env,
-        )
+        cmd.append("--reuse-port")
+        gateway_env = {
+            **gateway_env,
+            "GATEWAY_DATABASE_URL": env.get("GATEWAY_DATABASE_URL", PROD_GATEWAY_DB),
+            "GATEWAY_AUTO_MIGRATE": "0",
+        }
+    ready = f"http://127.0.0.1:{GATEWAY_PORT}/healthz"
+    if count == 1:
+        return [Service("gateway", cmd, ready, gateway_env, front=True)]
+    # One port: a /healthz may be answered by an older sibling; `watch` still sees one die.
+    return [
+        Service(f"gateway-{i + 1}", list(cmd), ready, dict(gateway_env), front=True)
+        for i in range(count)
+    ]
+
+
+def migrate_gateway(env: dict[str, str]) -> bool:
+    """Upgrade the gateway's database once, before several processes start on it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=MIGRATE_TIMEOUT_S,
+        check=False,
     )
-    return services
+    for line in (result.stdout + result.stderr).splitlines():
+        print(f"[supervise] {line}", flush=True)
+    return result.returncode == 0
 
 
 def ensure_console_admin(env: dict[str, str]) -> bool:
@@ -191,13 +242,15 @@ class Supervisor:
             time.sleep(POLL_S)
 
     def start_all(self) -> None:
-        """Everything but the last service in parallel, then the last (the gateway)."""
-        *backends, front = self.services
+        """The back ends in parallel, then the front services (the gateways) together."""
+        backends = [s for s in self.services if not s.front]
+        fronts = [s for s in self.services if s.front]
         for service in backends:
             self.start(service)
         self.wait_ready(backends)
-        self.start(front)
-        self.wait_ready([front])
+        for service in fronts:
+            self.start(service)
+        self.wait_ready(fronts)
 
     def watch(self) -> str:
         """Block until a signal arrives or a child dies; return why."""
@@ -209,18 +262,29 @@ class Supervisor:
         return "stop requested"
 
     def stop_all(self) -> None:
-        """SIGTERM in reverse start order, SIGKILL after a grace period."""
-        for service in reversed(self.services):
-            proc = service.process
-            if proc is None or proc.poll() is not None:
-                continue
+        """SIGTERM the gateways together, then the back ends in reverse start order;
+        SIGKILL what has not ended after a grace period."""
+        self._stop_together([s for s in self.services if s.front])
+        for service in reversed([s for s in self.services if not s.front]):
+            self._stop_together([service])
+
+    @staticmethod
+    def _stop_together(services: list[Service]) -> None:
+        running = [
+            (s.name, s.process)
+            for s in services
+            if s.process is not None and s.process.poll() is None
+        ]
+        for _name, proc in running:
             proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for name, proc in running:
             try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            print(f"[supervise] stopped {service.name}", flush=True)
+            print(f"[supervise] stopped {name}", flush=True)
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
@@ -237,6 +301,10 @@ def main() -> int:
         gateway_env = services[-1].env
         if not ensure_console_admin(gateway_env):
             print("[supervise] could not check the console admin (see above)", file=sys.stderr)
+    migrating = profile == PRODUCTION and not os.environ.get("SUPERVISE_SERVICES")
+    if migrating and not migrate_gateway(services[-1].env):
+        print("[supervise] could not migrate the gateway database", file=sys.stderr)
+        return 1
     supervisor = Supervisor(services)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)

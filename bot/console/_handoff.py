@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .. import keys
 from ..accounts import CSO_ROLES, Role, Viewer
-from ..handoff import HandoffView, HistoryItem, LiveEvent
+from ..handoff import RESYNC, HandoffView, HistoryItem, LiveEvent
 from ..storage._db import HandoffStatus
 from ._auth import AUTH, COOKIE
 from ._canned import CannedReply
@@ -272,6 +272,8 @@ async def take_over(request: web.Request) -> web.StreamResponse:
 
 
 def _visible(who: Viewer, event: LiveEvent) -> bool:
+    if event.kind == RESYNC:  # names no conversation: every page re-reads what it may see
+        return True
     if event.organisation_id is None:
         return who.is_admin
     return who.may_see(event.organisation_id)

@@ -27,7 +27,7 @@ from ..handoff import HandoffRequest, HandoffService, parse_rating
 from ..rasa._client import MESSAGE_ID_KEY, RasaClient, RasaOutcomeUnknown, RasaReply
 from ..storage._db import Chat, Inbound, InboundStatus, Outbound, OutboundStatus
 from ..storage._models import InboundKind, OutboundKind
-from ..storage._store import NewOutbound, Store
+from ..storage._store import NewOutbound, Store, TurnStart
 
 __all__ = ["Pipeline", "handoff_record"]
 
@@ -230,11 +230,14 @@ class Pipeline:
         """Answer one message and queue the answer; True if the next may follow."""
         key = (inbound.channel, inbound.chat_id)
         to_rasa = self._goes_to_rasa(inbound, chat)
-        if not await self._store.begin_turn(
+        started = await self._store.begin_turn(
             inbound, time.time() + self._settings.lease_s, at_rasa=to_rasa
-        ):
+        )
+        if started == TurnStart.ELSEWHERE:
             log.info("pipeline.chat_leased_elsewhere", extra={"channel": inbound.channel})
             return False  # another live process answers this chat
+        if started == TurnStart.FINISHED:
+            return True  # answered since we read it: the next message, if any
         self._held.add(key)
         turn = _Turn(inbound, chat, release=last)
         channel = self._channels.get(inbound.channel)

@@ -33,5 +33,7 @@ def make_pacer(settings: Settings) -> Pacer:
     """Shared through Redis when ``GATEWAY_REDIS_URL`` is set (several processes), else
     in this process (the embedded profile)."""
     if settings.redis_url:
-        return RedisPacer.from_url(settings.redis_url, pace_limits(settings))
+        return RedisPacer.from_url(
+            settings.redis_url, pace_limits(settings), prefix=f"{settings.redis_prefix}pace:"
+        )
     return LocalPacer(pace_limits(settings))

@@ -3,8 +3,10 @@
 Whoever queues a row only commits it and calls ``wake()``; workers claim due rows with a
 lease (several gateway processes may share the database), pace each channel account,
 send, and record the result in the transaction that ends the claim, provided the lease is
-still theirs. A row is ``sending`` before the platform call: a process killed mid-send
-leaves it so, and once its lease expires it ends ``unconfirmed``, never sent again.
+still theirs. A claimed row is ``claimed`` while it waits for its pace slot and
+``sending`` from just before the platform call: a process killed while it waits leaves it
+to another process once its lease expires; one killed mid-send leaves it ``sending``, and
+it ends ``unconfirmed``, never sent again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ log = logging.getLogger("bot.delivery")
 _T = TypeVar("_T")
 ERROR_PAUSE_S = 1.0  # the database away: try again this often
 HOLD_MAX_S = 2.0  # a claimed conversation row may wait this long for its pace slot
+LATE_SLOT_S = 0.05  # a pace slot used later than this is given up for a new one
 
 
 def _stopping() -> bool:
@@ -173,12 +176,17 @@ class DeliveryEngine:
             self._metrics.inc("gateway_outbound_total", channel=row.channel, status="failed")
             return None
         try:
-            if not await self._paced(row):
+            slot_at = await self._paced(row)
+            if slot_at is None:
                 return None
         except asyncio.CancelledError:  # stopping before the send: the next process sends it
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.give_back(row))
             raise
+        if not await self._record(self._store.mark_sending, row):
+            self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
+            return None  # another process took the claim over: it sends the row
+        await self._on_time(row, slot_at)
         # A stop lets the send finish and be recorded: cut in between, the row would end
         # unconfirmed although the citizen has it. It waits at most the send timeout.
         delivery = asyncio.create_task(self._deliver(channel, row))
@@ -189,25 +197,41 @@ class DeliveryEngine:
                 await delivery
             raise
 
-    async def _paced(self, row: Outbound) -> bool:
-        """Wait for the account's slot; False if the row went back to the queue (the wait
-        is longer than a claim may be held: a 429's pause, bulk behind replies)."""
+    async def _paced(self, row: Outbound) -> float | None:
+        """Wait for the account's slot; returns when it was due (monotonic), or None if the
+        row went back to the queue (the wait is longer than a claim may be held: a 429's
+        pause, bulk behind replies)."""
         bulk = row.priority >= Priority.BULK
         grant = await self._pacer.reserve(
             row.channel, chat=row.chat_id, bulk=bulk, max_wait_s=HOLD_MAX_S
         )
+        slot_at = time.monotonic() + grant.delay_s
         if not grant.granted:
             self._metrics.inc("gateway_pacing_deferred_total", channel=row.channel)
             await self._store.give_back(row, grant.delay_s)
             self._schedule(grant.delay_s)
-            return False
+            return None
         if grant.delay_s > 0:
             self._metrics.inc("gateway_pacing_waits_total", channel=row.channel)
             self._metrics.inc(
                 "gateway_pacing_wait_seconds_total", grant.delay_s, channel=row.channel
             )
             await asyncio.sleep(grant.delay_s)
-        return True
+        return slot_at
+
+    async def _on_time(self, row: Outbound, slot_at: float) -> None:
+        """A slot used late (a busy event loop, a slow database) would bunch this send with
+        the next ones on time and put more than the limit in one second: take a new slot."""
+        while time.monotonic() - slot_at > LATE_SLOT_S:
+            self._metrics.inc("gateway_pacing_late_total", channel=row.channel)
+            grant = await self._pacer.reserve(
+                row.channel,
+                chat=row.chat_id,
+                bulk=row.priority >= Priority.BULK,
+                max_wait_s=HOLD_MAX_S,
+            )
+            slot_at = time.monotonic() + grant.delay_s
+            await asyncio.sleep(grant.delay_s)
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self._settings.retry_max_s, self._settings.retry_base_s * 2**attempts))

@@ -18,7 +18,8 @@ from ..accounts import (  # administration lives in bot.accounts; kept here for 
     generate_password,
     load_topics,
 )
-from ._live import LiveEvent, LiveHub
+from ._live import RESYNC, LiveEvent, LiveHub
+from ._live_relay import live_relay
 from ._places import PlaceNames
 from ._routing import (
     PHNOM_PENH,
@@ -44,6 +45,7 @@ __all__ = [
     "LANGUAGES",
     "PHNOM_PENH",
     "RATING_PREFIX",
+    "RESYNC",
     "ROLE_RANK",
     "Admin",
     "AdminRules",
@@ -62,6 +64,7 @@ __all__ = [
     "PlaceNames",
     "Viewer",
     "generate_password",
+    "live_relay",
     "load_topics",
     "parse_office_hours",
     "parse_rating",

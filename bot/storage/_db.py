@@ -85,7 +85,7 @@ ROLE_LEN = 32  # secretariat_reviewer; 0006 widened the column from 16
 TOKEN_HASH_LEN = 64
 LEASE_OWNER_LEN = 64
 _PENDING_ONLY = "status = 'pending'"
-_UNSENT_ONLY = "status IN ('pending', 'sending')"
+_UNSENT_ONLY = "status IN ('pending', 'claimed', 'sending')"
 _LEASED_ONLY = "lease_owner IS NOT NULL"
 
 
@@ -111,7 +111,10 @@ class OutboundStatus(StrEnum):
     """Life cycle of one platform message."""
 
     PENDING = "pending"
-    SENDING = "sending"  # claimed by one delivery worker (lease_owner) until lease_until
+    # held by one delivery worker (lease_owner, until lease_until) and not tried yet, e.g.
+    # waiting for its pace slot: a process killed now leaves it to be sent by another
+    CLAIMED = "claimed"
+    SENDING = "sending"  # recorded just before the platform call, still under the lease
     SENT = "sent"
     # the process stopped during the send (its lease expired): not repeated, since a
     # repeated reply is worse than the rare one lost

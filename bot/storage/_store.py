@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -25,7 +27,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -41,7 +43,9 @@ from ._db import (
 )
 from ._models import InboundMessage, OutboundKind, Priority, priority_of
 
-__all__ = ["UNCONFIRMED_ERROR", "NewOutbound", "Store", "new_owner_id"]
+log = logging.getLogger("bot.store")
+
+__all__ = ["UNCONFIRMED_ERROR", "NewOutbound", "Store", "TurnStart", "new_owner_id"]
 
 _Model = TypeVar("_Model", bound=Base)
 
@@ -128,7 +132,9 @@ _UPSERT_CHAT = {
 }
 _INSERT_CALLBACKS = _insert_on_conflict(_CALLBACKS, ("key", "payload"), ("key",))
 _UNANSWERED = (InboundStatus.PENDING, InboundStatus.AT_RASA)
-_UNSENT = (OutboundStatus.PENDING, OutboundStatus.SENDING)
+_UNSENT = (OutboundStatus.PENDING, OutboundStatus.CLAIMED, OutboundStatus.SENDING)
+_OPEN_TURN = (InboundStatus.PENDING, InboundStatus.AT_RASA)  # a message not yet answered
+_HELD = (OutboundStatus.CLAIMED, OutboundStatus.SENDING)
 _NEXT_INBOUND = (
     select(*_IN.c, *(c.label(_CHAT_PREFIX + c.key) for c in _CHAT.c))
     .select_from(
@@ -154,9 +160,12 @@ _PENDING_OUTBOUND = (
     .order_by(_OUT.c.id)
 )
 _INSERT_OUTBOUND = insert(_OUT).returning(_OUT.c.id, sort_by_parameter_order=True)
+# A turn is finished once: a process whose chat lease ran out while it waited (a stalled
+# event loop) may come back with an answer another process already gave; its UPDATE then
+# changes nothing and its replies are not queued (a citizen never gets one answer twice).
 _ANSWER_INBOUND = (
     update(_IN)
-    .where(_IN.c.id == bindparam("w_id"))
+    .where(_IN.c.id == bindparam("w_id"), _IN.c.status.in_(_OPEN_TURN))
     .values(status=bindparam("v_status"), answered_at=bindparam("v_answered_at"), error=None)
 )
 _MARK_SENT = (
@@ -198,10 +207,17 @@ _RENEW_CHATS = (
     .where(_CHAT.c.lease_owner == bindparam("w_owner"))
     .values(lease_until=bindparam("v_until"))
 )
+# Both only while the message's turn is open: a process that read it before another
+# finished it (then released the chat) must not start it again.
 _AT_RASA = (
     update(_IN)
-    .where(_IN.c.id == bindparam("w_id"))
+    .where(_IN.c.id == bindparam("w_id"), _IN.c.status.in_(_OPEN_TURN))
     .values(status=InboundStatus.AT_RASA, attempts=_IN.c.attempts + 1)
+)
+_STILL_OPEN = (
+    update(_IN)
+    .where(_IN.c.id == bindparam("w_id"), _IN.c.status.in_(_OPEN_TURN))
+    .values(status=_IN.c.status)
 )
 _DUE_CHATS = (
     select(_IN.c.channel, _IN.c.chat_id, func.min(_IN.c.id).label("first"))
@@ -252,7 +268,7 @@ _CLAIMED = _CLAIM_IDS.cte("claimed")
 _CLAIM_OUTBOUND = (
     update(_OUT)
     .where(_OUT.c.id.in_(select(_CLAIMED.c.id)))
-    .values(status=OutboundStatus.SENDING, **_LEASE)
+    .values(status=OutboundStatus.CLAIMED, **_LEASE)
     .returning(*_OUT.c)
 )
 # The chat's next row, claimed in the transaction that records the previous one: a
@@ -277,11 +293,18 @@ _CLAIM_NEXT_OF_CHAT = (
         _OUT.c.due_at <= bindparam("w_now"),
         _OUT.c.priority < Priority.BULK,
     )
-    .values(status=OutboundStatus.SENDING, **_LEASE)
+    .values(status=OutboundStatus.CLAIMED, **_LEASE)
     .returning(*_OUT.c)
 )
 _OWNED = and_(_OUT.c.id == bindparam("w_id"), _OUT.c.lease_owner == bindparam("w_owner"))
-_OWNED_SENDING = and_(_OWNED, _OUT.c.status == OutboundStatus.SENDING)
+_OWNED_HELD = and_(_OWNED, _OUT.c.status.in_(_HELD))
+# Recorded before the platform call, so a process killed during it is known to have
+# (perhaps) sent the row: that row is never sent again (see _EXPIRE_SENDING).
+_MARK_SENDING = (
+    update(_OUT)
+    .where(_OWNED, _OUT.c.status == OutboundStatus.CLAIMED)
+    .values(status=OutboundStatus.SENDING)
+)
 # Sent is recorded even if an impatient peer already called the row unconfirmed.
 _RECORD_SENT = (
     update(_OUT)
@@ -297,7 +320,7 @@ _RECORD_SENT = (
 )
 _RECORD_RETRY = (
     update(_OUT)
-    .where(_OWNED_SENDING)
+    .where(_OWNED_HELD)
     .values(
         status=OutboundStatus.PENDING,
         error=bindparam("v_error"),
@@ -308,12 +331,12 @@ _RECORD_RETRY = (
 )
 _GIVE_BACK = (
     update(_OUT)
-    .where(_OWNED_SENDING)
+    .where(_OWNED_HELD)
     .values(status=OutboundStatus.PENDING, due_at=bindparam("v_due_at"), **_NO_LEASE)
 )
 _RECORD_FINAL = (
     update(_OUT)
-    .where(_OWNED_SENDING)
+    .where(_OWNED_HELD)
     .values(
         status=bindparam("v_status"),
         error=bindparam("v_error"),
@@ -337,9 +360,15 @@ _EXPIRE_SENDING = (
     .values(status=OutboundStatus.UNCONFIRMED, error=bindparam("v_error"))
     .returning(_OUT.c.channel)
 )
+# Held but never tried by a process that died: safe to send, so back in the queue.
+_EXPIRE_CLAIMED = (
+    update(_OUT)
+    .where(_OUT.c.status == OutboundStatus.CLAIMED, _OUT.c.lease_until < bindparam("w_now"))
+    .values(status=OutboundStatus.PENDING, **_NO_LEASE)
+)
 _RENEW_SENDING = (
     update(_OUT)
-    .where(_OUT.c.status == OutboundStatus.SENDING, _OUT.c.lease_owner == bindparam("w_owner"))
+    .where(_OUT.c.status.in_(_HELD), _OUT.c.lease_owner == bindparam("w_owner"))
     .values(lease_until=bindparam("v_until"))
 )
 UNCONFIRMED_ERROR = "the process stopped during the send; not repeated"
@@ -349,6 +378,14 @@ def new_owner_id() -> str:
     """A lease owner unique across machines and restarts: host, pid and a random part."""
     host = socket.gethostname()[:32]
     return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class TurnStart(StrEnum):
+    """What ``begin_turn`` found: the message is this process's to answer now, or not."""
+
+    OURS = "ours"
+    ELSEWHERE = "elsewhere"  # another live process holds the chat's lease
+    FINISHED = "finished"  # answered since it was read: go on with the next message
 
 
 @dataclass(frozen=True)
@@ -525,10 +562,11 @@ class Store:
 
     # ----- conversation claims ------------------------------------------------------------
 
-    async def begin_turn(self, inbound: Inbound, until: float, *, at_rasa: bool) -> bool:
+    async def begin_turn(self, inbound: Inbound, until: float, *, at_rasa: bool) -> TurnStart:
         """Take (or renew) this chat's lease and, for a message going to Rasa, commit it
-        as ``at_rasa`` with its attempt counted, in one transaction; False if another live
-        process answers the chat."""
+        as ``at_rasa`` with its attempt counted, in one transaction. ELSEWHERE if another
+        live process answers the chat; FINISHED if the message was answered since it was
+        read (nothing is changed then)."""
         async with self._core_writing() as conn:
             claimed = await conn.execute(
                 _CLAIM_CHAT,
@@ -543,10 +581,12 @@ class Store:
             )
             if claimed.rowcount != 1:
                 await conn.rollback()
-                return False
-            if at_rasa:
-                await conn.execute(_AT_RASA, {"w_id": inbound.id})
-        return True
+                return TurnStart.ELSEWHERE
+            opened = await conn.execute(_AT_RASA if at_rasa else _STILL_OPEN, {"w_id": inbound.id})
+            if opened.rowcount != 1:
+                await conn.rollback()
+                return TurnStart.FINISHED
+        return TurnStart.OURS
 
     async def release_chat(self, channel: str, chat_id: str) -> None:
         """Give this process's lease on the chat up (the end of a drain)."""
@@ -567,7 +607,7 @@ class Store:
     # ----- delivery claims ----------------------------------------------------------------
 
     async def claim_outbound(self, now: float, until: float, limit: int) -> list[Outbound]:
-        """Claim up to ``limit`` due rows for this process (``sending``, leased until
+        """Claim up to ``limit`` due rows for this process (``claimed``, leased until
         ``until``), at most one per chat, replies before bulk: sorted by priority, id."""
         params = {"w_now": now, "w_limit": limit, "v_owner": self.owner, "v_until": until}
         async with self._core_writing() as conn:
@@ -575,6 +615,13 @@ class Store:
             rows = [_loaded(Outbound, row._mapping) for row in result]
         rows.sort(key=lambda r: (r.priority, r.id))
         return rows
+
+    async def mark_sending(self, row: Outbound) -> bool:
+        """Record that the platform call starts now; False if the claim is no longer ours
+        (then the row must not be sent)."""
+        async with self._core_writing() as conn:
+            done = await conn.execute(_MARK_SENDING, {"w_id": row.id, "w_owner": self.owner})
+        return bool(done.rowcount == 1)
 
     async def record_sent(
         self, row: Outbound, external_id: str | None, *, chain_until: float | None = None
@@ -661,8 +708,10 @@ class Store:
 
     async def expire_sending(self, now: float) -> list[str]:
         """Rows left ``sending`` by a process whose lease expired (it died mid-send) end
-        ``unconfirmed``, never sent again; returns their channels, one per row."""
+        ``unconfirmed``, never sent again; rows it held but never tried go back to the
+        queue. Returns the channels of the unconfirmed rows, one per row."""
         async with self._core_writing() as conn:
+            await conn.execute(_EXPIRE_CLAIMED, {"w_now": now})
             result = await conn.execute(
                 _EXPIRE_SENDING, {"w_now": now, "v_error": UNCONFIRMED_ERROR}
             )
@@ -726,6 +775,13 @@ class Store:
         ]
         rows: list[Outbound] = []
         async with self._core_writing() as conn:
+            answered = await conn.execute(
+                _ANSWER_INBOUND,
+                {"w_id": inbound.id, "v_status": status, "v_answered_at": utcnow()},
+            )
+            if answered.rowcount != 1:  # another process finished this turn first
+                log.warning("store.turn_already_finished", extra={"channel": inbound.channel})
+                return []
             await self.add_callbacks(conn, callbacks or {})
             if values:
                 result = await conn.execute(_INSERT_OUTBOUND, values)
@@ -733,10 +789,6 @@ class Store:
                     _loaded(Outbound, {**row_values, "id": row_id})
                     for row_values, (row_id,) in zip(values, result.all(), strict=True)
                 ]
-            await conn.execute(
-                _ANSWER_INBOUND,
-                {"w_id": inbound.id, "v_status": status, "v_answered_at": utcnow()},
-            )
             if release:
                 await conn.execute(
                     _RELEASE_CHAT, self._chat_owned(inbound.channel, inbound.chat_id)
@@ -823,12 +875,15 @@ class Store:
                     self.outbound_row(inbound.channel, inbound.chat_id, inbound.id, notice)
                 )
                 session.add_all(rows)
-            await session.execute(
+            postponed = await session.execute(
                 update(Inbound)
-                .where(Inbound.id == inbound.id)
+                .where(Inbound.id == inbound.id, Inbound.status.in_(_OPEN_TURN))
                 .values(values)
                 .execution_options(**NO_SYNC)
             )
+            if cast(CursorResult[Any], postponed).rowcount != 1:
+                await session.rollback()  # another process answered it meanwhile
+                return []
             if release:
                 await session.execute(
                     _RELEASE_CHAT, self._chat_owned(inbound.channel, inbound.chat_id)

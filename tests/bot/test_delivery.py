@@ -21,7 +21,7 @@ from bot.rasa._client import RasaReply
 from bot.storage._db import Inbound, Outbound, OutboundStatus, create_engine
 from bot.storage._migrate import migrate
 from bot.storage._models import InboundKind, InboundMessage, OutboundKind
-from bot.storage._store import NewOutbound, Store
+from bot.storage._store import NewOutbound, Store, TurnStart
 from tests.bot.gateway_fakes import wait_until, wait_until_async
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -207,6 +207,7 @@ async def test_a_send_cut_by_a_kill_ends_unconfirmed_and_is_never_repeated(
     await queue(dead, "c1", 2)
     claimed = await dead.claim_outbound(time.time(), time.time() + 0.5, 10)
     assert [r.body["row"] for r in claimed] == [1]  # one row per chat per claim
+    assert await dead.mark_sending(claimed[0])  # recorded just before the platform call
     # the process dies here: row 1 may or may not have reached the platform
     store = sessions()
     log: list[Sent] = []
@@ -226,6 +227,29 @@ async def test_a_send_cut_by_a_kill_ends_unconfirmed_and_is_never_repeated(
     assert 'gateway_outbound_total{channel="telegram",status="unconfirmed"} 1' in exposed
 
 
+async def test_a_row_held_but_never_tried_by_a_killed_process_is_sent_by_another(
+    sessions: Callable[..., Store],
+) -> None:
+    """Killed while the row waited for its pace slot: nothing reached the platform, so the
+    row is not lost as unconfirmed; another process sends it, once, in order."""
+    dead = sessions("dead-host:1:0")
+    await queue(dead, "c1", 2)
+    claimed = await dead.claim_outbound(time.time(), time.time() + 0.5, 10)
+    assert [r.body["row"] for r in claimed] == [1]
+    assert await statuses(dead) == {1: "claimed", 2: "pending"}
+    store = sessions()
+    log: list[Sent] = []
+    running = await start_engine(store, RecordingChannel(log), lease_s=0.6)
+    try:
+        await wait_until_async(
+            lambda: statuses(store), lambda s: s == {1: "sent", 2: "sent"}, timeout=10
+        )
+    finally:
+        await stop(running)
+    assert [s.row for s in log] == [1, 2]
+    assert not await dead.mark_sending(claimed[0])  # the dead owner's claim is gone
+
+
 async def test_a_live_lease_is_respected_and_an_expired_one_taken_over(
     sessions: Callable[..., Store],
 ) -> None:
@@ -237,13 +261,14 @@ async def test_a_live_lease_is_respected_and_an_expired_one_taken_over(
     )
     inbound, _chat, _more = await first.next_inbound("telegram", "c1")
     assert inbound is not None
-    assert await first.begin_turn(inbound, time.time() + 0.4, at_rasa=True)
-    assert not await second.begin_turn(inbound, time.time() + 10, at_rasa=True)
+    assert await first.begin_turn(inbound, time.time() + 0.4, at_rasa=True) == TurnStart.OURS
+    started = await second.begin_turn(inbound, time.time() + 10, at_rasa=True)
+    assert started == TurnStart.ELSEWHERE
     assert await first.due_chats(time.time(), 10) == [("telegram", "c1")]  # its own
     assert await second.due_chats(time.time(), 10) == []  # someone answers it
     await asyncio.sleep(0.5)  # the first process stopped renewing: it died
     assert await second.due_chats(time.time(), 10) == [("telegram", "c1")]
-    assert await second.begin_turn(inbound, time.time() + 10, at_rasa=True)
+    assert await second.begin_turn(inbound, time.time() + 10, at_rasa=True) == TurnStart.OURS
     async with second.reading() as session:
         row = await session.get(Inbound, inbound.id)
         assert row is not None

@@ -12,7 +12,7 @@ from bot.rasa._client import MESSAGE_ID_KEY
 from bot.storage._db import create_engine
 from bot.storage._migrate import migrate
 from bot.storage._models import InboundKind, InboundMessage
-from bot.storage._store import Store
+from bot.storage._store import Store, TurnStart
 from tests.bot.gateway_fakes import TG_SECRET, FakeRasa, FakeTelegram, bot_event, wait_until
 
 SENDER = "telegram:77"
@@ -37,7 +37,7 @@ async def left_at_rasa_by_a_dead_process(url: str) -> None:
         )
         inbound, _chat, _more = await dead.next_inbound("telegram", "77")
         assert inbound is not None
-        assert await dead.begin_turn(inbound, time.time() - 1, at_rasa=True)
+        assert await dead.begin_turn(inbound, time.time() - 1, at_rasa=True) == TurnStart.OURS
     finally:
         await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,13 @@ from typing import Any
 import aiosqlite
 import pytest
 from alembic import command
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage._db import Inbound, InboundStatus, OutboundStatus, create_engine
 from bot.storage._migrate import alembic_config, migrate
 from bot.storage._models import InboundKind, InboundMessage, OutboundKind
-from bot.storage._store import NewOutbound, Store
+from bot.storage._store import NewOutbound, Store, TurnStart
 
 
 def message(external_id: str, chat_id: str = "c1", text: str = "hi") -> InboundMessage:
@@ -218,13 +219,60 @@ async def test_sqlite_reads_make_one_trip_and_failed_writes_still_roll_back(
         assert trips == ["_run_statement"]
 
         trips.clear()
-        with pytest.raises(IntegrityError):  # no such inbound row: the foreign key fails
+        with pytest.raises(IntegrityError):  # a row without a status: NOT NULL fails
             await store.complete_inbound(
-                Inbound(id=999, channel="telegram", chat_id="c1"),
+                inbound,
                 InboundStatus.ANSWERED,
-                [NewOutbound(OutboundKind.REPLY, {"html": "x"})],
+                [NewOutbound(OutboundKind.REPLY, {"html": "x"}, status=None)],  # type: ignore[arg-type]
             )
         assert "rollback" in trips
         assert await store.pending_outbound("telegram", "c1") == []
+        # the message's answered mark, written before the failing INSERT, is undone too
+        again, _, _ = await store.next_inbound("telegram", "c1")
+        assert again is not None
+        assert again.status == InboundStatus.PENDING
     finally:
         await engine.dispose()
+
+
+async def test_a_turn_is_finished_once_whoever_comes_back_second(store: Store) -> None:
+    """Two processes that both answered one message (a lease lost to a stalled process):
+    the second answer queues nothing, and cannot postpone an answered message either."""
+    await store.ingest(message("1", text="q"))
+    inbound = await store.first_pending_inbound("telegram", "c1")
+    assert inbound is not None
+    first = await store.complete_inbound(
+        inbound, InboundStatus.ANSWERED, [NewOutbound(OutboundKind.REPLY, {"text": "a"})]
+    )
+    second = await store.complete_inbound(
+        inbound, InboundStatus.ANSWERED, [NewOutbound(OutboundKind.REPLY, {"text": "a"})]
+    )
+    late = await store.postpone_inbound(
+        inbound, 5.0, "timeout", NewOutbound(OutboundKind.NOTICE, {"text": "delayed"})
+    )
+    assert len(first) == 1
+    assert second == []
+    assert late == []
+    assert len(await store.pending_outbound("telegram", "c1")) == 1
+    async with store.reading() as session:
+        status = await session.scalar(select(Inbound.status).where(Inbound.id == inbound.id))
+    assert status == InboundStatus.ANSWERED
+
+
+async def test_a_message_answered_since_it_was_read_is_not_started_again(store: Store) -> None:
+    """Another process answered it and released the chat: a process that read the
+    message before must neither take the turn nor send it to Rasa."""
+    await store.ingest(message("1", text="q"))
+    stale = await store.first_pending_inbound("telegram", "c1")
+    assert stale is not None
+    assert await store.begin_turn(stale, time.time() + 5, at_rasa=True) == TurnStart.OURS
+    await store.complete_inbound(
+        stale, InboundStatus.ANSWERED, [NewOutbound(OutboundKind.REPLY, {"text": "a"})],
+        release=True,
+    )
+    again = await store.begin_turn(stale, time.time() + 5, at_rasa=True)
+    assert again == TurnStart.FINISHED
+    async with store.reading() as session:
+        row = await session.get(Inbound, stale.id)
+    assert row is not None
+    assert (row.status, row.attempts) == (InboundStatus.ANSWERED, 1)

@@ -110,7 +110,7 @@ def test_embedded_profile_runs_one_rasa_actions_and_the_gateway() -> None:
 def test_production_profile_two_rasa_on_postgres_and_redis() -> None:
     supervise = load_supervise()
     services = supervise.build_services("production", {"RASA_DB_NAME": "x"})
-    assert [s.name for s in services] == ["actions", "rasa-1", "rasa-2", "gateway"]
+    assert [s.name for s in services] == ["actions", "rasa-1", "rasa-2", "gateway-1", "gateway-2"]
     for rasa in services[1:3]:
         assert "--endpoints" in rasa.cmd
         assert rasa.env["RASA_DB_NAME"] == "x"
@@ -118,6 +118,80 @@ def test_production_profile_two_rasa_on_postgres_and_redis() -> None:
     gateway = services[3].env
     assert gateway["RASA_URLS"] == "http://127.0.0.1:5005,http://127.0.0.1:5006"
     assert gateway["GATEWAY_DATABASE_URL"].startswith("postgresql+asyncpg://")
+
+
+def test_production_profile_runs_gateway_processes_on_one_port_and_database() -> None:
+    supervise = load_supervise()
+    services = supervise.build_services("production", {})
+    gateways = [s for s in services if s.front]
+    assert [s.name for s in gateways] == ["gateway-1", "gateway-2"]  # default 2
+    assert services[-2:] == gateways  # started last, once Rasa and the actions are ready
+    three = [
+        s for s in supervise.build_services("production", {"GATEWAY_PROCESSES": "3"}) if s.front
+    ]
+    assert len(three) == 3
+    for gateway in three:
+        assert gateway.cmd[-2:] == ["serve", "--reuse-port"]
+        assert gateway.env["GATEWAY_PORT"] == three[0].env["GATEWAY_PORT"]
+        assert gateway.env["GATEWAY_DATABASE_URL"] == three[0].env["GATEWAY_DATABASE_URL"]
+        assert gateway.env["GATEWAY_AUTO_MIGRATE"] == "0"  # migrated once, before them
+
+
+def test_embedded_profile_keeps_one_gateway_whatever_gateway_processes_says() -> None:
+    supervise = load_supervise()
+    services = supervise.build_services("embedded", {"GATEWAY_PROCESSES": "3"})
+    gateways = [s for s in services if s.front]
+    assert [s.name for s in gateways] == ["gateway"]
+    assert "--reuse-port" not in gateways[0].cmd  # SQLite: one writer
+
+
+def test_several_front_services_start_together_and_stop_together(tmp_path: Path) -> None:
+    """Two "gateways" (the front) after a back end; Ctrl-C stops both fronts, then it."""
+    supervise = load_supervise()
+    ports = [free_port() for _ in range(3)]
+    services = [
+        supervise.Service(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(p),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(tmp_path),
+            ],
+            f"http://127.0.0.1:{p}/",
+            front=name.startswith("gateway"),
+        )
+        for name, p in zip(["backend", "gateway-1", "gateway-2"], ports, strict=True)
+    ]
+    supervisor = supervise.Supervisor(services)
+    try:
+        supervisor.start_all()
+        assert all(s.process.poll() is None for s in services)
+    finally:
+        started = time.monotonic()
+        supervisor.stop_all()
+        took = time.monotonic() - started
+    assert all(s.process.poll() is not None for s in services)
+    assert took < supervise.STOP_TIMEOUT_S  # SIGTERM ends http.server at once
+
+
+def test_cli_refuses_reuse_port_on_sqlite(tmp_path: Path) -> None:
+    env = {**os.environ, "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--reuse-port"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "needs PostgreSQL" in result.stderr
 
 
 def test_rasa_starts_on_the_activated_model_until_make_train_replaces_it(tmp_path: Path) -> None:

@@ -47,6 +47,8 @@
     source.addEventListener("handoff", function (e) {
       if (JSON.parse(e.data).handoff_id === handoff) { schedule(); }
     });
+    // another gateway process's events may have been missed: re-read what is shown
+    source.addEventListener("resync", function () { schedule(); });
     // bursts of events cost one fetch (slow connections)
     var schedule = function () {
       if (pending) { return; }

@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 PENDING_ONLY = "status = 'pending'"
-UNSENT_ONLY = "status IN ('pending', 'sending')"
+UNSENT_ONLY = "status IN ('pending', 'claimed', 'sending')"
 LEASED_ONLY = "lease_owner IS NOT NULL"
 
 

@@ -51,6 +51,7 @@ SEEDS = (0, 1, 2)
 TOP_CONFUSIONS = 25
 TOKENIZER = "khmer_nlu.KhmerTokenizer"
 COUNTS = "CountVectorsFeaturizer"
+WORD_COUNTS = "khmer_nlu.KhmerWordCountsFeaturizer"  # word counts of the segmenter's words
 EMBEDDING = "khmer_nlu.MultilingualEmbeddingFeaturizer"
 LINEAR = "khmer_nlu.LinearIntentClassifier"
 IGNORED = {"FallbackClassifier"}  # does not change the predicted intent that is scored
@@ -101,7 +102,7 @@ def examples_at(ref: str, folder: Path) -> set[Example]:
 def pipeline_config(path: Path) -> list[dict[str, Any]]:
     """The NLU pipeline of a Rasa config file; refuses components this script can't run."""
     pipeline = yaml.safe_load(path.read_text(encoding="utf-8"))["pipeline"]
-    known = {TOKENIZER, COUNTS, EMBEDDING, LINEAR} | IGNORED
+    known = {TOKENIZER, COUNTS, WORD_COUNTS, EMBEDDING, LINEAR} | IGNORED
     unknown = [c["name"] for c in pipeline if c["name"] not in known]
     if unknown:
         raise SystemExit(f"nlu_cv.py cannot run {unknown}; extend it or use `rasa test nlu`")
@@ -152,14 +153,18 @@ class Pipeline:
         from rasa.shared.nlu.training_data.message import Message
         from rasa.shared.nlu.training_data.training_data import TrainingData
 
+        from khmer_nlu.featurizer import KhmerWordCountsFeaturizer
+
+        counters = {COUNTS: CountVectorsFeaturizer, WORD_COUNTS: KhmerWordCountsFeaturizer}
+
         def copy(message: Message) -> Message:
             return Message(data=dict(message.data), features=list(message.features))
 
         train_messages = [copy(prepared[i]) for i in train]
         test_messages = [copy(prepared[i]) for i in test]
         for config in self.components:
-            if config["name"] == COUNTS:
-                featurizer = self._create(CountVectorsFeaturizer, config)
+            if config["name"] in counters:
+                featurizer = self._create(counters[config["name"]], config)
                 featurizer.train(TrainingData(train_messages))
                 featurizer.process(train_messages)
                 featurizer.process(test_messages)

@@ -5,8 +5,8 @@
 - language: which language a message is in (km / en / no signal)
 - graphemes: cut text only between grapheme clusters (stdlib only; the gateway uses it)
 - match: keywords and phrases on word boundaries
-- Rasa pipeline components (config.yml): KhmerTokenizer, MultilingualEmbeddingFeaturizer,
-  LinearIntentClassifier
+- Rasa pipeline components (config.yml): KhmerTokenizer, KhmerWordCountsFeaturizer,
+  MultilingualEmbeddingFeaturizer, LinearIntentClassifier
 
 Only the components need Rasa; the other modules are plain Python, also used by actions/.
 """
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from khmer_nlu.classifier import LinearIntentClassifier
     from khmer_nlu.embedding import MultilingualEmbeddingFeaturizer
+    from khmer_nlu.featurizer import KhmerWordCountsFeaturizer
     from khmer_nlu.language import ENGLISH, KHMER, detect_language
     from khmer_nlu.normalize import normalize
     from khmer_nlu.segment import split_words
@@ -28,6 +29,7 @@ __all__ = [
     "ENGLISH",
     "KHMER",
     "KhmerTokenizer",
+    "KhmerWordCountsFeaturizer",
     "LinearIntentClassifier",
     "MultilingualEmbeddingFeaturizer",
     "detect_language",
@@ -40,6 +42,7 @@ __all__ = [
 _COMPONENTS = {
     "KhmerTokenizer": "khmer_nlu.tokenizer",
     "MultilingualEmbeddingFeaturizer": "khmer_nlu.embedding",
+    "KhmerWordCountsFeaturizer": "khmer_nlu.featurizer",
     "LinearIntentClassifier": "khmer_nlu.classifier",
     "ENGLISH": "khmer_nlu.language",
     "KHMER": "khmer_nlu.language",

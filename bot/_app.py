@@ -20,6 +20,7 @@ from . import keys
 from ._exceptions import BadInbound, UnsupportedUpdate
 from ._metrics import Metrics
 from ._settings import Settings
+from .channels import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from .channels._geo import load_communes
 from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
 from .channels._telegram import (
@@ -39,9 +40,11 @@ from .channels._webchat import (
 )
 from .channels._webchat_routes import add_webchat_routes
 from .console import setup_console
+from .conversation import PIPELINE, WORKER_KEY
 from .conversation._pipeline import Pipeline
 from .delivery import DeliveryEngine, make_pacer
-from .handoff import HandoffService, LiveHub, PlaceNames, live_relay
+from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
+from .rasa import RASA, RASA_WARMER_KEY
 from .rasa._client import RasaClient
 from .storage._db import create_engine
 from .storage._migrate import migrate
@@ -128,7 +131,7 @@ async def accept(app: web.Application, msg: InboundMessage) -> bool:
     new = await app[keys.STORE].ingest(msg)
     if new:
         app[keys.METRICS].inc("gateway_inbound_total", channel=msg.channel)
-        app[keys.PIPELINE].wake(msg.channel, msg.chat_id)
+        app[PIPELINE].wake(msg.channel, msg.chat_id)
     else:
         app[keys.METRICS].inc("gateway_duplicates_total", channel=msg.channel)
     return new
@@ -137,7 +140,7 @@ async def accept(app: web.Application, msg: InboundMessage) -> bool:
 async def handle_telegram_update(app: web.Application, data: Any) -> bool:
     """Shared by webhook and polling: parse, persist, then let PTB do its protocol duties."""
     check_update(data)
-    application = app[keys.TELEGRAM_APP]
+    application = app[TELEGRAM_APP]
     try:
         update = Update.de_json(data, application.bot)
     except (
@@ -150,7 +153,7 @@ async def handle_telegram_update(app: web.Application, data: Any) -> bool:
         RecursionError,  # reply_to_message nested thousands deep
     ) as exc:
         raise BadInbound("malformed Telegram update") from exc
-    msg = await parse_update(update, app[keys.STORE], app[keys.COMMUNES])
+    msg = await parse_update(update, app[keys.STORE], app[COMMUNES])
     new = True if msg is None else await accept(app, msg)
     if new and (update.callback_query is not None or update.my_chat_member is not None):
         # PTB's handlers (the button's spinner, blocked/unblocked) want only these; a plain
@@ -207,7 +210,7 @@ async def webchat_poll(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     rows = await store.sent_since(WEBCHAT, session, after)
     if not rows and wait > 0:
-        await request.app[keys.WEBCHAT_KEY].wait(session, wait)
+        await request.app[WEBCHAT_KEY].wait(session, wait)
         rows = await store.sent_since(WEBCHAT, session, after)
     return web.json_response({"messages": [{"id": r.id, **r.body} for r in rows]})
 
@@ -226,10 +229,10 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as exc:  # report, do not crash the probe
         healthy = False
         checks["database"] = type(exc).__name__
-    worker = app.get(keys.WORKER_KEY)
+    worker = app.get(WORKER_KEY)
     checks["worker"] = "running" if worker is not None and not worker.done() else "stopped"
     healthy = healthy and checks["worker"] == "running"
-    checks["rasa"] = "ok" if await app[keys.RASA].ready() else "unavailable"
+    checks["rasa"] = "ok" if await app[RASA].ready() else "unavailable"
     checks["status"] = "ok" if healthy else "unhealthy"
     return web.json_response(checks, status=200 if healthy else 503)
 
@@ -238,13 +241,13 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format."""
     app = request.app
     gauges: dict[str, float] = {
-        "gateway_chats_in_flight": app[keys.PIPELINE].in_flight,
-        "gateway_console_live_connections": app[keys.LIVE].subscribers,
+        "gateway_chats_in_flight": app[PIPELINE].in_flight,
+        "gateway_console_live_connections": app[LIVE].subscribers,
     }
     with contextlib.suppress(Exception):
         for name, value in (await app[keys.STORE].counts()).items():
             gauges[f"gateway_{name}"] = value
-        gauges["gateway_handoffs_open"] = await app[keys.HANDOFFS].count_open()
+        gauges["gateway_handoffs_open"] = await app[HANDOFFS].count_open()
     return web.Response(
         text=app[keys.METRICS].render(gauges),
         content_type="text/plain",
@@ -271,27 +274,27 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    app[keys.RASA] = RasaClient(
+    app[RASA] = RasaClient(
         settings.rasa_urls,
         timeout_s=settings.rasa_timeout_s,
         max_in_flight=settings.rasa_max_in_flight,
         token=settings.rasa_token,
     )
-    app[keys.RASA_WARMER_KEY] = asyncio.create_task(
-        app[keys.RASA].keep_warm(), name="rasa-connections"
+    app[RASA_WARMER_KEY] = asyncio.create_task(
+        app[RASA].keep_warm(), name="rasa-connections"
     )
     yield
-    await _cancel(app[keys.RASA_WARMER_KEY])
-    await app[keys.RASA].aclose()
+    await _cancel(app[RASA_WARMER_KEY])
+    await app[RASA].aclose()
 
 
 async def _telegram_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     application = build_application(settings, app[keys.STORE])
-    app[keys.TELEGRAM_APP] = application
+    app[TELEGRAM_APP] = application
     async with application:  # initialize() (getMe) ... shutdown()
         await application.start()  # processes update_queue: callback answers, member changes
-        app[keys.TELEGRAM] = TelegramChannel(application.bot)
+        app[TELEGRAM] = TelegramChannel(application.bot)
         try:
             yield
         finally:
@@ -306,7 +309,7 @@ async def _messenger_ctx(app: web.Application) -> AsyncIterator[None]:
         graph_url=settings.graph_api_url,
         timeout_s=settings.send_timeout_s,
     )
-    app[keys.MESSENGER] = channel
+    app[MESSENGER] = channel
     yield
     await channel.aclose()
 
@@ -328,7 +331,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 async def _escalate_forever(app: web.Application) -> None:
     """Move conversations nobody claimed within their service level to the national pool."""
-    service = app[keys.HANDOFFS]
+    service = app[HANDOFFS]
     while True:
         await asyncio.sleep(app[keys.SETTINGS].handoff_check_s)
         try:
@@ -340,12 +343,12 @@ async def _escalate_forever(app: web.Application) -> None:
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     webchat = WebChatChannel()
-    app[keys.WEBCHAT_KEY] = webchat
+    app[WEBCHAT_KEY] = webchat
     channels: dict[str, Any] = {webchat.name: webchat}
     if settings.telegram_enabled:
-        channels[app[keys.TELEGRAM].name] = app[keys.TELEGRAM]
+        channels[app[TELEGRAM].name] = app[TELEGRAM]
     if settings.messenger_enabled:
-        channels[app[keys.MESSENGER].name] = app[keys.MESSENGER]
+        channels[app[MESSENGER].name] = app[MESSENGER]
     pacer = make_pacer(settings)
     delivery = DeliveryEngine(
         store=app[keys.STORE],
@@ -357,42 +360,42 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
 
     def wake(channel: str, chat_id: str) -> None:
         # a handoff's notices and agents' messages are queued rows: the engine sends them
-        app[keys.PIPELINE].wake(channel, chat_id)
+        app[PIPELINE].wake(channel, chat_id)
         delivery.wake()
 
     handoffs = HandoffService(
         store=app[keys.STORE],
-        rasa=app[keys.RASA],
+        rasa=app[RASA],
         channels=channels,
-        hub=app[keys.LIVE],
+        hub=app[LIVE],
         places=PlaceNames.load(settings.gazetteer_path.parent),
         wake=wake,
     )
     await handoffs.ensure_national_pool()
-    app[keys.HANDOFFS] = handoffs
+    app[HANDOFFS] = handoffs
     pipeline = Pipeline(
         store=app[keys.STORE],
-        rasa=app[keys.RASA],
+        rasa=app[RASA],
         channels=channels,
         settings=settings,
         metrics=app[keys.METRICS],
         handoffs=handoffs,
         wake_delivery=delivery.wake,
     )
-    app[keys.PIPELINE] = pipeline
+    app[PIPELINE] = pipeline
     sender = asyncio.create_task(delivery.run(), name="delivery")
-    app[keys.WORKER_KEY] = asyncio.create_task(pipeline.run(), name="pipeline")
-    app[keys.ESCALATOR_KEY] = asyncio.create_task(_escalate_forever(app), name="escalation")
+    app[WORKER_KEY] = asyncio.create_task(pipeline.run(), name="pipeline")
+    app[ESCALATOR_KEY] = asyncio.create_task(_escalate_forever(app), name="escalation")
     yield
-    await _cancel(app[keys.ESCALATOR_KEY])
-    await _cancel(app[keys.WORKER_KEY])
+    await _cancel(app[ESCALATOR_KEY])
+    await _cancel(app[WORKER_KEY])
     await _cancel(sender)  # after the pipeline: sends in flight finish and are recorded
     await pacer.aclose()
 
 
 async def _poll_telegram(app: web.Application) -> None:
     """getUpdates loop for local development (no public URL, no webhook)."""
-    bot = app[keys.TELEGRAM_APP].bot
+    bot = app[TELEGRAM_APP].bot
     offset = 0
     while True:
         try:
@@ -413,14 +416,14 @@ async def _poll_telegram(app: web.Application) -> None:
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     """Live console events reach the other gateway processes (PostgreSQL only)."""
-    async with live_relay(app[keys.LIVE], app[keys.SETTINGS].database_url):
+    async with live_relay(app[LIVE], app[keys.SETTINGS].database_url):
         yield
 
 
 async def _polling_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.POLLER_KEY] = asyncio.create_task(_poll_telegram(app), name="telegram-polling")
+    app[POLLER_KEY] = asyncio.create_task(_poll_telegram(app), name="telegram-polling")
     yield
-    await _cancel(app[keys.POLLER_KEY])
+    await _cancel(app[POLLER_KEY])
 
 
 def create_app(settings: Settings, *, training: TrainingSettings | None = None) -> web.Application:
@@ -431,8 +434,8 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
-    app[keys.LIVE] = LiveHub()
-    app[keys.COMMUNES] = load_communes(settings.gazetteer_path)
+    app[LIVE] = LiveHub()
+    app[COMMUNES] = load_communes(settings.gazetteer_path)
     app[TRAINING_SETTINGS] = training or TrainingSettings.from_env().for_gateway(settings)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_live_ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._base import Channel, callback_key
 from ._geo import Commune, load_communes, nearest_commune
+from ._keys import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from ._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
 from ._telegram import ALLOWED_UPDATES, TelegramChannel, build_application, parse_update
 from ._texts import HUMAN_PAYLOAD, detect_language, gateway_text, human_button, when_text
@@ -17,7 +18,13 @@ from ._webchat import WebChatChannel, checked_session, parse_webchat_message
 
 __all__ = [
     "ALLOWED_UPDATES",
+    "COMMUNES",
     "HUMAN_PAYLOAD",
+    "MESSENGER",
+    "POLLER_KEY",
+    "TELEGRAM",
+    "TELEGRAM_APP",
+    "WEBCHAT_KEY",
     "Channel",
     "Commune",
     "MessengerChannel",

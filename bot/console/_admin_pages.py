@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import keys
 from .._exceptions import Invalid
 from ..accounts import Admin, OrgKind, Role, generate_password
+from ..handoff import HANDOFFS
 from ._features import ConsoleFeature, FeatureRoutes
 from ._labels import label
 from ._web import (
@@ -170,7 +170,7 @@ async def agent_password(request: web.Request) -> web.StreamResponse:
 
 async def chats_list(request: web.Request) -> web.StreamResponse:
     """Conversations with the assistant, to take one over."""
-    chats = await request.config_dict[keys.HANDOFFS].recent_chats(viewer(request))
+    chats = await request.config_dict[HANDOFFS].recent_chats(viewer(request))
     return render(request, "console/chats.html", title="", page="admin", chats=chats)
 
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .. import keys
 from ..accounts import CSO_ROLES, Role, Viewer
-from ..handoff import RESYNC, HandoffView, HistoryItem, LiveEvent
+from ..handoff import HANDOFFS, LIVE, RESYNC, HandoffView, HistoryItem, LiveEvent
 from ..storage._db import HandoffStatus
 from ._auth import AUTH, COOKIE
 from ._canned import CannedReply
@@ -124,19 +123,19 @@ def _short(summary: str) -> str:
 
 async def queue(request: web.Request) -> web.StreamResponse:
     """The queue page."""
-    views = await request.config_dict[keys.HANDOFFS].queue(viewer(request))
+    views = await request.config_dict[HANDOFFS].queue(viewer(request))
     return render(request, "console/queue.html", title="", page="queue", views=views, short=_short)
 
 
 async def queue_partial(request: web.Request) -> web.StreamResponse:
     """The queue list alone, for live refreshes."""
-    views = await request.config_dict[keys.HANDOFFS].queue(viewer(request))
+    views = await request.config_dict[HANDOFFS].queue(viewer(request))
     return render(request, "console/_queue_list.html", views=views, short=_short)
 
 
 async def queue_api(request: web.Request) -> web.StreamResponse:
     """GET /console/api/queue."""
-    views = await request.config_dict[keys.HANDOFFS].queue(viewer(request))
+    views = await request.config_dict[HANDOFFS].queue(viewer(request))
     return web.json_response({"handoffs": [v.as_json() for v in views]})
 
 
@@ -162,7 +161,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     """One conversation: header, summary, history and actions."""
     who = viewer(request)
     console = state(request)
-    view, history = await request.config_dict[keys.HANDOFFS].conversation(
+    view, history = await request.config_dict[HANDOFFS].conversation(
         who, _handoff_id(request)
     )
     orgs, agents = await console.admin.transfer_targets(
@@ -191,7 +190,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
 async def conversation_partial(request: web.Request) -> web.StreamResponse:
     """The history alone, for live refreshes."""
-    history = await request.config_dict[keys.HANDOFFS].history(
+    history = await request.config_dict[HANDOFFS].history(
         viewer(request), _handoff_id(request)
     )
     return render(request, "console/_history.html", lines=_lines(history, ui_language(request)))
@@ -199,7 +198,7 @@ async def conversation_partial(request: web.Request) -> web.StreamResponse:
 
 async def conversation_api(request: web.Request) -> web.StreamResponse:
     """GET /console/api/handoffs/{id}: header, summary and history as JSON."""
-    view, history = await request.config_dict[keys.HANDOFFS].conversation(
+    view, history = await request.config_dict[HANDOFFS].conversation(
         viewer(request), _handoff_id(request)
     )
     summary = summarise(view, history)
@@ -218,7 +217,7 @@ def _conversation_url(request: web.Request, handoff_id: int) -> str:
 
 async def claim(request: web.Request) -> web.StreamResponse:
     """Take a queued conversation."""
-    view = await request.config_dict[keys.HANDOFFS].claim(viewer(request), _handoff_id(request))
+    view = await request.config_dict[HANDOFFS].claim(viewer(request), _handoff_id(request))
     return done(request, _conversation_url(request, view.id), {"handoff": view.as_json()})
 
 
@@ -226,7 +225,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
     """Send the agent's words to the citizen."""
     handoff_id = _handoff_id(request)
     text = (await payload(request)).get("text", "")
-    await request.config_dict[keys.HANDOFFS].reply(viewer(request), handoff_id, text)
+    await request.config_dict[HANDOFFS].reply(viewer(request), handoff_id, text)
     return done(request, _conversation_url(request, handoff_id), {"ok": True})
 
 
@@ -234,7 +233,7 @@ async def note(request: web.Request) -> web.StreamResponse:
     """A private note for colleagues."""
     handoff_id = _handoff_id(request)
     text = (await payload(request)).get("text", "")
-    await request.config_dict[keys.HANDOFFS].note(viewer(request), handoff_id, text)
+    await request.config_dict[HANDOFFS].note(viewer(request), handoff_id, text)
     return done(request, _conversation_url(request, handoff_id), {"ok": True})
 
 
@@ -242,7 +241,7 @@ async def transfer(request: web.Request) -> web.StreamResponse:
     """To another organisation's queue, or to a named agent."""
     who = viewer(request)
     data = await payload(request)
-    view = await request.config_dict[keys.HANDOFFS].transfer(
+    view = await request.config_dict[HANDOFFS].transfer(
         who,
         _handoff_id(request),
         organisation_id=number(data.get("organisation_id"), "organisation_id"),
@@ -255,14 +254,14 @@ async def transfer(request: web.Request) -> web.StreamResponse:
 
 async def close(request: web.Request) -> web.StreamResponse:
     """Hand the citizen back to the assistant."""
-    await request.config_dict[keys.HANDOFFS].close(viewer(request), _handoff_id(request))
+    await request.config_dict[HANDOFFS].close(viewer(request), _handoff_id(request))
     return done(request, state(request).registry.url("handoff:queue"), {"ok": True})
 
 
 async def take_over(request: web.Request) -> web.StreamResponse:
     """A supervisor or admin steps into a conversation the assistant is having."""
     data = await payload(request)
-    view = await request.config_dict[keys.HANDOFFS].take_over(
+    view = await request.config_dict[HANDOFFS].take_over(
         viewer(request), data.get("channel", ""), data.get("chat_id", "")
     )
     return done(request, _conversation_url(request, view.id), {"handoff": view.as_json()})
@@ -297,7 +296,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     def accept(event: LiveEvent) -> bool:  # filtered when published: no wake-up for others
         return event.kind == SHUTDOWN_EVENT or _visible(who, event)
 
-    async with request.config_dict[keys.LIVE].subscribe(accept) as live:
+    async with request.config_dict[LIVE].subscribe(accept) as live:
         await response.prepare(request)
         await response.write(f"retry: {SSE_RETRY_MS}\n\n".encode())
         while True:
@@ -332,13 +331,13 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def supervisor(request: web.Request) -> web.StreamResponse:
     """Stats per organisation (supervisors: their own; admins: all)."""
-    stats = await request.config_dict[keys.HANDOFFS].stats(viewer(request))
+    stats = await request.config_dict[HANDOFFS].stats(viewer(request))
     return render(request, "console/supervisor.html", title="", page="supervisor", stats=stats)
 
 
 async def stats_api(request: web.Request) -> web.StreamResponse:
     """GET /console/api/stats."""
-    stats = await request.config_dict[keys.HANDOFFS].stats(viewer(request))
+    stats = await request.config_dict[HANDOFFS].stats(viewer(request))
     return web.json_response({"organisations": [s.as_json() for s in stats]})
 
 

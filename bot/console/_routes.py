@@ -16,7 +16,7 @@ from aiohttp import web
 from .. import keys
 from .._exceptions import Invalid, NotAllowed
 from ..accounts import Admin, AdminRules, LoginRefused, Viewer, load_topics
-from ..handoff import LiveEvent, PlaceNames, parse_office_hours
+from ..handoff import HANDOFFS, LIVE, LiveEvent, PlaceNames, parse_office_hours
 from ._auth import AUTH, COOKIE, CSRF_FIELD, LOGIN_COOKIE, PREFIX, ConsoleAuth, same_token
 from ._canned import CannedReplies
 from ._features import ConsoleFeature, Registry
@@ -215,13 +215,13 @@ async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
         canned=CannedReplies(settings.knowledge_dir / "canned_replies.yml"),
     )
     yield
-    await app[keys.HANDOFFS].wait_resumed()  # closes' Rasa resumes, before Rasa's client goes
+    await app[HANDOFFS].wait_resumed()  # closes' Rasa resumes, before Rasa's client goes
 
 
 async def _end_live_streams(app: web.Application) -> None:
     """Before the server waits for open requests: end every event stream."""
-    if keys.LIVE in app:
-        app[keys.LIVE].publish(LiveEvent(SHUTDOWN_EVENT))
+    if LIVE in app:
+        app[LIVE].publish(LiveEvent(SHUTDOWN_EVENT))
 
 
 class Console:

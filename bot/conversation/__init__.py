@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from ._keys import PIPELINE, WORKER_KEY
 from ._pipeline import Pipeline, handoff_record
 
-__all__ = ["Pipeline", "handoff_record"]
+__all__ = [
+    "PIPELINE",
+    "WORKER_KEY",
+    "Pipeline",
+    "handoff_record",
+]

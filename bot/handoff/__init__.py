@@ -18,6 +18,7 @@ from ..accounts import (  # administration lives in bot.accounts; kept here for 
     generate_password,
     load_topics,
 )
+from ._keys import ESCALATOR_KEY, HANDOFFS, LIVE
 from ._live import RESYNC, LiveEvent, LiveHub
 from ._live_relay import live_relay
 from ._places import PlaceNames
@@ -42,7 +43,10 @@ from ._service import (
 )
 
 __all__ = [
+    "ESCALATOR_KEY",
+    "HANDOFFS",
     "LANGUAGES",
+    "LIVE",
     "PHNOM_PENH",
     "RATING_PREFIX",
     "RESYNC",

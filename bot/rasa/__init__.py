@@ -4,5 +4,11 @@ citizen pinned to one)."""
 from __future__ import annotations
 
 from ._client import RasaClient, RasaReply
+from ._keys import RASA, RASA_WARMER_KEY
 
-__all__ = ["RasaClient", "RasaReply"]
+__all__ = [
+    "RASA",
+    "RASA_WARMER_KEY",
+    "RasaClient",
+    "RasaReply",
+]

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from bot import keys
 from bot.console import CONSOLE
-from bot.handoff import HandoffRequest
+from bot.handoff import HANDOFFS, HandoffRequest
 from bot.storage._db import ConsoleSession, utcnow
 from tests.bot.console_helpers import (
     PASSWORD,
@@ -46,7 +46,7 @@ async def open_handoff(client: Any, chat_id: str, place: str, text: str = "") ->
                 language="km",
             )
         )
-    handoff = await client.app[keys.HANDOFFS].open(
+    handoff = await client.app[HANDOFFS].open(
         HandoffRequest(
             channel="webchat",
             chat_id=chat_id,
@@ -73,7 +73,7 @@ async def test_logged_out_requests_are_refused(gateway, fake_rasa: FakeRasa) -> 
     assert resp.status == 401
     resp = await client.get("/console/supervisor", allow_redirects=False)
     assert resp.status == 303
-    [view] = await client.app[keys.HANDOFFS].queue(_admin_viewer())
+    [view] = await client.app[HANDOFFS].queue(_admin_viewer())
     assert view.status == "queued"
 
 
@@ -184,11 +184,11 @@ async def test_missing_or_forged_csrf_token_is_refused(gateway, fake_rasa: FakeR
             allow_redirects=False,
         ) as resp:
             assert resp.status == 403
-        [view] = await client.app[keys.HANDOFFS].queue(_admin_viewer())
+        [view] = await client.app[HANDOFFS].queue(_admin_viewer())
         assert view.status == "queued"  # nothing happened
         status, _, location = await sokha.form(path, {})
         assert (status, location) == (303, f"/console/c/{handoff}")
-        [view] = await client.app[keys.HANDOFFS].queue(_admin_viewer())
+        [view] = await client.app[HANDOFFS].queue(_admin_viewer())
         assert view.agent_name == "Sokha"
         # the login form needs its own token too
         async with (

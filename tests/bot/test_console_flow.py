@@ -6,9 +6,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from bot import keys
 from bot.channels._texts import gateway_text
 from bot.console import CONSOLE
+from bot.handoff import HANDOFFS
 from tests.bot.console_helpers import (
     ASK_FOR_A_PERSON,
     BANTEAY_NEANG,
@@ -112,7 +112,7 @@ async def test_handoff_routed_claimed_answered_in_khmer_and_closed(
         await citizen_says(client, 6, 501, "សួស្តី")
         await wait_until(lambda: "echo: សួស្តី" in texts_to(fake_telegram, 501))
 
-        assert await client.app[keys.HANDOFFS].rate("telegram", "501", handoff, 5)
+        assert await client.app[HANDOFFS].rate("telegram", "501", handoff, 5)
         stats = (await srey.api("/console/api/stats"))["organisations"]
         assert (stats[0]["ratings"], stats[0]["rating_mean"]) == (1, 5.0)
     finally:

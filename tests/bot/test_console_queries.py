@@ -18,7 +18,7 @@ from sqlalchemy import event
 
 from bot import Conflict, keys
 from bot.console import CONSOLE
-from bot.handoff import HandoffRequest, LiveEvent, LiveHub, Viewer
+from bot.handoff import HANDOFFS, HandoffRequest, LiveEvent, LiveHub, Viewer
 from tests.bot.console_helpers import (
     ASK_FOR_A_PERSON,
     BANTEAY_NEANG,
@@ -38,7 +38,7 @@ def viewer_of(client: TestClient[Any, Any], username: str, team: Any) -> Viewer:
 
 
 # the pipeline's own statements (delivery status, due-work scans), which may run meanwhile
-PIPELINE = re.compile(
+PIPELINE_SQL = re.compile(
     r"UPDATE gw_(outbound|inbound) SET status|gw_(outbound|inbound)\.status = |due_at [<>]"
 )
 # and the gateway's background tasks by name (bot/_app.py, bot/conversation, bot/handoff):
@@ -58,7 +58,7 @@ def statements(client: TestClient[Any, Any]) -> Iterator[list[str]]:
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         flat = " ".join(statement.split())
-        if not PIPELINE.search(flat) and not _in_background():
+        if not PIPELINE_SQL.search(flat) and not _in_background():
             seen.append(flat)
 
     engine = client.app[keys.ENGINE].sync_engine
@@ -74,7 +74,7 @@ def writes(seen: list[str]) -> list[str]:
 
 
 async def open_handoffs(client: TestClient[Any, Any], count: int, start: int = 7000) -> list[int]:
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     ids = []
     for i in range(count):
         handoff = await service.open(
@@ -95,7 +95,7 @@ async def test_statements_per_console_request_do_not_grow_with_history_or_queue(
 ) -> None:
     client = await gateway(database_url=database_url)
     team = await make_team(client)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     sokha, srey = viewer_of(client, "sokha", team), viewer_of(client, "srey", team)
     ids = await open_handoffs(client, 30)
     handoff = ids[0]
@@ -143,7 +143,7 @@ async def test_statements_per_console_request_do_not_grow_with_history_or_queue(
 async def test_two_people_claiming_at_once_one_wins(database_url: str, gateway) -> None:
     client = await gateway(database_url=database_url)
     team = await make_team(client)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     sokha, srey = viewer_of(client, "sokha", team), viewer_of(client, "srey", team)
     ids = await open_handoffs(client, 5)
     for handoff in ids:
@@ -174,7 +174,7 @@ async def test_close_answers_before_rasa_resumes_and_the_flag_is_cleared(
     fake_rasa.responder = handoff_responder
     client = await gateway(database_url=database_url)
     team = await make_team(client)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     sokha = viewer_of(client, "sokha", team)
     chats = (8100, 8101, 8102)
     for n, chat_id in enumerate(chats):
@@ -217,7 +217,7 @@ async def test_conversation_page_of_another_organisation_is_still_hidden(
 ) -> None:
     client = await gateway()
     team = await make_team(client)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     [handoff] = await open_handoffs(client, 1, start=8200)
     dara = viewer_of(client, "root" if admin else "dara", team)  # dara: the capital's CSO
     if admin:

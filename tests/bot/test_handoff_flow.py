@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot import Conflict, NotAllowed, NotFound, keys
 from bot._passwords import hash_password, verify_password
 from bot.channels._texts import when_text
-from bot.handoff import PHNOM_PENH, parse_office_hours
+from bot.handoff import HANDOFFS, PHNOM_PENH, parse_office_hours
 from bot.storage._db import Handoff, HandoffEvent, Inbound, InboundStatus, utcnow
 from tests.bot.gateway_fakes import (
     TG_SECRET,
@@ -111,7 +111,7 @@ async def test_full_handoff_round_trip(
 ) -> None:
     rasa_with_handoff(fake_rasa)
     client = await gateway(database_url=database_url)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     batheay = await add_org(client, slug="batheay", name="Batheay CSO", areas=["0301"])
     other = await add_org(client, slug="pp", name="Phnom Penh CSO", areas=["12"])
     sokha = await add_agent(client, batheay, "sokha")
@@ -209,7 +209,7 @@ async def test_an_agent_cannot_touch_another_organisations_conversation(
 ) -> None:
     rasa_with_handoff(fake_rasa)
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     batheay = await add_org(client, slug="batheay", name="Batheay CSO", areas=["0301"])
     other = await add_org(client, slug="pp", name="Phnom Penh CSO", areas=["12"])
     dara = await add_agent(client, other, "dara")
@@ -257,7 +257,7 @@ async def test_unclaimed_past_the_service_level_goes_to_the_national_pool(
 ) -> None:
     rasa_with_handoff(fake_rasa)
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     await add_org(client, slug="b", name="Batheay CSO", areas=["0301"], sla_minutes=10)
     await say(client, ASK_PERSON_KM)
     await wait_until(lambda: len(texts(fake_telegram)) == 2)
@@ -282,7 +282,7 @@ async def test_a_failed_resume_is_retried_before_the_next_message(
 ) -> None:
     rasa_with_handoff(fake_rasa, place=None)
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     national = await pool(client)
     agent = await add_agent(client, national, "kanha")
     await say(client, ASK_PERSON_KM)
@@ -312,7 +312,7 @@ async def test_transfer_to_another_organisation_and_to_an_agent(
 ) -> None:
     rasa_with_handoff(fake_rasa)
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     batheay = await add_org(client, slug="batheay", name="Batheay CSO", areas=["0301"])
     workers = await add_org(client, slug="workers", name="Workers' centre", topics=["nssf"])
     sokha = await add_agent(client, batheay, "sokha")
@@ -341,7 +341,7 @@ async def test_emergencies_are_first_in_the_queue(
     gateway, fake_telegram: FakeTelegram, fake_rasa: FakeRasa
 ) -> None:
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     rasa_with_handoff(fake_rasa, place=None)
     await say(client, ASK_PERSON_KM, chat_id=1)
     await wait_until(lambda: len(texts(fake_telegram, 1)) == 2)
@@ -358,7 +358,7 @@ async def test_a_supervisor_takes_over_a_conversation_with_the_assistant(
     gateway, fake_telegram: FakeTelegram, fake_rasa: FakeRasa
 ) -> None:
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     await say(client, "hello")
     await wait_until(lambda: len(texts(fake_telegram)) == 1)
     national = await pool(client)

@@ -10,8 +10,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from bot import keys
-from bot.handoff import RESYNC, HandoffRequest, LiveEvent
+from bot.handoff import HANDOFFS, LIVE, RESYNC, HandoffRequest, LiveEvent
 from bot.handoff._live_relay import PostgresRelay
 from tests.bot.console_helpers import logged_in, make_team
 from tests.bot.gateway_fakes import FakeRasa
@@ -23,7 +22,7 @@ WAIT_S = 10.0
 
 
 def relay_of(client: TestClient[Any, Any]) -> PostgresRelay:
-    relay = client.app[keys.LIVE].relay
+    relay = client.app[LIVE].relay
     assert isinstance(relay, PostgresRelay)
     return relay
 
@@ -40,7 +39,7 @@ async def next_event(queue: asyncio.Queue[LiveEvent]) -> LiveEvent:
 
 
 async def open_handoff(client: TestClient[Any, Any], chat_id: str, place: str) -> int:
-    view = await client.app[keys.HANDOFFS].open(
+    view = await client.app[HANDOFFS].open(
         HandoffRequest(
             channel="webchat",
             chat_id=chat_id,
@@ -94,7 +93,7 @@ async def test_a_process_does_not_deliver_its_own_event_twice(
     gateway: GatewayFactory, postgres_url: str, fake_rasa: FakeRasa
 ) -> None:
     a, b = await two_processes(gateway, postgres_url)
-    hub_a, hub_b = a.app[keys.LIVE], b.app[keys.LIVE]
+    hub_a, hub_b = a.app[LIVE], b.app[LIVE]
     async with hub_a.subscribe() as on_a, hub_b.subscribe() as on_b:
         hub_a.publish(LiveEvent("queue", 101, 7, {"text": "never sent"}))
         assert await next_event(on_a) == LiveEvent("queue", 101, 7, {"text": "never sent"})
@@ -111,9 +110,9 @@ async def test_a_stream_shutdown_stays_in_its_process(
     gateway: GatewayFactory, postgres_url: str, fake_rasa: FakeRasa
 ) -> None:
     a, b = await two_processes(gateway, postgres_url)
-    async with b.app[keys.LIVE].subscribe() as on_b:
-        a.app[keys.LIVE].publish(LiveEvent("console-shutdown"))  # no handoff: local
-        a.app[keys.LIVE].publish(LiveEvent("queue", 303, 1))
+    async with b.app[LIVE].subscribe() as on_b:
+        a.app[LIVE].publish(LiveEvent("console-shutdown"))  # no handoff: local
+        a.app[LIVE].publish(LiveEvent("queue", 303, 1))
         assert await next_event(on_b) == LiveEvent("queue", 303, 1)
         assert on_b.empty()
 
@@ -123,7 +122,7 @@ async def test_the_listener_reconnects_after_losing_its_connection_and_pages_res
 ) -> None:
     a, b = await two_processes(gateway, postgres_url)
     relay = relay_of(a)
-    async with a.app[keys.LIVE].subscribe() as on_a:
+    async with a.app[LIVE].subscribe() as on_a:
         admin = await asyncpg.connect(PG_ADMIN_DSN)
         try:  # what a database restart does to the connection
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", relay.server_pid)
@@ -132,10 +131,10 @@ async def test_the_listener_reconnects_after_losing_its_connection_and_pages_res
         assert await next_event(on_a) == LiveEvent(RESYNC)
         await asyncio.wait_for(relay.listening.wait(), WAIT_S)
         assert relay.connections == 2
-        b.app[keys.LIVE].publish(LiveEvent("handoff", 404, 2))
+        b.app[LIVE].publish(LiveEvent("handoff", 404, 2))
         assert await next_event(on_a) == LiveEvent("handoff", 404, 2)
 
 
 async def test_sqlite_has_no_relay(gateway: GatewayFactory) -> None:
     client = await gateway()  # SQLite: one process, events stay in it
-    assert client.app[keys.LIVE].relay is None
+    assert client.app[LIVE].relay is None

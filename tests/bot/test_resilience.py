@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from bot import create_app, keys
 from bot.conversation._pipeline import IDLE_POLL_S, handoff_record
-from bot.handoff import HandoffRequest, Viewer
+from bot.handoff import HANDOFFS, HandoffRequest, Viewer
 from bot.storage._db import InboundStatus, create_engine
 from bot.storage._migrate import migrate
 from bot.storage._models import InboundKind, InboundMessage
@@ -293,7 +293,7 @@ async def test_a_handoff_recorded_before_a_crash_is_opened_at_the_next_start(
                 await wait_until_async(pending, not_)
             else:  # the request is not opened twice: give the worker its first scan
                 await asyncio.sleep(IDLE_POLL_S)
-            [view] = await client.app[keys.HANDOFFS].queue(admin)
+            [view] = await client.app[HANDOFFS].queue(admin)
             assert (view.reason, view.chat_id) == ("voice_note", "77")
             chat = await store.chat("telegram", "77")
             assert chat is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot import keys
+from bot.handoff import HANDOFFS
 from tests.bot.gateway_fakes import TG_SECRET, FakeRasa, FakeTelegram, wait_until, wait_until_async
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -142,7 +143,7 @@ async def test_voice_note_goes_to_a_person(gateway, fake_telegram, fake_rasa) ->
     assert chat is not None
     assert chat.in_handoff
     admin = Viewer(agent_id=0, organisation_id=0, role="admin", display_name="test")
-    [view] = await client.app[keys.HANDOFFS].queue(admin)
+    [view] = await client.app[HANDOFFS].queue(admin)
     assert (view.reason, view.channel, view.chat_id) == ("voice_note", "telegram", "1001")
 
 

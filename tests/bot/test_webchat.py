@@ -266,13 +266,13 @@ async def test_bad_history_input_is_400(gateway, database_url: str) -> None:
 
 async def test_an_agent_reply_says_who_wrote_it(gateway, fake_rasa: FakeRasa) -> None:
     """A person's words carry their name and organisation; the assistant's do not."""
-    from bot import keys
+    from bot.handoff import HANDOFFS
     from tests.bot.handoff_helpers import add_agent, pool
     from tests.bot.test_handoff_flow import ASK_PERSON_KM, rasa_with_handoff
 
     rasa_with_handoff(fake_rasa, place=None)
     client = await gateway()
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     national = await pool(client)
     sokha = await add_agent(client, national, "sokha")
     await post(client, ASK_PERSON_KM)

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from bot import keys
 from bot.channels._texts import gateway_text
 from bot.console import CONSOLE
-from bot.handoff import Viewer
+from bot.handoff import HANDOFFS, Viewer
 from tests.bot.console_helpers import ASK_FOR_A_PERSON, PASSWORD, citizen_says
 from tests.bot.gateway_fakes import FakeTelegram, wait_until, wait_until_async
 from tests.e2e.conftest import DESKTOP, PHONE, console_login
@@ -89,7 +88,7 @@ async def answer_in_the_browser(
     await citizen_says(client, 1, CITIZEN, WHERE_I_LIVE)
     await wait_until(lambda: texts_to(fake_telegram, CITIZEN), timeout=ANSWER_TIMEOUT_S)
     await citizen_says(client, 2, CITIZEN, ASK_FOR_A_PERSON)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     await wait_until_async(lambda: service.queue(ADMIN), bool, timeout=ANSWER_TIMEOUT_S)
     [handoff] = await service.queue(ADMIN)
     assert handoff.organisation_id == north.id  # routed by the place named earlier

@@ -171,11 +171,11 @@ async def test_handoff_pauses_and_resumes_real_rasa(
     real_rasa, gateway, fake_telegram: FakeTelegram
 ) -> None:
     """action_handoff pauses the tracker; a person answers; close resumes it for real."""
-    from bot import keys
+    from bot.handoff import HANDOFFS
     from tests.bot.handoff_helpers import add_agent, pool
 
     client = await gateway(rasa_urls=real_rasa.urls, rasa_timeout_s=30.0)
-    service = client.app[keys.HANDOFFS]
+    service = client.app[HANDOFFS]
     admin = await add_agent(client, await pool(client), "root", "admin")
     chat = 7301
 

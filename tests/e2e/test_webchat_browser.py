@@ -121,7 +121,7 @@ async def test_a_citizen_chats_in_khmer_and_english_on_a_phone(
 # ----- the page itself, against the fake Rasa (issue #13) ----------------------------------
 
 SHOTS = ROOT / "tests" / "artifacts" / "webchat"
-LIVE = ".buttons button:not([disabled])"
+LIVE_BUTTONS = ".buttons button:not([disabled])"
 
 
 class Watch:
@@ -194,10 +194,10 @@ async def test_a_reload_keeps_the_conversation_and_only_the_last_buttons_live(
         await page.get_by_text("echo: Hello").wait_for()
         await type_and_send(page, "/menu")
         await page.get_by_text("Menu", exact=True).wait_for()
-        assert await page.locator(LIVE).all_inner_texts() == ["English", "ប័ណ្ណសមធម៌"]
+        assert await page.locator(LIVE_BUTTONS).all_inner_texts() == ["English", "ប័ណ្ណសមធម៌"]
         await type_and_send(page, "/menu")  # a newer turn: the first menu is retired
         await page.locator(".msg.bot", has_text="Menu").nth(1).wait_for()
-        assert await page.locator(LIVE).count() == 2
+        assert await page.locator(LIVE_BUTTONS).count() == 2
         assert await page.locator(".buttons").nth(1).locator("button:disabled").count() == 2
         before = await texts_of(page)
         assert before == [
@@ -213,15 +213,15 @@ async def test_a_reload_keeps_the_conversation_and_only_the_last_buttons_live(
         await page.reload()
         await page.locator(".msg.bot", has_text="Menu").nth(1).wait_for()
         assert await texts_of(page) == before
-        assert await page.locator(LIVE).all_inner_texts() == ["English", "ប័ណ្ណសមធម៌"]
+        assert await page.locator(LIVE_BUTTONS).all_inner_texts() == ["English", "ប័ណ្ណសមធម៌"]
         assert await page.locator(".buttons").count() == 2  # no greeting buttons again
         await page.screenshot(path=str(SHOTS / "after-reload.png"), full_page=True)
 
         # the live buttons work after the reload; the tapped title is the citizen's bubble
-        await page.locator(LIVE, has_text="ប័ណ្ណសមធម៌").click()
+        await page.locator(LIVE_BUTTONS, has_text="ប័ណ្ណសមធម៌").click()
         await page.get_by_text("echo: /ask_equity_card").wait_for()
         assert (await texts_of(page))[-2] == ("me", "ប័ណ្ណសមធម៌")
-        assert await page.locator(LIVE).count() == 0
+        assert await page.locator(LIVE_BUTTONS).count() == 0
         await page.reload()
         await page.get_by_text("echo: /ask_equity_card").wait_for()
         assert (await texts_of(page))[-2] == ("me", "ប័ណ្ណសមធម៌")
@@ -336,7 +336,7 @@ async def test_a_long_message_is_explained_not_cut(
 async def test_waiting_is_shown_where_the_eye_is_and_a_person_is_named(
     gateway: Any, fake_rasa: Any, browser: Browser
 ) -> None:
-    from bot import keys
+    from bot.handoff import HANDOFFS
     from tests.bot.handoff_helpers import add_agent, pool
     from tests.bot.test_handoff_flow import ASK_PERSON_KM, rasa_with_handoff
 
@@ -361,7 +361,7 @@ async def test_waiting_is_shown_where_the_eye_is_and_a_person_is_named(
         await page.screenshot(path=str(SHOTS / "typing.png"))
         await page.get_by_text("ខ្ញុំកំពុងបញ្ជូនអ្នកទៅបុគ្គលិកម្នាក់។").wait_for()
         fake_rasa.delay_s = 0.0
-        service = client.app[keys.HANDOFFS]
+        service = client.app[HANDOFFS]
         national = await pool(client)
         sokha = await add_agent(client, national, "sokha")
         for _ in range(100):

@@ -53,7 +53,13 @@ sys.path.insert(0, str(ROOT))
 from bot import Settings, create_app  # noqa: E402
 from bot.storage._db import create_engine  # noqa: E402
 from bot.storage._migrate import migrate  # noqa: E402
-from tests.bot.gateway_fakes import TG_SECRET, TOKEN, FakeTelegram, start  # noqa: E402
+from tests.bot.gateway_fakes import (  # noqa: E402
+    TG_SECRET,
+    TOKEN,
+    FakeTelegram,
+    listening_pids,
+    start,
+)
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 # SP4ALL_MODEL points at another trained model (e.g. while models/ is being retrained).
@@ -414,28 +420,6 @@ async def run(
         and result["duplicated"] == 0
     )
     return result
-
-
-def listening_pids(port: int) -> set[int]:
-    """Pids holding a listening TCP socket on ``port`` (Linux /proc): every process of a
-    group serves before it is measured, not only the first to bind."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in list(f)[1:]:
-                fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
-                    inodes.add(fields[9])
-    pids: set[int] = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    pids.add(int(pid))
-        except OSError:
-            continue
-    return pids
 
 
 class GatewayGroup:

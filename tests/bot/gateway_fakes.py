@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -356,3 +357,26 @@ async def wait_until_async(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met: {value!r}")
         await asyncio.sleep(0.05)
+
+
+def listening_pids(port: int) -> set[int]:
+    """Pids holding a listening TCP socket on ``port`` (Linux /proc): every process of a
+    group of gateways on one port serves before it is measured or loaded, not only the
+    first to bind."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+    pids: set[int] = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    pids.add(int(pid))
+        except OSError:
+            continue
+    return pids

@@ -49,6 +49,7 @@ from tests.bot.gateway_fakes import (
     FakeGraph,
     FakeRasa,
     FakeTelegram,
+    listening_pids,
     start,
 )
 
@@ -73,27 +74,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def listening_pids(port: int) -> set[int]:
-    """Pids holding a listening TCP socket on ``port`` (Linux /proc)."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in list(f)[1:]:
-                fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
-                    inodes.add(fields[9])
-    pids: set[int] = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    pids.add(int(pid))
-        except OSError:
-            continue
-    return pids
 
 
 class Gateways:

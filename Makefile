@@ -80,6 +80,7 @@ test-stories: $(MODEL)
 test-nlu: $(MODEL)
 	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu_heldout --out results/nlu --successes
 	$(RASA_PY) scripts/check_nlu_report.py results/nlu
+	$(RASA_PY) scripts/check_model_vocabulary.py $(MODEL)
 
 # The gateway's own tests need no trained model (Rasa is faked on 127.0.0.1): they run
 # before training, so a broken gateway fails in seconds instead of after a training run.

@@ -9,8 +9,10 @@ folded first (Khmer digits, zero-width spaces, case), so "ថ្នាក់ទ�
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from actions.text import fold
+from khmer_nlu.match import PhraseMatcher
 
 PAYLOAD_PREFIX = "/"  # button payloads such as /affirm carry no free text
 
@@ -63,7 +65,7 @@ _WORK_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
         (
             "self_employed",
             "sell|vendor|market|shop|tuk|moto|taxi|driver|farmer|farm|fisher|own business"
-            "|self-employed|self employed|business|លក់|ម៉ូតូឌុប|តុកតុក|កសិករ|ធ្វើស្រែ|ចម្ការ"
+            "|self-employed|self employed|business|លក់|លក់ដូរ|ម៉ូតូឌុប|តុកតុក|កសិករ|ធ្វើស្រែ|ចម្ការ"
             "|នេសាទ|អាជីវកម្ម|រកស៊ី|ផ្សារ",
         ),
     )
@@ -77,7 +79,7 @@ _UNKNOWN_PHRASES = (
     "មិនប្រាកដ", "ប្រហែល", "មិនចង់ប្រាប់",
 )  # fmt: skip
 _NO_WORDS = frozenset("no nope nah not none never don't dont ot ort te kmean otte".split())
-_NO_KHMER = ("អត់", "គ្មាន", "មិនមាន")
+_NO_KHMER = ("អត់", "គ្មាន", "មិនមាន", "មិនត្រូវ", "មិនមែន")
 _YES_WORDS = frozenset("yes yeah yep yup y sure correct bat baat chas jas cha mean".split())
 _YES_KHMER = ("បាទ", "ចាស", "ចា៎", "មាន", "ត្រូវ")
 _KHMER_NO_AT_END = "ទេ"  # "ទេ" ends a negative answer; inside a word it means nothing
@@ -92,11 +94,17 @@ def _prepare(text: str) -> str | None:
     return fold(text) or None
 
 
+@cache
+def _matcher(phrase: str) -> PhraseMatcher:
+    return PhraseMatcher([phrase], fold=fold)
+
+
 def _has(text: str, phrase: str) -> bool:
-    """`phrase` as a word in Latin text, or anywhere in Khmer (no spaces between words)."""
+    """`phrase` as a whole word or phrase: Khmer on the segmenter's word boundaries (មាន
+    "have" is not in មិនមាន "do not have" read from its middle, nor លក់ "sell" in ឆ្លក់)."""
     if phrase.isascii():
         return re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", text) is not None
-    return phrase in text.replace(" ", "")
+    return _matcher(phrase).matches(text)
 
 
 def parse_equity_level(text: str) -> str | None:
@@ -150,8 +158,9 @@ def parse_yes_no(text: str) -> str | None:
         return UNKNOWN
     words = set(_WORD.findall(folded))
     khmer = _TRAILING.sub("", folded.replace(" ", ""))
-    if words & _NO_WORDS or any(w in khmer for w in _NO_KHMER) or khmer.endswith(_KHMER_NO_AT_END):
+    said_no = any(_has(folded, w) for w in _NO_KHMER) or khmer.endswith(_KHMER_NO_AT_END)
+    if words & _NO_WORDS or said_no:
         return NO
-    if words & _YES_WORDS or any(w in khmer for w in _YES_KHMER):
+    if words & _YES_WORDS or any(_has(folded, w) for w in _YES_KHMER):
         return YES
     return None

@@ -24,6 +24,10 @@ class Channel(Protocol):
     name: str
     #: True if button payloads must be stored behind short keys (Telegram's 64-byte limit)
     needs_callback_keys: bool
+    #: True if an earlier message's buttons stay tappable until removed (Telegram's inline
+    #: keyboards); the delivery engine then calls ``retire_buttons`` when a newer message
+    #: went out, so only the last turn's buttons can be tapped
+    retires_buttons: bool
 
     def render(self, replies: list[RasaReply]) -> list[dict[str, Any]]:
         """Turn Rasa's text/buttons replies into platform messages, within platform limits."""
@@ -39,4 +43,8 @@ class Channel(Protocol):
 
     async def typing(self, chat_id: str) -> None:
         """Show "typing..." while Rasa thinks; best effort, never raises."""
+        ...
+
+    async def retire_buttons(self, chat_id: str, message_id: str) -> None:
+        """Take the buttons off an earlier message; best effort, never raises."""
         ...

@@ -16,7 +16,7 @@ from ..rasa._client import RasaReply
 from ..storage._db import CHAT_ID_LEN, EXTERNAL_ID_LEN
 from ..storage._models import InboundKind, InboundMessage
 from ._text_split import split_text
-from ._texts import detect_language
+from ._texts import author_line, detect_language
 
 __all__ = [
     "CHANNEL",
@@ -186,6 +186,7 @@ class MessengerChannel:
 
     name = CHANNEL
     needs_callback_keys = False
+    retires_buttons = False  # quick replies disappear by themselves
 
     def __init__(
         self,
@@ -207,6 +208,9 @@ class MessengerChannel:
             text = str(reply.get("text") or "")
             if reply.get("image"):
                 text = f"{text}\n{reply['image']}".strip()
+            author = author_line(reply)  # a person, not the assistant, is talking
+            if author:
+                text = f"{author}:\n{text}"
             buttons = [b for b in reply.get("buttons") or [] if b.get("payload")]
             if len(buttons) > MAX_QUICK_REPLIES:
                 log.warning("messenger.quick_replies_truncated", extra={"count": len(buttons)})
@@ -266,6 +270,9 @@ class MessengerChannel:
         )
         mid = data.get("message_id")
         return str(mid) if mid else None
+
+    async def retire_buttons(self, chat_id: str, message_id: str) -> None:
+        """Nothing to do: quick replies disappear by themselves."""
 
     def recorded(self, chat_id: str) -> None:
         """Nothing to do: the platform already has the message."""

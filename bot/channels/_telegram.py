@@ -48,7 +48,7 @@ from ._base import callback_key
 from ._geo import Commune, nearest_commune
 from ._ptb_aiohttp import AiohttpRequest
 from ._text_split import split_text
-from ._texts import detect_language
+from ._texts import author_line, detect_language
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -295,6 +295,7 @@ class TelegramChannel:
 
     name = CHANNEL
     needs_callback_keys = True
+    retires_buttons = True  # inline keyboards stay tappable until edited away
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -311,10 +312,17 @@ class TelegramChannel:
                 for b in reply.get("buttons") or []
                 if b.get("payload")
             ]
+            author = author_line(reply)  # a person, not the assistant, is talking
+            if author:
+                text = f"{author}\n{text}"
             # Split the raw text, then escape: the limit counts characters after parsing.
             chunks = split_text(text, MAX_TEXT, utf16=True) or ([""] if buttons else [])
             for i, chunk in enumerate(chunks):
-                body: dict[str, Any] = {"html": html.escape(chunk, quote=False)}
+                escaped = html.escape(chunk, quote=False)
+                if author and i == 0:  # the name in bold, above the person's words
+                    head, _, rest = escaped.partition("\n")
+                    escaped = f"<b>{head}</b>\n{rest}" if rest else f"<b>{head}</b>"
+                body: dict[str, Any] = {"html": escaped}
                 if i == len(chunks) - 1 and buttons:
                     body["buttons"] = buttons
                 bodies.append(body)
@@ -355,6 +363,16 @@ class TelegramChannel:
 
     def recorded(self, chat_id: str) -> None:
         """Nothing to do: the platform already has the message."""
+
+    async def retire_buttons(self, chat_id: str, message_id: str) -> None:
+        """editMessageReplyMarkup without a markup: the old turn's buttons disappear, so a
+        citizen cannot answer a question the conversation has left behind."""
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=int(chat_id), message_id=int(message_id), reply_markup=None
+            )
+        except (TelegramError, ValueError) as exc:  # gone, too old, or already without
+            log.info("telegram.retire_buttons_failed", extra={"error": str(exc)})
 
     async def typing(self, chat_id: str) -> None:
         """sendChatAction typing; failure only costs the indicator."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-__all__ = ["HUMAN_PAYLOAD", "detect_language", "gateway_text", "human_button", "when_text"]
+__all__ = [
+    "HUMAN_PAYLOAD",
+    "author_line",
+    "detect_language",
+    "gateway_text",
+    "human_button",
+    "org_for_citizens",
+    "when_text",
+]
 
 KHMER = "km"
 ENGLISH = "en"
@@ -43,6 +51,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         KHMER: "បុគ្គលិកម្នាក់មកពី {org} បានចូលរួមក្នុងការសន្ទនានេះ។",
         ENGLISH: "A person from {org} has joined this conversation.",
     },
+    # the national pool, as citizens read it (its name in the console is for operators)
+    "national_team": {KHMER: "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ", ENGLISH: "the SP4ALL national team"},
     "handoff_escalated": {
         KHMER: "សូមអភ័យទោសដែលអ្នកត្រូវរង់ចាំ។ ការសន្ទនារបស់អ្នកត្រូវបានបញ្ជូនទៅក្រុមការងារថ្នាក់ជាតិ "
         "ដើម្បីឆ្លើយតបអ្នកឱ្យបានឆាប់។",
@@ -85,7 +95,27 @@ def gateway_text(name: str, language: str | None, **values: str) -> str:
     """The gateway's own sentence ``name`` in the citizen's language (Khmer first)."""
     texts = _TEXTS[name]
     text = texts.get(language or DEFAULT_LANGUAGE, texts[DEFAULT_LANGUAGE])
-    return text.format(**values) if values else text
+    text = text.format(**values) if values else text
+    return text[:1].upper() + text[1:]  # "{org} is closed": "The SP4ALL national team is..."
+
+
+def org_for_citizens(name: str, national_pool: bool, language: str | None) -> str:
+    """An organisation as the citizen is told about it: its own name, or, for the national
+    pool (an operators' word), "the SP4ALL national team" in the citizen's language."""
+    if national_pool:
+        texts = _TEXTS["national_team"]
+        return texts.get(language or DEFAULT_LANGUAGE, texts[DEFAULT_LANGUAGE])
+    return name
+
+
+def author_line(reply: dict[str, object]) -> str | None:
+    """"Sokha · Organisation" for a person's message (the citizen must see a person is
+    talking), None for the assistant's."""
+    agent = reply.get("agent")
+    if not isinstance(agent, dict) or not agent.get("name"):
+        return None
+    organisation = str(agent.get("organisation") or "")
+    return f"{agent['name']} · {organisation}" if organisation else str(agent["name"])
 
 
 def when_text(at: datetime, now: datetime, language: str | None) -> str:

@@ -96,6 +96,7 @@ class WebChatChannel:
 
     name = CHANNEL
     needs_callback_keys = False
+    retires_buttons = False  # the page disables them itself
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -135,6 +136,9 @@ class WebChatChannel:
     async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
         """Nothing to transmit: the stored row is what the browser fetches."""
         return None
+
+    async def retire_buttons(self, chat_id: str, message_id: str) -> None:
+        """Nothing to do: the page disables them itself."""
 
     def recorded(self, chat_id: str) -> None:
         """The reply is committed as sent: wake the browsers polling this session."""

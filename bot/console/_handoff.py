@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from khmer_nlu.graphemes import shorten
+
 from ..accounts import CSO_ROLES, Role, Viewer
 from ..handoff import HANDOFFS, LIVE, RESYNC, HandoffView, HistoryItem, LiveEvent
 from ..storage._db import HandoffStatus
@@ -115,7 +117,8 @@ def _handoff_id(request: web.Request) -> int:
 
 
 def _short(summary: str) -> str:
-    return summary if len(summary) <= SUMMARY_CHARS else summary[:SUMMARY_CHARS] + "…"
+    """The queue's one-line summary, cut between Khmer clusters (never after a coeng)."""
+    return shorten(summary, SUMMARY_CHARS)
 
 
 # ----- queue -------------------------------------------------------------------------------
@@ -152,7 +155,7 @@ def _canned(
     for lang in (first, second):
         for reply in replies:
             text = reply.text(lang, **values)
-            short = text[:CANNED_CHARS] + ("…" if len(text) > CANNED_CHARS else "")
+            short = shorten(text, CANNED_CHARS + 1)  # a button's title, cut between clusters
             buttons.append(CannedButton(lang, text, short))
     return first, buttons
 

@@ -278,7 +278,21 @@ class DeliveryEngine:
             self._metrics.inc("gateway_delivery_lease_lost_total", channel=name)
             log.warning("delivery.lease_lost", extra={"channel": name})
         channel.recorded(row.chat_id)
+        if channel.retires_buttons:
+            await self._retire_earlier_buttons(channel, row)
         return following
+
+    async def _retire_earlier_buttons(self, channel: Channel, row: Outbound) -> None:
+        """The conversation moved on: the previous message's buttons are taken off (best
+        effort: a failure leaves them, which the citizen may still tap)."""
+        try:
+            earlier = await self._store.buttons_before(row)
+            if earlier is not None:
+                await channel.retire_buttons(row.chat_id, earlier)
+        except Exception:
+            if _stopping():
+                raise
+            log.warning("delivery.retire_buttons_failed", extra={"channel": channel.name})
 
     async def _record(self, record: Callable[..., Awaitable[_T]], *args: Any, **kwargs: Any) -> _T:
         """Write a send's outcome, known only in memory, until the database takes it (an

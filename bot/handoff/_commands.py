@@ -17,9 +17,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from khmer_nlu.graphemes import shorten
+
 from .._exceptions import Conflict, NotAllowed, NotFound, RasaUnavailable
 from ..accounts import Viewer, ensure_national_pool
-from ..channels._texts import gateway_text
+from ..channels._texts import gateway_text, org_for_citizens
 from ..storage._db import (
     Agent,
     Chat,
@@ -39,6 +41,7 @@ from ._types import (
     _OUTBOUND,
     CHANGE_ATTEMPTS,
     MAX_REPLY_CHARS,
+    MAX_SUMMARY_CHARS,
     OPEN_STATUSES,
     RATING_SCORES,
     RESUME_BATCH_S,
@@ -116,7 +119,7 @@ class HandoffCommands(ServiceCore):
                 language=request.language,
                 topic=request.topic,
                 place_code=place,
-                summary=request.summary[:2000],
+                summary=shorten(request.summary, MAX_SUMMARY_CHARS),
                 organisation_id=org.id,
                 escalated=False,
                 created_at=now,
@@ -311,8 +314,11 @@ class HandoffCommands(ServiceCore):
                 raise Conflict("claim this conversation before replying")
             await self._event(session, handoff, EventKind.REPLY, viewer)
             org = await session.get(Organisation, viewer.organisation_id)
-            # who wrote it: the web chat shows "name · organisation" above a person's words
-            author = {"name": viewer.display_name, "organisation": org.name if org else ""}
+            # who wrote it: every channel shows "name · organisation" with a person's words
+            where = (
+                org_for_citizens(org.name, org.national_pool, handoff.language) if org else ""
+            )
+            author = {"name": viewer.display_name, "organisation": where}
             await self._tell(
                 session,
                 handoff,
@@ -331,7 +337,9 @@ class HandoffCommands(ServiceCore):
             raise Conflict("an empty note cannot be saved")
         async with self._store.writing() as session:
             handoff = await self._visible(session, viewer, handoff_id)
-            await self._event(session, handoff, EventKind.NOTE, viewer, text[:MAX_REPLY_CHARS])
+            await self._event(
+                session, handoff, EventKind.NOTE, viewer, shorten(text, MAX_REPLY_CHARS)
+            )
             await session.commit()
         self._publish("message", handoff)
 
@@ -547,7 +555,15 @@ class HandoffCommands(ServiceCore):
             await self._tell(
                 session,
                 handoff,
-                [{"text": gateway_text("handoff_joined", chat.language, org=org.name)}],
+                [
+                    {
+                        "text": gateway_text(
+                            "handoff_joined",
+                            chat.language,
+                            org=org_for_citizens(org.name, org.national_pool, chat.language),
+                        )
+                    }
+                ],
             )
             await session.execute(
                 update(Chat)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .._exceptions import NotFound
 from ..accounts import Viewer
 from ..channels._base import Channel, callback_key
-from ..channels._texts import gateway_text, when_text
+from ..channels._texts import gateway_text, org_for_citizens, when_text
 from ..rasa._client import RasaClient
 from ..storage._db import (
     Agent,
@@ -170,17 +170,17 @@ class ServiceCore:
     async def _visible_with_org(
         self, session: AsyncSession, viewer: Viewer, handoff_id: int
     ) -> tuple[Handoff, str]:
-        """The handoff (as ``_visible``, not locked) and its organisation's name, in one
-        query."""
+        """The handoff (as ``_visible``, not locked) and its organisation's name as the
+        citizen is told it, in one query."""
         query = (
-            select(Handoff, Organisation.name)
+            select(Handoff, Organisation.name, Organisation.national_pool)
             .join(Organisation, Organisation.id == Handoff.organisation_id)
             .where(Handoff.id == handoff_id)
         )
         row = (await session.execute(query)).first()
         if row is None or not viewer.may_see(row[0].organisation_id):
             raise NotFound(f"no conversation {handoff_id}")
-        return row[0], row[1]
+        return row[0], org_for_citizens(row[1], row[2], row[0].language)
 
     @property
     def _lock_rows(self) -> bool:
@@ -188,11 +188,12 @@ class ServiceCore:
 
     def _queued_notice(self, org: OrgProfile, language: str) -> dict[str, Any]:
         now = self._clock()
+        name = org_for_citizens(org.name, org.national_pool, language)
         if org.hours.is_open(now):
-            return {"text": gateway_text("handoff_queued", language, org=org.name)}
+            return {"text": gateway_text("handoff_queued", language, org=name)}
         opening = org.hours.next_opening(now)
         when = when_text(opening, now, language) if opening else "?"
-        return {"text": gateway_text("handoff_out_of_hours", language, org=org.name, when=when)}
+        return {"text": gateway_text("handoff_out_of_hours", language, org=name, when=when)}
 
     # ----- views ----------------------------------------------------------------------
 

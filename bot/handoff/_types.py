@@ -40,6 +40,7 @@ RATING_SCORES = range(1, 6)
 HISTORY_LIMIT = 300
 STATS_WINDOW = timedelta(days=30)
 MAX_REPLY_CHARS = 4000
+MAX_SUMMARY_CHARS = 2000  # what Rasa summarised for the agent (gw_handoffs.summary)
 CHANGE_ATTEMPTS = 3  # a claim or close re-checks a conversation that changed meanwhile
 RESUME_BATCH_S = 0.2  # resumes after closes: their flags are cleared together
 OPEN_STATUSES = (HandoffStatus.QUEUED, HandoffStatus.CLAIMED)

@@ -371,6 +371,19 @@ _RENEW_SENDING = (
     .where(_OUT.c.status.in_(_HELD), _OUT.c.lease_owner == bindparam("w_owner"))
     .values(lease_until=bindparam("v_until"))
 )
+# The message sent to a chat just before this one: if it had buttons, they belong to a
+# turn the conversation has left (channels whose buttons stay tappable retire them).
+_SENT_BEFORE = (
+    select(_OUT.c.external_id, _OUT.c.body)
+    .where(
+        _OUT.c.channel == bindparam("w_channel"),
+        _OUT.c.chat_id == bindparam("w_chat_id"),
+        _OUT.c.id < bindparam("w_id"),
+        _OUT.c.status == OutboundStatus.SENT,
+    )
+    .order_by(_OUT.c.id.desc())
+    .limit(1)
+)
 UNCONFIRMED_ERROR = "the process stopped during the send; not repeated"
 
 
@@ -653,6 +666,21 @@ class Store:
                 found = result.first()
                 following = _loaded(Outbound, found._mapping) if found is not None else None
         return done.rowcount == 1, following
+
+    async def buttons_before(self, row: Outbound) -> str | None:
+        """The platform id of the message sent to this chat just before ``row``, if it had
+        buttons (to take them off once ``row`` is out), else None."""
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    _SENT_BEFORE,
+                    {"w_channel": row.channel, "w_chat_id": row.chat_id, "w_id": row.id},
+                )
+            ).first()
+        if found is None or not found.external_id:
+            return None
+        body = found.body if isinstance(found.body, dict) else {}
+        return str(found.external_id) if body.get("buttons") else None
 
     async def record_retry(
         self, row: Outbound, delay_s: float, error: str, *, counted: bool = True

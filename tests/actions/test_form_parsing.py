@@ -76,6 +76,8 @@ def test_school_level(text: str, level: str | None) -> None:
         ("farmer", "self_employed"),
         ("លក់ដូរនៅផ្សារ", "self_employed"),
         ("ម៉ូតូឌុប", "self_employed"),
+        ("ខ្ញុំលក់ដូរ", "self_employed"),  # one word for the segmenter: listed whole
+        ("ឆ្លក់", None),  # លក់ "sell" is not a word here: matched on word boundaries only
         ("civil servant", "civil_servant"),
         ("I am a teacher in a public school", "civil_servant"),
         ("police", "civil_servant"),
@@ -110,6 +112,9 @@ def test_work_status(text: str, status: str | None) -> None:
         ("អត់មានទេ", "no"),
         ("គ្មាន", "no"),
         ("ot mean te", "no"),
+        ("មិនត្រូវ", "no"),  # "not right": ត្រូវ alone would be yes
+        ("មិនមែនទេ", "no"),
+        ("ត្រូវហើយ", "yes"),
         ("I don't know", "unknown"),
         ("not sure", "unknown"),
         ("មិនដឹង", "unknown"),

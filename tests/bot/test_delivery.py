@@ -41,6 +41,7 @@ class RecordingChannel:
     log: list[Sent] = field(default_factory=list)
     name: str = "telegram"
     needs_callback_keys: bool = False
+    retires_buttons: bool = False
     delay_s: float = 0.0
     failures: list[Exception] = field(default_factory=list)
 
@@ -59,6 +60,9 @@ class RecordingChannel:
 
     async def typing(self, chat_id: str) -> None:
         """Not used by the engine."""
+
+    async def retire_buttons(self, chat_id: str, message_id: str) -> None:
+        """Not asked for (retires_buttons is False)."""
 
 
 @pytest.fixture

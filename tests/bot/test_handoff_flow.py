@@ -153,7 +153,11 @@ async def test_full_handoff_round_trip(
     await service.reply(sokha, view.id, "សួស្តី ខ្ញុំនឹងពិនិត្យមើលការទូទាត់របស់អ្នក។")
     await service.note(sokha, view.id, "Checked with the commune: list sent late.")
     await wait_until(lambda: len(texts(fake_telegram)) == 4)
-    assert texts(fake_telegram)[3] == "សួស្តី ខ្ញុំនឹងពិនិត្យមើលការទូទាត់របស់អ្នក។"
+    # a person is talking, and the citizen can see who: the name and organisation in bold
+    author, said = texts(fake_telegram)[3].split("\n", 1)
+    assert said == "សួស្តី ខ្ញុំនឹងពិនិត្យមើលការទូទាត់របស់អ្នក។"
+    assert author.startswith("<b>Sokha · ")
+    assert author.endswith("</b>")
 
     history = await service.history(sokha, view.id)
     authors = [item.author for item in history]

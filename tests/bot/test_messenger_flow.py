@@ -138,7 +138,9 @@ async def test_image_goes_to_a_person(gateway, fake_graph, fake_rasa) -> None:
     await wait_until(lambda: len(fake_graph.messages()) == 2)
     ack, queued = (m["message"]["text"] for m in fake_graph.messages())
     assert "រូបភាព" in ack  # "picture", in Khmer: the chat's language is not known yet
-    assert "SP4ALL national pool" in queued
+    # who will answer, in words for citizens: never the operators' "national pool"
+    assert "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ" in queued
+    assert "pool" not in queued
     assert fake_rasa.calls == []
     assert fake_rasa.events == [("messenger:u1", {"event": "pause"})]
 

@@ -242,7 +242,9 @@ async def test_handoff_payload_is_recorded_not_sent(gateway, fake_telegram, fake
     )
     # Rasa's sentence, then the gateway's: which organisation has the request
     await wait_until(lambda: len(fake_telegram.sent()) == 2)
-    assert "SP4ALL national pool" in fake_telegram.sent()[1].params["text"]
+    told = fake_telegram.sent()[1].params["text"]
+    assert "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ" in told  # in words for citizens, not "national pool"
+    assert "pool" not in told
     store = client.app[keys.STORE]
     await wait_until_async(lambda: store.chat("telegram", "77"), lambda c: c and c.in_handoff)
     metrics = await (await client.get("/metrics")).text()
@@ -301,7 +303,7 @@ async def test_a_handoff_recorded_before_a_crash_is_opened_at_the_next_start(
         finally:
             await client.close()
     [notice] = fake_telegram.sent()
-    assert "SP4ALL national pool" in notice.params["text"]  # told who will answer, once
+    assert "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ" in notice.params["text"]  # who will answer, once
     assert fake_rasa.events == [("telegram:77", {"event": "pause"})]
 
 

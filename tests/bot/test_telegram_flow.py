@@ -90,6 +90,12 @@ async def test_buttons_become_inline_keyboard_and_callback_maps_back(
     # the button's spinner is stopped
     await wait_until(lambda: len(fake_telegram.sent("answerCallbackQuery")) == 1)
     assert fake_telegram.sent("answerCallbackQuery")[0].params["callback_query_id"] == "cq-1"
+    # the conversation moved on: the menu's buttons are taken off, so they cannot be
+    # tapped again (the answer to the tap has no buttons of its own to retire later)
+    await wait_until(lambda: len(fake_telegram.sent("editMessageReplyMarkup")) == 1)
+    [edit] = fake_telegram.sent("editMessageReplyMarkup")
+    assert (str(edit.params["chat_id"]), str(edit.params["message_id"])) == ("1001", "1")
+    assert "reply_markup" not in edit.params
 
 
 async def test_long_reply_is_split_under_4096(gateway, fake_telegram, fake_rasa) -> None:

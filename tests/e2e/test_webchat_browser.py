@@ -9,6 +9,7 @@ Screenshots go to results/webchat/ (git-ignored test artefacts).
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,51 @@ async def test_a_citizen_chats_in_khmer_and_english_on_a_phone(
         raise
     finally:
         await context.close()
+
+
+GRADE_5 = [
+    ("km-KH", "កូនខ្ញុំរៀនថ្នាក់ទី៥ តើទទួលបានអាហារូបករណ៍ប៉ុន្មាន?", "២០.០០០", "៣០.០០០"),
+    ("en-US", "My son is in grade 5, how much scholarship does he get?", "20,000", "30,000"),
+]
+
+
+async def test_a_grade_5_question_gets_the_grade_5_amount_on_one_phone_screen(
+    real_rasa: Any, gateway: Any, browser: Browser
+) -> None:
+    """The real assistant (Rasa, actions, the knowledge base) at 360 px: the answer leads
+    with the grade-5 amount, not the whole table, and fits the chat area without scrolling;
+    the rest is behind buttons."""
+    client = await gateway(rasa_urls=real_rasa.urls, rasa_timeout_s=60.0)
+    base = str(client.make_url("")).rstrip("/")
+    for locale, question, amount, other_grade in GRADE_5:
+        context = await browser.new_context(viewport=PHONE, locale=locale, is_mobile=True)
+        page = await context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            await page.goto(f"{base}/chat")
+
+            answer = await answer_to(page, functools.partial(type_and_send, page, question))
+            first = next(t for t in answer if amount in t)
+            assert other_grade not in first  # the grade asked about, not the table
+            fits = await page.evaluate(
+                """() => {
+                    const bubbles = [...document.querySelectorAll('.msg.bot')];
+                    const last = bubbles[bubbles.length - 1];
+                    return last.getBoundingClientRect().height
+                        <= document.querySelector('#log').clientHeight;
+                }"""
+            )
+            assert fits, "the answer is taller than the chat area"
+            buttons = page.locator(".buttons").last.locator("button")
+            assert await buttons.count() >= 3  # More, Where to apply, Source...
+            assert await no_sideways_scroll(page)
+            shot = ARTEFACTS / f"grade-5-{locale[:2]}.png"
+            await page.screenshot(path=str(shot), full_page=False)
+        except Exception:
+            await page.screenshot(path=str(ARTEFACTS / "failure-grade-5.png"), full_page=True)
+            raise
+        finally:
+            await context.close()
 
 
 # ----- the page itself, against the fake Rasa (issue #13) ----------------------------------

@@ -209,8 +209,6 @@ class MessengerChannel:
             if reply.get("image"):
                 text = f"{text}\n{reply['image']}".strip()
             author = author_line(reply)  # a person, not the assistant, is talking
-            if author:
-                text = f"{author}:\n{text}"
             buttons = [b for b in reply.get("buttons") or [] if b.get("payload")]
             if len(buttons) > MAX_QUICK_REPLIES:
                 log.warning("messenger.quick_replies_truncated", extra={"count": len(buttons)})
@@ -222,9 +220,12 @@ class MessengerChannel:
                 }
                 for b in buttons[:MAX_QUICK_REPLIES]
             ]
-            chunks = split_text(text, MAX_TEXT) or (["…"] if quick else [])
+            room = MAX_TEXT - (len(author) + 2 if author else 0)
+            chunks = split_text(text, room) or (["…"] if quick else [])
             for i, chunk in enumerate(chunks):
                 body: dict[str, Any] = {"text": chunk}
+                if author and i == 0:  # named when sent; the stored words stay alone
+                    body["author"] = author
                 if quick and i == len(chunks) - 1:
                     body["quick_replies"] = quick
                 bodies.append(body)
@@ -265,8 +266,11 @@ class MessengerChannel:
 
     async def send(self, chat_id: str, body: dict[str, Any]) -> str | None:
         """POST /me/messages with messaging_type RESPONSE (inside the 24-hour window)."""
+        message = {k: v for k, v in body.items() if k != "author"}
+        if body.get("author"):  # a person's name above their words
+            message["text"] = f"{body['author']}:\n{message.get('text', '')}"
         data = await self._post(
-            {"recipient": {"id": chat_id}, "messaging_type": "RESPONSE", "message": body}
+            {"recipient": {"id": chat_id}, "messaging_type": "RESPONSE", "message": message}
         )
         mid = data.get("message_id")
         return str(mid) if mid else None

@@ -47,7 +47,7 @@ from ..storage._store import Store
 from ._base import callback_key
 from ._geo import Commune, nearest_commune
 from ._ptb_aiohttp import AiohttpRequest
-from ._text_split import split_text
+from ._text_split import split_text, utf16_len
 from ._texts import author_line, detect_language
 
 __all__ = [
@@ -312,17 +312,16 @@ class TelegramChannel:
                 for b in reply.get("buttons") or []
                 if b.get("payload")
             ]
-            author = author_line(reply)  # a person, not the assistant, is talking
-            if author:
-                text = f"{author}\n{text}"
+            # A person, not the assistant, is talking: their name goes above their words
+            # when sent (the stored body keeps the words alone, as the console shows them).
+            author = author_line(reply)
+            room = MAX_TEXT - (utf16_len(author) + 1 if author else 0)
             # Split the raw text, then escape: the limit counts characters after parsing.
-            chunks = split_text(text, MAX_TEXT, utf16=True) or ([""] if buttons else [])
+            chunks = split_text(text, room, utf16=True) or ([""] if buttons else [])
             for i, chunk in enumerate(chunks):
-                escaped = html.escape(chunk, quote=False)
-                if author and i == 0:  # the name in bold, above the person's words
-                    head, _, rest = escaped.partition("\n")
-                    escaped = f"<b>{head}</b>\n{rest}" if rest else f"<b>{head}</b>"
-                body: dict[str, Any] = {"html": escaped}
+                body: dict[str, Any] = {"html": html.escape(chunk, quote=False)}
+                if author and i == 0:
+                    body["author"] = author
                 if i == len(chunks) - 1 and buttons:
                     body["buttons"] = buttons
                 bodies.append(body)
@@ -345,6 +344,8 @@ class TelegramChannel:
         try:
             markup = self.keyboard(body["buttons"]) if body.get("buttons") else None
             text = body.get("html") or "\u2060"  # buttons-only replies still need a text
+            if body.get("author"):  # a person's name in bold, above their words
+                text = f"<b>{html.escape(str(body['author']), quote=False)}</b>\n{text}"
             message = await self._bot.send_message(
                 chat_id=int(chat_id), text=text, parse_mode=ParseMode.HTML, reply_markup=markup
             )

@@ -95,8 +95,10 @@ def gateway_text(name: str, language: str | None, **values: str) -> str:
     """The gateway's own sentence ``name`` in the citizen's language (Khmer first)."""
     texts = _TEXTS[name]
     text = texts.get(language or DEFAULT_LANGUAGE, texts[DEFAULT_LANGUAGE])
-    text = text.format(**values) if values else text
-    return text[:1].upper() + text[1:]  # "{org} is closed": "The SP4ALL national team is..."
+    said = text.format(**values) if values else text
+    if text.startswith("{org}"):  # "The SP4ALL national team is closed right now..."
+        return said[:1].upper() + said[1:]
+    return said
 
 
 def org_for_citizens(name: str, national_pool: bool, language: str | None) -> str:

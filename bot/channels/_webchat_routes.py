@@ -162,7 +162,8 @@ async def webchat_history(request: web.Request) -> web.Response:
             message.pop("agent", None)
         language = message["language"] or language
         messages.append(message)
-    waiting = bool(inbound) and inbound[0].status == InboundStatus.PENDING
+    # not answered yet: queued, or with Rasa now (at_rasa)
+    waiting = bool(inbound) and inbound[0].status in (InboundStatus.PENDING, InboundStatus.AT_RASA)
     return web.json_response(
         {"messages": messages, "after": after, "waiting": waiting, "language": language},
         dumps=functools.partial(json.dumps, ensure_ascii=False),

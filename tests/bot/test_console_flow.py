@@ -65,7 +65,9 @@ async def test_handoff_routed_claimed_answered_in_khmer_and_closed(
             f"/console/api/handoffs/{handoff}/reply", {"text": KHMER_REPLY}
         )
         assert status == 200
-        await wait_until(lambda: KHMER_REPLY in texts_to(fake_telegram, 501))
+        # the person's words, under their name and organisation in bold
+        said = f"<b>Sokha · {team.north.name}</b>\n{KHMER_REPLY}"
+        await wait_until(lambda: said in texts_to(fake_telegram, 501))
 
         rasa_calls = len(fake_rasa.calls)
         await citizen_says(client, 5, 501, "អរគុណ បង")  # "thank you"

@@ -290,7 +290,9 @@ async def test_an_agent_reply_says_who_wrote_it(gateway, fake_rasa: FakeRasa) ->
         await asyncio.sleep(0.05)
     [agent] = [m for m in data["messages"] if m["from"] == "agent"]
     assert agent["text"] == "សួស្តី ខ្ញុំឈ្មោះសុខា។"
-    assert agent["agent"] == {"name": "Sokha", "organisation": national.name}
+    # the national pool in words for citizens (Khmer: the conversation's language)
+    assert agent["agent"] == {"name": "Sokha", "organisation": "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ"}
+    assert national.name == "SP4ALL national pool"  # what operators call it
     assert all("agent" not in m for m in data["messages"] if m["from"] != "agent")
     poll = await client.get("/webchat/messages", params={"session": SESSION})
     polled = [m for m in (await poll.json())["messages"] if m.get("agent")]

@@ -118,7 +118,9 @@ async def answer_in_the_browser(
     await sokha.fill("#reply", KHMER_REPLY)
     await sokha.click("#send")
     await history.get_by_text(KHMER_REPLY).wait_for()
-    await wait_until(lambda: KHMER_REPLY in texts_to(fake_telegram, CITIZEN), timeout=10)
+    # the citizen sees the person's words under their name and organisation, in bold
+    said = f"<b>Sokha · {north.name}</b>\n{KHMER_REPLY}"
+    await wait_until(lambda: said in texts_to(fake_telegram, CITIZEN), timeout=10)
 
     # the citizen answers while handed off: it shows up live in the agent's page
     await citizen_says(client, 3, CITIZEN, "អរគុណច្រើន")

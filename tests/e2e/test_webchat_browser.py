@@ -420,7 +420,9 @@ async def test_waiting_is_shown_where_the_eye_is_and_a_person_is_named(
         agent = page.locator(".msg.agent")
         await agent.wait_for()
         assert await agent.inner_text() == "សួស្តី ខ្ញុំឈ្មោះសុខា។"
-        assert await page.locator(".who").inner_text() == f"Sokha · {national.name}"
+        # the national pool, in words for citizens (this conversation is in Khmer)
+        assert await page.locator(".who").inner_text() == "Sokha · ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ"
+        assert national.name == "SP4ALL national pool"  # what operators call it
         colours = await page.evaluate(
             "[...document.querySelectorAll('.msg.agent, .msg.bot')]"
             ".map(e => getComputedStyle(e).backgroundColor)"

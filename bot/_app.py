@@ -20,6 +20,7 @@ from . import keys
 from ._exceptions import BadInbound, UnsupportedUpdate
 from ._metrics import Metrics
 from ._settings import Settings
+from .alerts._web import ALERTS_FEATURE, add_alert_routes
 from .channels import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from .channels._geo import load_communes
 from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
@@ -458,5 +459,6 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/metrics", metrics)
     # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
     # its features (routes, menu entry, roles, the service's context)
-    setup_console(app, TRAINING_FEATURE)
+    add_alert_routes(app)  # CAP import (REST), the public CAP feed; the service: ALERTS_FEATURE
+    setup_console(app, TRAINING_FEATURE, ALERTS_FEATURE)
     return app

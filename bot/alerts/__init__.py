@@ -19,7 +19,7 @@ from __future__ import annotations
 from ._areas import Gazetteer, area_codes, gazetteer, reduce_codes
 from ._cap import CAP_NS, CapAlert, CapArea, CapInfo, CapInvalid, MsgType, parse_cap
 from ._hook import AlertHook, ImportedAlert, NoHook, make_hook
-from ._models import AlertSource, AlertState, CapAlertRow, CapSender, DeliveryReceipt
+from ._models import AlertSource, AlertState, CapAlertRow, CapSender
 from ._service import AlertService, CapRefused, ImportResult
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "CapInvalid",
     "CapRefused",
     "CapSender",
-    "DeliveryReceipt",
     "Gazetteer",
     "ImportResult",
     "ImportedAlert",

@@ -1,5 +1,5 @@
-"""The alerts' tables: CAP senders (their token and approval policy), the alerts received,
-and the delivery receipts SMS and voice platforms call back with (migration 0010)."""
+"""The alerts' tables: CAP senders (their token and approval policy) and the alerts
+received (migration 0010, which also makes bot/channels/_receipts.py's table)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..storage._db import Base, utcnow
 
-__all__ = ["AlertSource", "AlertState", "CapAlertRow", "CapSender", "DeliveryReceipt"]
+__all__ = ["AlertSource", "AlertState", "CapAlertRow", "CapSender"]
 
 ID_LEN = 255
 CODE_LEN = 16
@@ -96,19 +96,4 @@ class CapAlertRow(Base):
     require_approval: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(String(CODE_LEN))
     xml: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class DeliveryReceipt(Base):
-    """A platform's status callback for a sent message (no phone number, no text)."""
-
-    __tablename__ = "gw_delivery_receipts"
-    __table_args__ = (Index("ix_gw_delivery_receipts_message", "channel", "external_id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(CODE_LEN))
-    external_id: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(32))
-    error_code: Mapped[str] = mapped_column(String(32), default="")
-    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

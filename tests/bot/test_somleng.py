@@ -5,6 +5,7 @@ account, and the signed status callbacks."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -168,7 +169,7 @@ async def test_the_engine_sends_alerts_by_sms_and_voice_within_each_accounts_pac
     for kind, limit in (("voice", 2), ("sms", 10)):
         times = somleng.times[kind]
         most = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-        gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+        gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
         assert most <= limit, (kind, most, gaps)
     async with store.reading() as session:
         rows = list(await session.scalars(select(Outbound)))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,8 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from alembic import command
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from bot._cli import main as cli_main
 from bot._exceptions import SettingsError
@@ -36,7 +38,7 @@ from bot.alerts._settings import AlertSettings
 from bot.alerts._web import ALERTS
 from bot.console import CONSOLE
 from bot.storage._db import create_engine
-from bot.storage._migrate import migrate
+from bot.storage._migrate import alembic_config, migrate
 from bot.storage._store import Store
 from tests.bot.cap_helpers import (
     FLOOD_EN,
@@ -444,3 +446,56 @@ def test_the_command_line_imports_alerts_and_manages_senders(
     bad.write_bytes(oasis("earthquake_update"))
     assert cli_main(["import-cap", str(bad)]) == 1
     assert "unknown alert" in capsys.readouterr().err
+
+
+async def test_the_gateway_polls_the_configured_feeds(
+    gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = cap("KH-POLLED")
+
+    async def serve(request: web.Request) -> web.Response:
+        if request.path == "/feed.atom":
+            atom = (
+                '<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>1</id>'
+                '<link type="application/cap+xml" href="/a.xml"/></entry></feed>'
+            )
+            return web.Response(text=atom, content_type="application/atom+xml")
+        return web.Response(text=doc, content_type="application/cap+xml")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", serve)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    monkeypatch.setenv("CAP_FEED_URLS", str(server.make_url("/feed.atom")))
+    monkeypatch.setenv("CAP_FEED_POLL_S", "0.1")
+    try:
+        client = await gateway()
+        service = client.app[ALERTS]
+        for _ in range(100):
+            if await service.alerts():
+                break
+            await asyncio.sleep(0.05)
+        assert [r.identifier for r in await service.alerts()] == ["KH-POLLED"]
+        assert (await service.alerts())[0].source == "feed"
+    finally:
+        await server.close()
+
+
+async def test_the_migration_goes_down_and_up_again(database_url: str) -> None:
+    def run(connection: Any, action: str, revision: str) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        getattr(command, action)(cfg, revision)
+
+    engine, _ = create_engine(database_url)
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.run_sync(run, "downgrade", "0006")
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            assert not tables & {"gw_cap_alerts", "gw_cap_senders", "gw_delivery_receipts"}
+            await conn.run_sync(run, "upgrade", "head")
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            assert {"gw_cap_alerts", "gw_cap_senders", "gw_delivery_receipts"} <= tables
+    finally:
+        await engine.dispose()

@@ -140,13 +140,17 @@ async def poll_once(
             documents.append(await _fetch(http, url, MAX_ALERT_BYTES))
         except (aiohttp.ClientError, TimeoutError, CapInvalid) as exc:
             counts["refused"] += 1
-            log.warning("alerts.feed_item_unreadable", extra={"error": str(exc)})
+            log.warning("alerts.feed_item_unreadable", extra={"error": type(exc).__name__})
     for doc in documents:
         try:
             result = await service.import_cap(doc, source=AlertSource.FEED)
-        except (CapInvalid, CapRefused) as exc:
+        except CapInvalid:
             counts["refused"] += 1
-            log.info("alerts.feed_item_refused", extra={"error": str(exc)})
+            log.info("alerts.feed_item_refused", extra={"status": 400})
+            continue
+        except CapRefused as exc:
+            counts["refused"] += 1
+            log.info("alerts.feed_item_refused", extra={"status": exc.status})
             continue
         counts["duplicate" if result.duplicate else "imported"] += 1
     return counts

@@ -163,6 +163,12 @@ class AlertService:
                 )
             referenced: list[CapAlertRow] = []
             for ref in alert.references:
+                if ref.sender != alert.sender:
+                    raise CapRefused(
+                        f"{alert.sender!r} may only update or cancel its own alerts, "
+                        f"not those of {ref.sender!r}; nothing was sent",
+                        403,
+                    )
                 row = await session.scalar(
                     select(CapAlertRow).where(CapAlertRow.identifier == ref.identifier)
                 )
@@ -264,14 +270,16 @@ class AlertService:
             return row
 
     async def feed_alerts(self, now: float | None = None) -> list[CapAlertRow]:
-        """What the public CAP feed lists: Actual, Public alerts not expired (Cancels and
-        other alerts without an expiry for a week)."""
+        """What the public CAP feed lists: Actual, Public alerts in force (not expired,
+        superseded or cancelled) and the Cancel messages, those without an expiry for a
+        week."""
         now = time.time() if now is None else now
         since = datetime.fromtimestamp(now, UTC) - timedelta(days=FEED_UNDATED_DAYS)
         async with self._store.reading() as session:
             rows = await session.scalars(
                 select(CapAlertRow)
                 .where(CapAlertRow.status == SEND_STATUS, CapAlertRow.scope == SEND_SCOPE)
+                .where(CapAlertRow.state.in_((AlertState.ACTIVE, AlertState.RECORDED)))
                 .where(
                     or_(
                         CapAlertRow.expires_at > now,

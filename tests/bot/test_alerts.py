@@ -134,6 +134,7 @@ async def test_update_supersedes_and_cancel_stops(
     result = await service.import_cap(cancel, source=AlertSource.REST)
     assert result.state == AlertState.RECORDED
     assert hook.cancels == [("KH-2", "ទឹកបានស្រកហើយ / the water went down")]
+    assert [r.identifier for r in await service.feed_alerts()] == ["KH-3"]  # in force: none
     states = {row.identifier: row.state for row in await service.alerts()}
     assert states == {"KH-1": "superseded", "KH-2": "cancelled", "KH-3": "recorded"}
     assert len(hook.alerts) == 2  # the Cancel sent nothing itself
@@ -227,6 +228,18 @@ async def test_sender_tokens_and_the_approval_policy(
     with pytest.raises(CapRefused) as refused:
         await service.import_cap(cap("KH-X"), source=AlertSource.REST, sender=other_sender)
     assert refused.value.status == 403
+    # nobody cancels another sender's alert
+    stranger = cap(
+        "KH-Y",
+        sender="other@example.org",
+        msg_type="Cancel",
+        references=reference("KH-FLOOD-1", datetime.now(UTC)),
+        info=False,
+    )
+    with pytest.raises(CapRefused, match="only update or cancel its own alerts") as refused:
+        await service.import_cap(stranger, source=AlertSource.REST, sender=other_sender)
+    assert refused.value.status == 403
+    assert hook.cancels == []
     # a new token replaces the old one
     await service.new_token(SENDER)
     assert await service.sender_by_token(token) is None

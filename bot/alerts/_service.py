@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..accounts import token_hash
 from ..storage._db import utcnow
@@ -149,6 +150,14 @@ class AlertService:
         now = time.time() if now is None else now
         if alert.msg_type in (MsgType.ACK, MsgType.ERROR):
             raise CapRefused(f"a {alert.msg_type} message is not an alert to publish")
+        try:
+            return await self._store_and_hand_off(alert, source, now)
+        except IntegrityError:  # the same identifier committed meanwhile by another request
+            return await self._store_and_hand_off(alert, source, now)
+
+    async def _store_and_hand_off(
+        self, alert: CapAlert, source: AlertSource, now: float
+    ) -> ImportResult:
         async with self._store.writing() as session:
             existing = await session.scalar(
                 select(CapAlertRow).where(CapAlertRow.identifier == alert.identifier)

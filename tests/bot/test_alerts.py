@@ -512,3 +512,14 @@ async def test_the_migration_goes_down_and_up_again(database_url: str) -> None:
             assert {"gw_cap_alerts", "gw_cap_senders", "gw_delivery_receipts"} <= tables
     finally:
         await engine.dispose()
+
+
+async def test_the_same_alert_posted_twice_at_once_is_stored_once(
+    service: AlertService, hook: RecordingHook
+) -> None:
+    doc = cap("KH-TWICE")
+    results = await asyncio.gather(
+        *(service.import_cap(doc, source=AlertSource.REST) for _ in range(4))
+    )
+    assert sorted(r.duplicate for r in results) == [False, True, True, True]
+    assert [a.cap_identifier for a in hook.alerts] == ["KH-TWICE"]

@@ -20,9 +20,11 @@ from . import keys
 from ._exceptions import BadInbound, UnsupportedUpdate
 from ._metrics import Metrics
 from ._settings import Settings
+from .alerts._web import ALERTS_FEATURE, add_alert_routes
 from .channels import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from .channels._geo import load_communes
 from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
+from .channels._somleng import SOMLENG, add_somleng_routes, somleng_ctx
 from .channels._telegram import (
     ALLOWED_UPDATES,
     TelegramChannel,
@@ -280,9 +282,7 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
         max_in_flight=settings.rasa_max_in_flight,
         token=settings.rasa_token,
     )
-    app[RASA_WARMER_KEY] = asyncio.create_task(
-        app[RASA].keep_warm(), name="rasa-connections"
-    )
+    app[RASA_WARMER_KEY] = asyncio.create_task(app[RASA].keep_warm(), name="rasa-connections")
     yield
     await _cancel(app[RASA_WARMER_KEY])
     await app[RASA].aclose()
@@ -349,6 +349,8 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         channels[app[TELEGRAM].name] = app[TELEGRAM]
     if settings.messenger_enabled:
         channels[app[MESSENGER].name] = app[MESSENGER]
+    for name, phone in app[SOMLENG].items():  # sms and voice, when Somleng is configured
+        channels[name] = phone
     pacer = make_pacer(settings)
     delivery = DeliveryEngine(
         store=app[keys.STORE],
@@ -447,6 +449,7 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
         app.cleanup_ctx.append(_messenger_ctx)
         app.router.add_get(MESSENGER_PATH, messenger_verify)
         app.router.add_post(MESSENGER_PATH, messenger_webhook)
+    app.cleanup_ctx.append(somleng_ctx)  # before the delivery engine, which sends through it
     app.cleanup_ctx.append(_pipeline_ctx)
     if settings.telegram_enabled and settings.telegram_polling:
         app.cleanup_ctx.append(_polling_ctx)
@@ -458,5 +461,7 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/metrics", metrics)
     # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
     # its features (routes, menu entry, roles, the service's context)
-    setup_console(app, TRAINING_FEATURE)
+    add_somleng_routes(app)  # Somleng's signed status callbacks
+    add_alert_routes(app)  # CAP import (REST), the public CAP feed; the service: ALERTS_FEATURE
+    setup_console(app, TRAINING_FEATURE, ALERTS_FEATURE)
     return app

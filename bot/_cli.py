@@ -19,6 +19,7 @@ from ._cli_admin import add_admin_commands, admin_commands, run_admin_command
 from ._exceptions import SettingsError
 from ._logging import setup_logging
 from ._settings import Settings
+from .alerts._cli import ALERT_COMMANDS, add_alert_commands, run_alert_command
 from .channels._telegram import ALLOWED_UPDATES
 from .storage._db import create_engine
 from .storage._migrate import migrate
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--url", default=None, help="gateway address (default from settings)")
     add_admin_commands(sub)
     add_training_commands(sub)
+    add_alert_commands(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_admin_command(settings, args))
     if command == "training":
         return asyncio.run(run_training_command(settings, args))
+    if command in ALERT_COMMANDS:
+        return asyncio.run(run_alert_command(settings, args))
     if command == "chat":
         url = args.url or f"http://{settings.host}:{settings.port}"
         print(f"Chatting with {url} (Khmer or English; a number taps a button; /quit ends)")

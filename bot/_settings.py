@@ -34,6 +34,8 @@ DEFAULT_DELIVERY_POLL_S = 0.5  # how often other processes' rows are looked for
 DEFAULT_TELEGRAM_PER_S = 30.0  # Telegram's documented bulk limit per bot
 DEFAULT_MESSENGER_PER_S = 0.0  # Meta publishes no per-second limit: unpaced unless set
 DEFAULT_REPLY_HEADROOM_PER_S = 5.0  # of each limit, kept free of bulk for replies
+DEFAULT_SMS_PER_S = 10.0  # Somleng SMS per account (bot/channels/_somleng.py)
+DEFAULT_VOICE_PER_S = 2.0  # Somleng calls started per second per account
 DEFAULT_CONSOLE_SESSION_HOURS = 12.0  # one working day; then log in again
 DEFAULT_GAZETTEER = "knowledge/gazetteer/communes.yml"
 DEFAULT_KNOWLEDGE_DIR = "knowledge"  # canned_replies.yml (console), programmes.yml (topics)
@@ -93,6 +95,8 @@ class Settings:
     delivery_telegram_per_s: float = DEFAULT_TELEGRAM_PER_S
     delivery_messenger_per_s: float = DEFAULT_MESSENGER_PER_S
     delivery_reply_headroom_per_s: float = DEFAULT_REPLY_HEADROOM_PER_S
+    delivery_sms_per_s: float = DEFAULT_SMS_PER_S
+    delivery_voice_per_s: float = DEFAULT_VOICE_PER_S
     console_session_hours: float = DEFAULT_CONSOLE_SESSION_HOURS
     gazetteer_path: Path = field(default_factory=lambda: Path(DEFAULT_GAZETTEER))
     knowledge_dir: Path = field(default_factory=lambda: Path(DEFAULT_KNOWLEDGE_DIR))
@@ -173,6 +177,8 @@ class Settings:
             delivery_reply_headroom_per_s=_float(
                 e, "DELIVERY_REPLY_HEADROOM_PER_S", DEFAULT_REPLY_HEADROOM_PER_S
             ),
+            delivery_sms_per_s=_float(e, "DELIVERY_SMS_PER_S", DEFAULT_SMS_PER_S),
+            delivery_voice_per_s=_float(e, "DELIVERY_VOICE_PER_S", DEFAULT_VOICE_PER_S),
             console_session_hours=_float(
                 e, "CONSOLE_SESSION_HOURS", DEFAULT_CONSOLE_SESSION_HOURS
             ),

@@ -20,12 +20,15 @@ __all__ = [
 
 
 def pace_limits(settings: Settings) -> dict[str, PaceLimit]:
-    """Per channel account: Telegram and Messenger from the settings; the web chat has no
-    platform in between, so no limit."""
+    """Per channel account: Telegram, Messenger, SMS and voice from the settings; the web
+    chat has no platform in between, so no limit."""
     headroom = settings.delivery_reply_headroom_per_s
     return {
         "telegram": PaceLimit(settings.delivery_telegram_per_s, headroom),
         "messenger": PaceLimit(settings.delivery_messenger_per_s, headroom),
+        # Somleng (bot/channels/_somleng.py): no replies on these lines, so no headroom
+        "sms": PaceLimit(settings.delivery_sms_per_s),
+        "voice": PaceLimit(settings.delivery_voice_per_s),
     }
 
 

@@ -230,6 +230,9 @@ class DeliveryEngine:
                 bulk=row.priority >= Priority.BULK,
                 max_wait_s=HOLD_MAX_S,
             )
+            if not grant.granted:  # nothing was reserved: wait, then ask again (a slow
+                await asyncio.sleep(grant.delay_s)  # account, e.g. 2 calls/s, is often full)
+                continue
             slot_at = time.monotonic() + grant.delay_s
             await asyncio.sleep(grant.delay_s)
 

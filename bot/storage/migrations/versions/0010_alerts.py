@@ -6,7 +6,7 @@ per sender whether its alerts need approval. Each valid alert is kept with its o
 voice platforms call back with a message's status: one receipt row per callback.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-06 19:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

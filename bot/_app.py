@@ -42,6 +42,7 @@ from .channels._webchat_routes import add_webchat_routes
 from .console import setup_console
 from .conversation import PIPELINE, WORKER_KEY
 from .conversation._pipeline import Pipeline
+from .dashboard import DASHBOARD_FEATURE, add_figures_routes
 from .delivery import DeliveryEngine, make_pacer
 from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
 from .rasa import RASA, RASA_WARMER_KEY
@@ -458,5 +459,6 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/metrics", metrics)
     # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
     # its features (routes, menu entry, roles, the service's context)
-    setup_console(app, TRAINING_FEATURE)
+    setup_console(app, TRAINING_FEATURE, DASHBOARD_FEATURE)
+    add_figures_routes(app)  # the dashboard's public page: /figures (+ .csv, .json)
     return app

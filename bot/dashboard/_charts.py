@@ -10,9 +10,9 @@ from functools import cache
 
 from ._words import map_data
 
-__all__ = ["Bar", "Column", "Province", "bars", "classes", "columns", "provinces"]
+__all__ = ["Bar", "Column", "Province", "bars", "classes", "columns", "legend", "provinces"]
 
-BAR_H = 26  # px per bar of a horizontal bar chart
+BAR_H = 50  # viewBox units per bar of a horizontal bar chart (its label above the bar)
 COL_W = 600  # the months chart's width (viewBox units)
 COL_H = 160
 MAP_W = 400
@@ -53,19 +53,36 @@ def columns(items: list[tuple[str, int | None]]) -> list[Column]:
     slot = COL_W / max(1, len(items))
     found = []
     for i, (label, value) in enumerate(items):
-        h = (COL_H - 20) * value / top if value and top else 0.0
+        h = (COL_H - 40) * value / top if value and top else 0.0  # 20 above for the number
         found.append(Column(label, value, i * slot + slot * 0.1, slot * 0.8, h, COL_H - 20 - h))
+    return found
+
+
+def _edges(values: list[int | None]) -> list[int]:
+    shown = sorted(v for v in values if v)
+    if not shown:
+        return []
+    return [shown[min(len(shown) - 1, len(shown) * k // SHADES)] for k in range(1, SHADES)]
+
+
+def legend(values: list[int | None]) -> list[tuple[str, str]]:
+    """The shades in use with the counts each stands for: (class, "12–40")."""
+    shown = [v for v in values if v]
+    if not shown:
+        return []
+    edges = _edges(values)
+    bounds = [min(shown), *(e + 1 for e in edges)]
+    uppers = [*edges, max(shown)]
+    found = []
+    for k, (low, high) in enumerate(zip(bounds, uppers, strict=True)):
+        if low <= high and any(low <= v <= high for v in shown):
+            found.append((f"q{k}", f"{low}–{high}" if low < high else str(low)))
     return found
 
 
 def classes(values: list[int | None]) -> list[str]:
     """A CSS class per value: ``hidden``, ``zero``, or one of five shades by quantile."""
-    shown = sorted(v for v in values if v)
-    edges = (
-        [shown[min(len(shown) - 1, len(shown) * k // SHADES)] for k in range(1, SHADES)]
-        if shown
-        else []
-    )
+    edges = _edges(values)
     found = []
     for v in values:
         if v is None:

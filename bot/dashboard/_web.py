@@ -29,10 +29,10 @@ from .. import keys
 from .._exceptions import Invalid
 from ..accounts import Role
 from ..console import CONSOLE, SECURITY_HEADERS, ConsoleFeature, FeatureRoutes, render, ui_language
-from ._charts import MAP_W, bars, classes, columns, provinces
+from ._charts import MAP_W, bars, classes, columns, legend, provinces
 from ._figures import Figures, build, to_csv, to_json
 from ._summary import Filters, Summary
-from ._words import LANGUAGES, Names, map_data, words
+from ._words import ATTRIBUTION, LANGUAGES, Names, words
 
 __all__ = [
     "DASHBOARD",
@@ -187,7 +187,8 @@ def view(dashboard: Dashboard, figures: Figures, lang: str) -> dict[str, Any]:
         "regions": regions,
         "map_w": MAP_W,
         "map_h": map_h,
-        "attribution": map_data().get("attribution", ""),
+        "map_legend": legend(values),
+        "attribution": ATTRIBUTION,
         "resolution": resolution,
         "within_bars": within_bars,
         "within_h": within_h,

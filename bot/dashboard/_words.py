@@ -14,7 +14,17 @@ import yaml
 
 from ..cases import CaseKind, CaseTopic
 
-__all__ = ["LANGUAGES", "Names", "words"]
+__all__ = ["ATTRIBUTION", "LANGUAGES", "Names", "words"]
+
+# data/SOURCE.md: shown under every map, as the licence asks
+ATTRIBUTION = (
+    'Province boundaries: OCHA Humanitarian Data Exchange, "Cambodia – Subnational '
+    'Administrative Boundaries" (COD-AB, khm_admbnda_adm1_gov_20181004, valid on 2018-10-04). '
+    "Data: Ministry of Land Management, Urban Planning and Construction (Department of "
+    "Geography), updated 2014, provided by WFP VAM Cambodia. Licence: CC BY-IGO 3.0. "
+    "Simplified by us. The boundaries and names shown do not imply official endorsement or "
+    "acceptance by the United Nations. Names and codes: NCDD gazetteer via pumi (MIT)."
+)
 
 LANGUAGES = ("km", "en")
 

@@ -21,13 +21,14 @@ __all__ = ["TABLES", "Figures", "Resolution", "build", "month_range", "to_csv", 
 
 TABLES = ("programme", "issue", "province")  # row axes; every table's columns are months
 PERCENT = 100
+MAX_MONTHS = 1200  # a guard: callers check their periods first
 
 
 def month_range(start: str, end: str) -> list[str]:
     """Every month from ``start`` to ``end`` (YYYY-MM), both included."""
     year, month = int(start[:4]), int(start[5:7])
-    found = []
-    while f"{year:04d}-{month:02d}" <= end:
+    found: list[str] = []
+    while f"{year:04d}-{month:02d}" <= end and len(found) < MAX_MONTHS:
         found.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return found

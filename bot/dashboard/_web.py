@@ -45,8 +45,8 @@ __all__ = [
 log = logging.getLogger("bot.dashboard")
 
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-YEAR = re.compile(r"^\d{4}$")
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # fullmatch, ASCII digits only
+YEAR = re.compile(r"[0-9]{4}")
 DEFAULT_REFRESH_S = 300.0
 DEFAULT_TARGET_DAYS = 15.0
 DEFAULT_MONTHS = 12
@@ -104,7 +104,7 @@ def console_filters(query: Mapping[str, str], names: Names) -> Filters:
     """Period (default: the last twelve months), programme and province from the URL."""
     end = query.get("to") or _this_month()
     start = query.get("from") or _months_before(end, DEFAULT_MONTHS)
-    if not MONTH.match(start) or not MONTH.match(end) or start > end:
+    if not MONTH.fullmatch(start) or not MONTH.fullmatch(end) or start > end:
         raise Invalid("the period is YYYY-MM to YYYY-MM")
     if start < _months_before(end, MAX_MONTHS):
         raise Invalid(f"the period is at most {MAX_MONTHS} months")
@@ -126,7 +126,7 @@ def public_filters(query: Mapping[str, str]) -> Filters:
     """A calendar year (default: this one): releases never overlap, so one cannot be
     subtracted from another."""
     year = query.get("year") or _this_month()[:4]
-    if not YEAR.match(year):
+    if not YEAR.fullmatch(year):
         raise Invalid("the year is YYYY")
     return Filters(f"{year}-01", f"{year}-12")
 

@@ -168,3 +168,38 @@ async def test_only_the_dashboard_roles_see_it(gateway: Any) -> None:
         await user.close()
     logged_out = await client.get("/console/dashboard/export.json", allow_redirects=False)
     assert logged_out.status in (303, 401)
+
+
+ODD_QUERIES = [
+    "year=",
+    "year=٢٠٢٦",  # Arabic-Indic digits are digits to Python, not to the dashboard
+    "year=2026%0A",
+    "year=0000",
+    "year=9999&lang=xx",
+    "lang=km&lang=en",
+    "year=2026&programme=%00",
+]
+ODD_CONSOLE_QUERIES = [
+    "from=٢٠٢٦-01&to=٢٠٢٦-12",
+    "from=2026-01%0A",
+    "from=0001-01&to=9999-12",
+    "from=2026-12&to=2026-01",
+    "province=99",
+    "province=-&programme=-",
+    "programme=%F0%9F%98%80",
+]
+
+
+async def test_odd_queries_are_answered_never_a_5xx(gateway: Any, database_url: str) -> None:
+    client = await gateway(database_url=database_url)
+    await make_team(client)
+    for query in ODD_QUERIES:
+        for path in ("/figures", "/figures.csv", "/figures.json"):
+            response = await client.get(f"{path}?{query}")
+            assert response.status in (200, 400), (path, query, response.status)
+    root = await logged_in(client, "root")
+    for query in ODD_CONSOLE_QUERIES:
+        for path in ("", "/export.csv", "/export.json"):
+            status, _ = await root.get(f"/console/dashboard{path}?{query}")
+            assert status in (200, 400), (path, query, status)
+    await root.close()

@@ -7,13 +7,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..cases import CaseStatus
-from ._tables import BUCKET_COLUMNS, BUCKET_DAYS
+from ._tables import BUCKET_COLUMNS, BUCKET_DAYS, SummaryRefresh
 
 __all__ = ["Filters", "Summary", "SummaryRows"]
 
@@ -96,25 +97,35 @@ class Summary:
         self._engine = engine
         self._dialect = engine.dialect.name
         self.target_days = target_days
-        self.refreshed_at: float | None = None
 
-    async def refresh(self) -> bool:
+    async def refresh(self, *, min_age_s: float = 0.0) -> bool:
         """Rebuild the summary in one transaction (readers see the old one until it
-        commits); False if another process is rebuilding it right now."""
+        commits). False if another process is rebuilding it right now, or rebuilt it less
+        than ``min_age_s`` seconds ago (every gateway process runs the periodic refresh)."""
         started = time.monotonic()
         async with self._engine.begin() as conn:
             if self._dialect == "postgresql":
                 got = await conn.scalar(text(f"SELECT pg_try_advisory_xact_lock({LOCK_ID})"))
                 if not got:
                     return False
+            last = _aware(await conn.scalar(select(SummaryRefresh.refreshed_at)))
+            now = datetime.now(UTC)
+            if min_age_s and last is not None and (now - last).total_seconds() < min_age_s:
+                return False
             await conn.execute(text("DELETE FROM gw_case_monthly"))
             await conn.execute(text(refresh_sql(self._dialect, self.target_days)))
-        self.refreshed_at = time.time()
+            await conn.execute(delete(SummaryRefresh))
+            await conn.execute(insert(SummaryRefresh).values(id=1, refreshed_at=now))
         log.info(
             "dashboard.refreshed",
             extra={"ms": round((time.monotonic() - started) * 1000)},
         )
         return True
+
+    async def refreshed_at(self) -> datetime | None:
+        """When the summary was last rebuilt (by any process)."""
+        async with self._engine.connect() as conn:
+            return _aware(await conn.scalar(select(SummaryRefresh.refreshed_at)))
 
     async def months(self) -> tuple[str, str] | None:
         """The first and last month with cases."""
@@ -152,6 +163,11 @@ class Summary:
             province_month=_triples(found["province_month"]),
             resolution=found["resolution"],
         )
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """SQLite gives times back without their zone: they are UTC."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _triples(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str, int]]:

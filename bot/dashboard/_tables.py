@@ -8,12 +8,14 @@ dashboard never reads gw_cases itself, so its queries stay fast at a million cas
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..storage._db import Base
 
-__all__ = ["BUCKET_COLUMNS", "BUCKET_DAYS", "CaseMonthly"]
+__all__ = ["BUCKET_COLUMNS", "BUCKET_DAYS", "CaseMonthly", "SummaryRefresh"]
 
 # upper bounds (days) of the resolution-time buckets; the last bucket is everything longer
 BUCKET_DAYS: tuple[int, ...] = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90)
@@ -47,3 +49,12 @@ class CaseMonthly(Base):
     r10: Mapped[int] = mapped_column(Integer, default=0)
     r11: Mapped[int] = mapped_column(Integer, default=0)
     r12: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SummaryRefresh(Base):
+    """When the summary was last rebuilt (one row, id 1), by whichever gateway process."""
+
+    __tablename__ = "gw_case_monthly_refresh"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

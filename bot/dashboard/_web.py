@@ -91,6 +91,11 @@ class Dashboard:
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
+def local(at: datetime | None) -> str:
+    """A time as people in Cambodia read it."""
+    return at.astimezone(PHNOM_PENH).strftime("%Y-%m-%d %H:%M") if at else "–"
+
+
 def _this_month() -> str:
     return datetime.now(PHNOM_PENH).strftime("%Y-%m")
 
@@ -237,7 +242,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
     query = {
         k: v for k, v in request.query.items() if k in ("from", "to", "programme", "province")
     }
-    refreshed = dashboard.summary.refreshed_at
+    refreshed = await dashboard.summary.refreshed_at()
     return render(
         request,
         "dashboard/index.html",
@@ -249,11 +254,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
         province_options=[(k, names.name("province", k, lang)) for k in names.provinces],
         csv_url=request.app.router["dashboard:csv"].url_for().with_query(query),
         json_url=request.app.router["dashboard:json"].url_for().with_query(query),
-        refreshed=(
-            datetime.fromtimestamp(refreshed, PHNOM_PENH).strftime("%Y-%m-%d %H:%M")
-            if refreshed
-            else "–"
-        ),
+        refreshed=local(refreshed),
     )
 
 
@@ -288,8 +289,8 @@ def _routes(routes: FeatureRoutes) -> None:
 
 async def _refresh_forever(dashboard: Dashboard) -> None:
     while True:
-        try:
-            await dashboard.summary.refresh()
+        try:  # another process may have rebuilt it just now
+            await dashboard.summary.refresh(min_age_s=dashboard.settings.refresh_s / 2)
         except Exception:  # a database hiccup must not stop the refreshes for good
             log.exception("dashboard.refresh_failed")
         await asyncio.sleep(dashboard.settings.refresh_s)
@@ -373,6 +374,7 @@ async def figures_page(request: web.Request) -> web.StreamResponse:
         csv_url="/figures.csv" + _query({"year": year}),
         json_url="/figures.json" + _query({"year": year}),
         console_css=request.app[CONSOLE].assets["console.css"].url,
+        refreshed=local(await dashboard.summary.refreshed_at()),
     )
     return web.Response(text=body, content_type="text/html", charset="utf-8")
 

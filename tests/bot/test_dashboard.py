@@ -140,6 +140,14 @@ async def test_public_page_needs_no_login_and_has_the_console_headers(
     assert "Cases by province" in english
     assert "Phnom Penh" in english
     assert "CC BY-IGO 3.0" in english  # the map's attribution
+    summary = client.app[DASHBOARD].summary
+    assert await summary.refresh(min_age_s=600) is False  # rebuilt a moment ago
+    before = await summary.refreshed_at()
+    assert await summary.refresh() is True  # on demand: always
+    after = await summary.refreshed_at()
+    assert before is not None
+    assert after is not None
+    assert after > before
     bad = await client.get("/figures?year=20x6")
     assert bad.status == 400
     css = await client.get("/figures/dashboard.css")

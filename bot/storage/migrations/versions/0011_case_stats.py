@@ -32,7 +32,13 @@ def upgrade() -> None:
         for name in ("cases", "resolved", "within_target", *(f"r{i:02d}" for i in range(BUCKETS)))
     ]
     op.create_table("gw_case_monthly", *key, *counts)
+    op.create_table(
+        "gw_case_monthly_refresh",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("gw_case_monthly_refresh")
     op.drop_table("gw_case_monthly")

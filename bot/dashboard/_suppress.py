@@ -96,16 +96,20 @@ class CountTable:
 
 
 def _pick(table: CountTable, candidates: Sequence[Cell]) -> Cell | None:
-    """The cell to hide next: inner cells before totals, non-zero before zero, smallest."""
+    """The cell to hide next: inner cells before totals, non-zero before zero, then one
+    whose other line already hides a cell (no new line to protect), smallest."""
     h, w = table.height, table.width
     free = [c for c in candidates if c not in table.hidden]
     if not free:
         return None
+    rows = {i for i, _ in table.hidden}
+    cols = {j for _, j in table.hidden}
 
-    def cost(c: Cell) -> tuple[int, int, int]:
+    def cost(c: Cell) -> tuple[int, int, int, int]:
         total = c[0] == h or c[1] == w
         v = table.value(*c)
-        return (int(total), int(v == 0), v)
+        alone = c[0] not in rows or c[1] not in cols
+        return (int(total), int(v == 0), int(alone), v)
 
     return min(free, key=cost)
 

@@ -100,6 +100,8 @@ async def test_dashboard_and_public_page_at_phone_and_desktop_width(
             await page.screenshot(
                 path=str(ARTEFACTS / f"dashboard-{lang}-{name}.png"), full_page=True
             )
+            if name == "phone":  # the first screen, as a person sees it
+                await page.screenshot(path=str(ARTEFACTS / f"dashboard-{lang}-phone-top.png"))
             await page.context.close()
         context = await browser.new_context(viewport=viewport)
         public = await context.new_page()

@@ -3,6 +3,7 @@ dashboard's four queries (each a GROUP BY over the summary, never over gw_cases)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -155,8 +156,10 @@ class Summary:
             return [tuple(r) for r in (await conn.execute(text(sql), params)).all()]
 
     async def rows(self, filters: Filters) -> SummaryRows:
-        """All four queries for one view of the dashboard."""
-        found = {name: await self.query(name, filters) for name in QUERIES}
+        """All four queries for one view of the dashboard, side by side (each on its own
+        connection from the pool)."""
+        results = await asyncio.gather(*(self.query(name, filters) for name in QUERIES))
+        found = dict(zip(QUERIES, results, strict=True))
         return SummaryRows(
             programme_month=_triples(found["programme_month"]),
             issue_month=_triples(found["issue_month"]),

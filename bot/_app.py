@@ -44,6 +44,7 @@ from .channels._webchat_routes import add_webchat_routes
 from .console import setup_console
 from .conversation import PIPELINE, WORKER_KEY
 from .conversation._pipeline import Pipeline
+from .dashboard import DASHBOARD_FEATURE, add_figures_routes
 from .delivery import DeliveryEngine, make_pacer
 from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
 from .rasa import RASA, RASA_WARMER_KEY
@@ -463,5 +464,6 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     # its features (routes, menu entry, roles, the service's context)
     add_somleng_routes(app)  # Somleng's signed status callbacks
     add_alert_routes(app)  # CAP import (REST), the public CAP feed; the service: ALERTS_FEATURE
-    setup_console(app, TRAINING_FEATURE, ALERTS_FEATURE)
+    setup_console(app, TRAINING_FEATURE, ALERTS_FEATURE, DASHBOARD_FEATURE)
+    add_figures_routes(app)  # the dashboard's public page: /figures (+ .csv, .json)
     return app

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ._features import ConsoleFeature, FeatureRoutes, MenuEntry
 from ._labels import label, word
-from ._middleware import refusal_status
+from ._middleware import SECURITY_HEADERS, refusal_status
 from ._routes import Console, setup_console
 from ._web import (
     CONSOLE,
@@ -32,6 +32,7 @@ from ._web import (
 
 __all__ = [
     "CONSOLE",
+    "SECURITY_HEADERS",
     "Console",
     "ConsoleFeature",
     "ConsoleState",

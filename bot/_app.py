@@ -44,6 +44,7 @@ from .conversation import PIPELINE, WORKER_KEY
 from .conversation._pipeline import Pipeline
 from .delivery import DeliveryEngine, make_pacer
 from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
+from .knowledge import KNOWLEDGE_FEATURE, add_knowledge_api
 from .rasa import RASA, RASA_WARMER_KEY
 from .rasa._client import RasaClient
 from .storage._db import create_engine
@@ -458,5 +459,6 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/metrics", metrics)
     # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
     # its features (routes, menu entry, roles, the service's context)
-    setup_console(app, TRAINING_FEATURE)
+    setup_console(app, TRAINING_FEATURE, KNOWLEDGE_FEATURE)
+    add_knowledge_api(app)  # public, read-only: the live catalogue and its schema
     return app

@@ -92,3 +92,25 @@ def test_the_schema_refuses_a_fact_without_khmer_or_a_source():
     service["description"]["source"] = "nowhere"
     problems = kbprofile.validate(document)
     assert any("km" in p for p in problems)
+
+
+def test_the_built_in_validator_agrees_with_jsonschema():
+    from kbprofile._mini import MiniValidator
+
+    schema = kbprofile.load_schema()
+    good = seed_document()
+    assert list(MiniValidator(schema).iter_errors(good)) == []
+    broken = seed_document()
+    broken["services"][0]["name"].pop("km")
+    broken["services"][1]["cost_options"] = [{"id": "x"}]
+    broken["services"][2]["status"] = "open"
+    broken["contacts"][0]["website"] = 5
+    broken["services"][4]["cost_options"][0]["amount"]["value"] = -3
+    import jsonschema
+
+    expected = {
+        tuple(map(str, e.absolute_path))
+        for e in jsonschema.Draft7Validator(schema).iter_errors(broken)
+    }
+    found = {path for path, _ in MiniValidator(schema).iter_errors(broken)}
+    assert found == expected

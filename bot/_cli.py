@@ -20,6 +20,7 @@ from ._exceptions import SettingsError
 from ._logging import setup_logging
 from ._settings import Settings
 from .channels._telegram import ALLOWED_UPDATES
+from .knowledge._cli import add_knowledge_commands, run_knowledge_command
 from .storage._db import create_engine
 from .storage._migrate import migrate
 from .training import add_training_commands, run_training_command
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--url", default=None, help="gateway address (default from settings)")
     add_admin_commands(sub)
     add_training_commands(sub)
+    add_knowledge_commands(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_admin_command(settings, args))
     if command == "training":
         return asyncio.run(run_training_command(settings, args))
+    if command == "knowledge":
+        return asyncio.run(run_knowledge_command(settings, args))
     if command == "chat":
         url = args.url or f"http://{settings.host}:{settings.port}"
         print(f"Chatting with {url} (Khmer or English; a number taps a button; /quit ends)")

@@ -9,6 +9,7 @@ with roll back, and the quality report (facts past the age limit, non-official s
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from functools import partial
@@ -52,6 +53,7 @@ SCHEMA_PATH = "/api/knowledge/v1/schema"
 MAX_AGE_ENV = "SP4ALL_KNOWLEDGE_MAX_AGE_DAYS"
 DEFAULT_MAX_AGE_DAYS = 365
 JSON_TYPE = "application/json"
+log = logging.getLogger("bot.knowledge.web")
 
 
 def max_age_days() -> int:
@@ -335,7 +337,10 @@ async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
     """The workflow on the gateway's database; the seed files become revision 1."""
     sessions = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False)
     app[KNOWLEDGE] = service = KnowledgeService(sessions)
-    await service.ensure_seeded(app[keys.SETTINGS].knowledge_dir)
+    try:
+        await service.ensure_seeded(app[keys.SETTINGS].knowledge_dir)
+    except kbprofile.ProfileError as exc:  # no seed here: the catalogue waits for an import
+        log.warning("knowledge.no_seed", extra={"error": str(exc)[:200]})
     yield
 
 

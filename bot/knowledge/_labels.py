@@ -76,6 +76,16 @@ LABELS: dict[str, dict[str, str]] = {
     "facts": {"en": "Facts citing it", "km": "ព័ត៌មានដែលយោង"},
     "age_days": {"en": "Age (days)", "km": "អាយុ (ថ្ងៃ)"},
     "download": {"en": "Download the live catalogue (JSON)", "km": "ទាញយកកាតាឡុកបច្ចុប្បន្ន (JSON)"},
+    "preview": {"en": "Preview the answers", "km": "មើលចម្លើយជាមុន"},
+    "preview_help": {
+        "en": "How the assistant would answer, from this draft and from the live revision.",
+        "km": "របៀបដែលជំនួយការនឹងឆ្លើយ ពីសេចក្តីព្រាងនេះ និងពីកំណែបច្ចុប្បន្ន។",
+    },
+    "q_what": {"en": "What is it?", "km": "តើវាជាអ្វី?"},
+    "q_how_much": {"en": "How much?", "km": "ប៉ុន្មាន?"},
+    "q_more": {"en": "More", "km": "បន្ថែម"},
+    "q_where": {"en": "Where to apply?", "km": "ចុះឈ្មោះនៅឯណា?"},
+    "q_source": {"en": "Source", "km": "ប្រភព"},
     "unknown_hint": {
         "en": "Write unknown where the sources give no figure.",
         "km": "សរសេរ unknown នៅកន្លែងដែលប្រភពមិនផ្តល់តួលេខ។",

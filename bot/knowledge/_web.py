@@ -37,6 +37,7 @@ from ..console import (
 from ..storage._db import Agent
 from ._labels import klabel
 from ._models import ChangeStatus
+from ._preview import QUESTIONS, preview_answers
 from ._service import AMOUNT_PERIODS, AMOUNT_UNITS, Actor, KnowledgeService, SourceInput, diff
 
 __all__ = [
@@ -244,6 +245,26 @@ async def comment(request: web.Request) -> web.StreamResponse:
     return await _decision(request, "comment")
 
 
+async def preview(request: web.Request) -> web.Response:
+    """The standard answers from the draft and from the live revision, in both languages."""
+    knowledge = _service(request)
+    row = await knowledge.change(path_id(request, "change"))
+    live = await knowledge.live()
+    if live is None:
+        raise NotFound("no published knowledge base yet")
+    document = live.document()
+    draft = json.loads(json.dumps(document))
+    draft["services"] = [
+        json.loads(row.service) if s["id"] == row.service_id else s for s in draft["services"]
+    ]
+    answers = await preview_answers(
+        {"draft": kbprofile.normalise(draft), "live": document}, row.service_id
+    )
+    return _page(
+        request, "preview.html", "preview", change=row, answers=answers, questions=QUESTIONS
+    )
+
+
 async def history(request: web.Request) -> web.Response:
     revisions = await _service(request).revisions()
     names = await _names(request, {r.published_by for r in revisions if r.published_by})
@@ -320,6 +341,7 @@ def _routes(routes: FeatureRoutes) -> None:
     routes.post("/changes/{id}/publish", publish, name="publish")
     routes.post("/changes/{id}/reject", reject, name="reject")
     routes.post("/changes/{id}/comment", comment, name="comment")
+    routes.get("/changes/{id}/preview", preview, name="preview")
     routes.get("/history", history, name="history")
     routes.post("/history/{id}/rollback", rollback, name="rollback")
     routes.get("/report", report, name="report")

@@ -360,3 +360,21 @@ async def test_the_whole_flow_through_the_forms(gateway) -> None:
     finally:
         await editor.close()
         await reviewer.close()
+
+
+async def test_preview_shows_the_draft_answers_in_both_languages(gateway) -> None:
+    client = await gateway()
+    team = await make_team(client)
+    change_id = await changed_grade_10(team)
+    editor = ConsoleUser(client)
+    try:
+        await editor.login("sophal")
+        status, page = await editor.get(f"/console/knowledge/changes/{change_id}/preview")
+        assert status == 200, page
+        assert "35,000 riel a month" in page  # the draft
+        assert "30,000 riel a month" in page  # the live revision beside it
+        assert "៣៥.០០០ រៀល" in page
+        assert "Last verified on 5 Dec 2026." in page
+        assert 'class="changed"' in page
+    finally:
+        await editor.close()

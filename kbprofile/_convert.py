@@ -327,7 +327,7 @@ def seed_to_document(directory: Path) -> dict[str, Any]:
     path = directory / PROGRAMMES_FILE
     try:
         with path.open(encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=yaml.CSafeLoader)
     except (OSError, yaml.YAMLError) as error:
         raise ProfileError(f"cannot read {path}: {error}") from None
     return seed_data_to_document(data)

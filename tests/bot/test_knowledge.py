@@ -357,9 +357,54 @@ async def test_the_whole_flow_through_the_forms(gateway) -> None:
         fact = kbprofile.get_fact(scholarship(await catalogue.text()), GRADE_10)
         assert fact is not None
         assert fact["value"] == 35000
+        status, page = await reviewer.get("/console/knowledge/history")
+        assert status == 200
+        assert "ចិន្តា" in page  # who published r2
+        resp = await reviewer.http.post(
+            reviewer.url("/console/knowledge/history/1/rollback"),
+            data={"csrf_token": reviewer.csrf},
+            allow_redirects=False,
+        )
+        assert resp.status == 303
+        catalogue = await client.get("/api/knowledge/v1/catalogue")
+        assert catalogue.headers["X-Knowledge-Revision"] == "3"
+        fact = kbprofile.get_fact(scholarship(await catalogue.text()), GRADE_10)
+        assert fact is not None
+        assert fact["value"] == 30000
+        # an editor cannot roll back
+        resp = await editor.http.post(
+            editor.url("/console/knowledge/history/2/rollback"),
+            data={"csrf_token": editor.csrf},
+            allow_redirects=False,
+        )
+        assert resp.status == 403
+        assert (await client.get("/api/knowledge/v1/catalogue")).headers[
+            "X-Knowledge-Revision"
+        ] == "3"
     finally:
         await editor.close()
         await reviewer.close()
+
+
+async def test_every_gateway_process_serves_the_same_live_revision(
+    aiohttp_client, make_settings, postgres_url
+) -> None:
+    from bot._app import create_app
+
+    first = await aiohttp_client(create_app(make_settings(database_url=postgres_url)))
+    second = await aiohttp_client(create_app(make_settings(database_url=postgres_url)))
+    team = await make_team(first)
+    change_id = await changed_grade_10(team)
+    await team.service.submit(await fresh_actor(team, "sophal"), change_id)
+    before = await second.get("/api/knowledge/v1/catalogue")
+    etag = before.headers["ETag"]
+    assert before.headers["X-Knowledge-Revision"] == "1"  # seeded once, not twice
+    await team.service.publish(await fresh_actor(team, "chenda"), change_id)
+    after = await second.get("/api/knowledge/v1/catalogue", headers={"If-None-Match": etag})
+    assert after.status == 200
+    assert after.headers["X-Knowledge-Revision"] == "2"
+    assert after.headers["ETag"] != etag
+    assert await after.text() == await (await first.get("/api/knowledge/v1/catalogue")).text()
 
 
 async def test_preview_shows_the_draft_answers_in_both_languages(gateway) -> None:

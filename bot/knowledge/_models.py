@@ -39,7 +39,7 @@ class KbRevision(Base):
     """One published catalogue (the HSDS profile document's canonical text); the live
     revision is the one with the highest number. Never changed or deleted."""
 
-    __tablename__ = "kb_revisions"
+    __tablename__ = "gw_kb_revisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)
@@ -57,7 +57,7 @@ class KbChange(Base):
     service it started from (for the diff and the stale check) and ``version``, which every
     save increments (optimistic concurrency: a save from an older page is refused)."""
 
-    __tablename__ = "kb_changes"
+    __tablename__ = "gw_kb_changes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_id: Mapped[str] = mapped_column(String(SLUG_LEN), index=True)
@@ -78,7 +78,7 @@ class KbChange(Base):
 class KbComment(Base):
     """A comment on a change, or the note of a submit, reject or publish."""
 
-    __tablename__ = "kb_comments"
+    __tablename__ = "gw_kb_comments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     change_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -91,7 +91,7 @@ class KbComment(Base):
 class KbLock(Base):
     """Who is editing a programme, until when (taken when a draft is opened or saved)."""
 
-    __tablename__ = "kb_locks"
+    __tablename__ = "gw_kb_locks"
 
     service_id: Mapped[str] = mapped_column(String(SLUG_LEN), primary_key=True)
     agent_id: Mapped[int] = mapped_column(Integer)

@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "kb_revisions",
+        "gw_kb_revisions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("document", sa.Text(), nullable=False),
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("number"),
     )
     op.create_table(
-        "kb_changes",
+        "gw_kb_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("service_id", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -49,9 +49,9 @@ def upgrade() -> None:
         sa.Column("published_revision", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_kb_changes_service_id", "kb_changes", ["service_id"])
+    op.create_index("ix_gw_kb_changes_service_id", "gw_kb_changes", ["service_id"])
     op.create_table(
-        "kb_comments",
+        "gw_kb_comments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("change_id", sa.Integer(), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=False),
@@ -60,9 +60,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_kb_comments_change_id", "kb_comments", ["change_id"])
+    op.create_index("ix_gw_kb_comments_change_id", "gw_kb_comments", ["change_id"])
     op.create_table(
-        "kb_locks",
+        "gw_kb_locks",
         sa.Column("service_id", sa.String(length=64), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=False),
         sa.Column("change_id", sa.Integer(), nullable=False),
@@ -72,9 +72,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("kb_locks")
-    op.drop_index("ix_kb_comments_change_id", table_name="kb_comments")
-    op.drop_table("kb_comments")
-    op.drop_index("ix_kb_changes_service_id", table_name="kb_changes")
-    op.drop_table("kb_changes")
-    op.drop_table("kb_revisions")
+    op.drop_table("gw_kb_locks")
+    op.drop_index("ix_gw_kb_comments_change_id", table_name="gw_kb_comments")
+    op.drop_table("gw_kb_comments")
+    op.drop_index("ix_gw_kb_changes_service_id", table_name="gw_kb_changes")
+    op.drop_table("gw_kb_changes")
+    op.drop_table("gw_kb_revisions")

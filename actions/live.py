@@ -81,6 +81,7 @@ class Poller:
         self.etag: str | None = None
         self.revision: str | None = None
         self.swaps = 0
+        self._last_problem = ""  # logged once until it changes (a gateway down for a while)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -89,8 +90,11 @@ class Poller:
         try:
             fetched = fetch(self.url, self.etag)
         except KnowledgeError as error:
-            log.warning("knowledge.poll_failed: %s", error)
+            if str(error) != self._last_problem:
+                log.warning("knowledge.poll_failed: %s (keeping the current facts)", error)
+            self._last_problem = str(error)
             return False
+        self._last_problem = ""
         if fetched.knowledge is None:
             return False
         try:

@@ -63,8 +63,8 @@ chat: | $(BOT_VENV)/.installed
 	$(BOT_PY) -m bot chat
 
 lint: setup
-	$(RASA_VENV)/bin/ruff check khmer_nlu actions tests/actions tests/khmer_nlu bench scripts
-	$(BOT_VENV)/bin/ruff check bot tests/bot tests/e2e tests/training
+	$(RASA_VENV)/bin/ruff check khmer_nlu actions tests/actions tests/khmer_nlu bench scripts kbprofile
+	$(BOT_VENV)/bin/ruff check bot tests/bot tests/e2e tests/training kbprofile
 	$(BOT_VENV)/bin/mypy
 
 validate: | $(RASA_VENV)/.installed

@@ -18,7 +18,7 @@ from actions.actions import (
     ActionSwitchLanguage,
     ActionWhereToEnrol,
 )
-from actions.compose import get_resources
+from actions.compose import get_resources, use_knowledge
 from actions.form import (
     ActionAskDisability,
     ActionAskElderly,
@@ -33,9 +33,12 @@ from actions.form import (
 )
 from actions.language import ActionDetectLanguage
 from actions.learned import ActionAnswerLearned, get_learned_answers
+from actions.live import start_from_env
 
 get_resources()
 get_learned_answers()
+# SP4ALL_KNOWLEDGE_URL set: answer from the live revision the secretariat published (polled)
+KNOWLEDGE_POLLER = start_from_env(use_knowledge)
 
 __all__ = [
     "ActionAnswerLearned",

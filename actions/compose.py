@@ -9,9 +9,9 @@ gazetteer), loaded once when the action server starts.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from actions.eligibility import Assessment, Finding, RuleBook, load_rules
@@ -70,16 +70,41 @@ class Resources:
     gazetteer: Gazetteer
 
 
-@cache
+_current: list[Resources] = []  # the live resources (one item), replaced whole
+_loading = threading.Lock()
+
+
 def get_resources() -> Resources:
-    """Load the knowledge files once; raises KnowledgeError (server won't start) if broken."""
-    knowledge = load_knowledge()
-    return Resources(
+    """The live resources: the knowledge files, loaded once (KnowledgeError: the server
+    won't start), or the revision actions/live.py swapped in since."""
+    if not _current:
+        with _loading:
+            if not _current:
+                knowledge = load_knowledge()
+                _current.append(
+                    Resources(
+                        knowledge=knowledge,
+                        catalogue=load_catalogue(),
+                        rules=load_rules(knowledge),
+                        gazetteer=load_gazetteer(),
+                    )
+                )
+    return _current[0]
+
+
+def use_knowledge(knowledge: KnowledgeBase) -> Resources:
+    """Answer from `knowledge` from now on (the eligibility rules are checked against it
+    first: KnowledgeError and nothing changes if they do not fit). One assignment: an
+    answer being composed keeps the resources it started with."""
+    base = get_resources()
+    fresh = Resources(
         knowledge=knowledge,
-        catalogue=load_catalogue(),
+        catalogue=base.catalogue,
         rules=load_rules(knowledge),
-        gazetteer=load_gazetteer(),
+        gazetteer=base.gazetteer,
     )
+    _current[0] = fresh
+    return fresh
 
 
 def shorten(title: str, limit: int = MAX_BUTTON_CHARS) -> str:

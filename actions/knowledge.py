@@ -334,8 +334,14 @@ def read_yaml(path: Path) -> Any:
 def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
     """Load and check `directory`/programmes.yml; raise KnowledgeError if it is broken."""
     path = directory / PROGRAMMES_FILE
+    return parse_knowledge(read_yaml(path), path)
+
+
+def parse_knowledge(raw: Any, path: Path = Path(PROGRAMMES_FILE)) -> KnowledgeBase:
+    """Check programmes.yml's data (from the file or from the live catalogue, converted by
+    kbprofile.document_to_seed); raise KnowledgeError naming `path` if it is broken."""
     reader = _Reader(path)
-    data = reader.mapping(read_yaml(path), "top level")
+    data = reader.mapping(raw, "top level")
     contacts = {
         contact_id: _read_contact(reader, contact_id, value)
         for contact_id, value in reader.mapping(

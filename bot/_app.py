@@ -47,6 +47,7 @@ from .conversation._pipeline import Pipeline
 from .dashboard import DASHBOARD_FEATURE, add_figures_routes
 from .delivery import DeliveryEngine, make_pacer
 from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
+from .knowledge import KNOWLEDGE_FEATURE, add_knowledge_api
 from .rasa import RASA, RASA_WARMER_KEY
 from .rasa._client import RasaClient
 from .storage._db import create_engine
@@ -464,6 +465,7 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     # its features (routes, menu entry, roles, the service's context)
     add_somleng_routes(app)  # Somleng's signed status callbacks
     add_alert_routes(app)  # CAP import (REST), the public CAP feed; the service: ALERTS_FEATURE
-    setup_console(app, TRAINING_FEATURE, ALERTS_FEATURE, DASHBOARD_FEATURE)
+    setup_console(app, TRAINING_FEATURE, KNOWLEDGE_FEATURE, ALERTS_FEATURE, DASHBOARD_FEATURE)
     add_figures_routes(app)  # the dashboard's public page: /figures (+ .csv, .json)
+    add_knowledge_api(app)  # public, read-only: the live catalogue and its schema
     return app

@@ -21,6 +21,7 @@ from ._logging import setup_logging
 from ._settings import Settings
 from .alerts._cli import ALERT_COMMANDS, add_alert_commands, run_alert_command
 from .channels._telegram import ALLOWED_UPDATES
+from .knowledge._cli import add_knowledge_commands, run_knowledge_command
 from .storage._db import create_engine
 from .storage._migrate import migrate
 from .training import add_training_commands, run_training_command
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     add_admin_commands(sub)
     add_training_commands(sub)
     add_alert_commands(sub)
+    add_knowledge_commands(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_training_command(settings, args))
     if command in ALERT_COMMANDS:
         return asyncio.run(run_alert_command(settings, args))
+    if command == "knowledge":
+        return asyncio.run(run_knowledge_command(settings, args))
     if command == "chat":
         url = args.url or f"http://{settings.host}:{settings.port}"
         print(f"Chatting with {url} (Khmer or English; a number taps a button; /quit ends)")

@@ -97,6 +97,18 @@ def live_model(
     return trained
 
 
+def knowledge_env(env: dict[str, str]) -> dict[str, str]:
+    """The action server answers from the gateway's live knowledge revision (issue #14):
+    SP4ALL_KNOWLEDGE_URL (default: this gateway's catalogue) and SP4ALL_KNOWLEDGE_POLL_S."""
+    url = env.get("SP4ALL_KNOWLEDGE_URL") or (
+        f"http://127.0.0.1:{GATEWAY_PORT}/api/knowledge/v1/catalogue"
+    )
+    found = {"SP4ALL_KNOWLEDGE_URL": url}
+    if env.get("SP4ALL_KNOWLEDGE_POLL_S"):
+        found["SP4ALL_KNOWLEDGE_POLL_S"] = env["SP4ALL_KNOWLEDGE_POLL_S"]
+    return found
+
+
 def build_services(profile: str, env: dict[str, str]) -> list[Service]:
     """The processes of a profile, in start order (the gateways last)."""
     if env.get("SUPERVISE_SERVICES"):
@@ -116,6 +128,7 @@ def build_services(profile: str, env: dict[str, str]) -> list[Service]:
             "actions",
             [str(RASA_BIN), "run", "actions", "--actions", "actions", "--port", str(ACTIONS_PORT)],
             f"http://127.0.0.1:{ACTIONS_PORT}/health",
+            knowledge_env(env),
         )
     ]
     model = live_model(env)

@@ -14,14 +14,14 @@ from bot.console import CONSOLE, Console, ConsoleFeature, FeatureRoutes, _admin_
 from tests.bot.console_helpers import PASSWORD, ConsoleUser, logged_in, make_team
 from tests.bot.test_console_auth import NORTH_PLACE, open_handoff
 
-KNOWLEDGE_KM = "មូលដ្ឋានចំណេះដឹង"  # "knowledge base"
+KNOWLEDGE_KM = "សន្លឹកព័ត៌មាន"  # "fact sheets" (a stand-in feature)
 
 
 async def knowledge_page(request: web.Request) -> web.StreamResponse:
     """A feature's page in the console's layout (its template is the console's error page,
     which any feature may reuse)."""
     return render(
-        request, "console/error.html", message="knowledge base", back="/console/knowledge"
+        request, "console/error.html", message="fact sheets", back="/console/factsheets"
     )
 
 
@@ -30,12 +30,12 @@ def knowledge_routes(routes: FeatureRoutes) -> None:
 
 
 KNOWLEDGE = ConsoleFeature(
-    name="knowledge",
+    name="factsheets",
     label_km=KNOWLEDGE_KM,
-    label_en="Knowledge base",
+    label_en="Fact sheets",
     roles=frozenset({Role.MINISTRY_EDITOR, Role.ADMIN}),
     setup=knowledge_routes,
-    prefix="/knowledge",
+    prefix="/factsheets",
     home="home",
 )
 
@@ -46,7 +46,7 @@ def test_the_menu_is_built_from_the_registry_and_the_role() -> None:
     editor = Viewer(1, 1, Role.MINISTRY_EDITOR, "Vanna")
     agent = Viewer(2, 1, Role.AGENT, "Sokha")
     assert [(m.label, m.url) for m in console.registry.menu(editor, "en")] == [
-        ("Knowledge base", "/knowledge")  # not mounted under /console in this unit test
+        ("Fact sheets", "/factsheets")  # not mounted under /console in this unit test
     ]
     assert [m.label for m in console.registry.menu(editor, "km")] == [KNOWLEDGE_KM]
     assert console.registry.menu(agent, "en") == []
@@ -72,25 +72,25 @@ async def test_a_feature_is_for_its_roles_only(gateway: Any, with_knowledge: Non
     sokha = await logged_in(client, "sokha")
     root = await logged_in(client, "root")
     try:
-        status, page = await vanna.get("/console/knowledge")
+        status, page = await vanna.get("/console/factsheets")
         assert status == 200
-        assert '<a href="/console/knowledge">Knowledge base</a>' in page
+        assert '<a href="/console/factsheets">Fact sheets</a>' in page
         assert ">Queue</a>" not in page  # no queue in a ministry editor's menu
         status, page = await vanna.get("/console/")  # the handoff feature: CSO roles only
         assert status == 403
         assert "this is for: CSO agent, CSO supervisor, administrator" in page
-        status, page = await sokha.get("/console/knowledge")
+        status, page = await sokha.get("/console/factsheets")
         assert status == 403
         assert "this needs the ministry_editor role" not in page  # two roles: said in words
         assert "this is for: administrator, ministry editor" in page
         status, body = await sokha.get(
-            "/console/knowledge", headers={"Accept": "application/json"}
+            "/console/factsheets", headers={"Accept": "application/json"}
         )
         assert status == 403
         assert "ministry editor" in body
-        assert "/console/knowledge" not in (await sokha.get("/console/"))[1]
+        assert "/console/factsheets" not in (await sokha.get("/console/"))[1]
         assert (
-            '<a href="/console/knowledge">Knowledge base</a>' in (await root.get("/console/"))[1]
+            '<a href="/console/factsheets">Fact sheets</a>' in (await root.get("/console/"))[1]
         )
     finally:
         for user in (vanna, sokha, root):
@@ -113,7 +113,7 @@ async def test_a_ministry_editor_lands_on_their_first_feature(
             allow_redirects=False,
         ) as resp:
             assert resp.status == 303
-            assert resp.headers["Location"] == "/console/knowledge"  # not the CSOs' queue
+            assert resp.headers["Location"] == "/console/factsheets"  # not the CSOs' queue
         status, _page = await vanna.get("/console/login")  # logged in: sent on
         assert status == 303
     finally:

@@ -105,6 +105,10 @@ def test_embedded_profile_runs_one_rasa_actions_and_the_gateway() -> None:
     assert rasa.ready_url == "http://127.0.0.1:5005/status"
     assert services[2].env["RASA_URLS"] == "http://127.0.0.1:5005"
     assert "GATEWAY_DATABASE_URL" not in services[2].env  # SQLite default
+    # the action server answers from the gateway's live knowledge revision
+    assert services[0].env == {
+        "SP4ALL_KNOWLEDGE_URL": "http://127.0.0.1:8080/api/knowledge/v1/catalogue"
+    }
 
 
 def test_production_profile_two_rasa_on_postgres_and_redis() -> None:

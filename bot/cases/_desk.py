@@ -194,6 +194,15 @@ class FeedbackDesk:
                 draft["anonymous"] = False
         return await self._next(chat, draft, lang)
 
+    async def start_from_rasa(
+        self, chat: Chat, given: Any, lang: str | None
+    ) -> list[dict[str, Any]]:
+        """Rasa answered with ``{"custom": {"feedback": {...}}}``: start the form with what
+        it already knows (kind, programme, topic, description, place)."""
+        return await self._start(
+            chat, json.dumps(given if isinstance(given, dict) else {}), lang or chat.language
+        )
+
     async def _start(self, chat: Chat, rest: str, lang: str) -> list[dict[str, Any]]:
         draft: dict[str, Any] = {"lang": lang}
         if rest.startswith("{"):
@@ -202,9 +211,7 @@ class FeedbackDesk:
             except ValueError:
                 given = {}
             if isinstance(given, dict):
-                draft.update(self._prefilled(given))
-        if chat.place_code and "place" not in draft:
-            draft["place"] = chat.place_code[:6]
+                draft.update(self._prefilled(given))  # consent is always asked
         return await self._next(chat, draft, lang)
 
     def _prefilled(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +259,8 @@ class FeedbackDesk:
             return await self._ask(
                 chat, draft, "description", self._question("ask_description", lang, [])
             )
+        if "place" not in draft and chat.place_code:  # the chat knows it (a location)
+            draft["place"] = chat.place_code[:6]
         if "place" not in draft:
             return await self._ask(
                 chat, draft, "place", self._question("ask_place", lang, [self._skip(lang)])

@@ -297,6 +297,14 @@ class Pipeline:
                 turn, channel, fallback, OutboundKind.NOTICE, status=InboundStatus.NO_REPLY
             )
             return True
+        feedback = [
+            r["custom"]["feedback"]
+            for r in replies
+            if isinstance(r.get("custom"), dict) and "feedback" in r["custom"]
+        ]
+        if feedback and self._desk is not None and chat is not None and not chat.in_handoff:
+            # Rasa asks the gateway's feedback form to take over (pre-filled)
+            replies = replies + await self._desk.start_from_rasa(chat, feedback[0], language)
         await self._queue_replies(turn, channel, replies, OutboundKind.REPLY)
         return True
 

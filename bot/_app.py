@@ -21,6 +21,7 @@ from ._exceptions import BadInbound, UnsupportedUpdate
 from ._metrics import Metrics
 from ._settings import Settings
 from .cases import CASE_TIMER, CASES, make_cases, run_case_timer
+from .cases._web import CASES_FEATURE
 from .channels import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from .channels._geo import load_communes
 from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
@@ -472,5 +473,5 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/metrics", metrics)
     # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
     # its features (routes, menu entry, roles, the service's context)
-    setup_console(app, TRAINING_FEATURE)
+    setup_console(app, TRAINING_FEATURE, CASES_FEATURE)
     return app

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -375,6 +375,12 @@ class CaseCommands(CaseCore):
 
     # ----- timers ----------------------------------------------------------------------
 
+    def _for_update(self, query: Select[tuple[Case]]) -> Select[tuple[Case]]:
+        """On PostgreSQL several gateway processes run the timer: each row once."""
+        if self._store.dialect == "postgresql":
+            return query.with_for_update(skip_locked=True)
+        return query
+
     async def escalate_overdue(self) -> int:
         """Cases past their service level go up one level (a supervisor, then the
         secretariat); the next level has its own time. How many moved."""
@@ -384,7 +390,7 @@ class CaseCommands(CaseCore):
         async with self._store.writing() as session:
             overdue = (
                 await session.scalars(
-                    select(Case)
+                    self._for_update(select(Case))
                     .where(
                         Case.status.in_(OPEN),
                         Case.due_at <= now,
@@ -419,7 +425,7 @@ class CaseCommands(CaseCore):
         async with self._store.writing() as session:
             due = (
                 await session.scalars(
-                    select(Case)
+                    self._for_update(select(Case))
                     .where(
                         Case.status == S.RESOLVED,
                         Case.chat_id.is_not(None),

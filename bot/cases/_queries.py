@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from .._exceptions import NotFound
-from ..accounts import Role, Viewer
+from ..accounts import NATIONAL_POOL_NAME, Role, Viewer
+from ..channels._texts import org_for_citizens
 from ..storage._db import Agent
 from ._codes import format_code, parse_code
 from ._commands import OPEN
@@ -94,7 +95,11 @@ class CaseQueries(CaseCore):
             "status", lang, code=view.code, status=self.config.status_name(view.status, lang)
         )
         holder = view.referred_org_name if view.status == CaseStatus.REFERRED else None
-        holder = holder or view.organisation_name
+        if holder is None and view.organisation_name is not None:
+            # the national pool is "the SP4ALL national team" to citizens
+            holder = org_for_citizens(
+                view.organisation_name, view.organisation_name == NATIONAL_POOL_NAME, lang
+            )
         if holder and view.status not in (CaseStatus.CLOSED, CaseStatus.RESOLVED):
             said += " " + self.config.text("handled_by", lang, org=holder)
         return said

@@ -17,6 +17,7 @@ from ._service import CaseService
 __all__ = ["make_cases", "run_case_timer"]
 
 log = logging.getLogger("bot.cases")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "knowledge" / "cases.yml"
 
 
 def make_cases(
@@ -28,7 +29,11 @@ def make_cases(
     wake: Callable[[str, str], None],
 ) -> tuple[CaseService, FeedbackDesk]:
     """The service and the desk, from knowledge/cases.yml and the gazetteer."""
-    config = load_config(knowledge_dir / "cases.yml", knowledge_dir / "programmes.yml")
+    path = knowledge_dir / "cases.yml"
+    if not path.exists():  # a knowledge copy without cases: the repository's words and times
+        log.warning("cases.config_missing", extra={"path": str(path)})
+        path = DEFAULT_CONFIG
+    config = load_config(path, knowledge_dir / "programmes.yml")
     service = CaseService(
         store=store,
         channels=channels,

@@ -284,3 +284,13 @@ async def test_agent_files_on_behalf_and_anonymous_has_no_chat(gateway, database
         assert stored.chat_id is None
     with pytest.raises(Conflict):
         await cases.reply(sokha, visit.id, "សួស្តី")  # no chat to answer
+
+
+async def test_the_national_pool_is_the_national_team_to_citizens(gateway) -> None:
+    client = await gateway()
+    cases = service(client, Clock())
+    case = await cases.file(NewCase(kind="question", channel="webchat", description="សួស្តី"))
+    said = await cases.status_text(format_code(case.code), "km")
+    assert "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ" in said
+    said = await cases.status_text(format_code(case.code), "en")
+    assert "the SP4ALL national team" in said

@@ -16,7 +16,7 @@ from .._exceptions import Conflict, Invalid, NotAllowed, NotFound
 from ..accounts import OrgKind, Role, Viewer, ensure_national_pool
 from ..handoff import route
 from ..handoff._types import _profile as org_profile
-from ..storage._db import Agent, Chat, Handoff, Organisation
+from ..storage._db import Agent, Chat, Handoff, Organisation, utcnow
 from ._codes import format_code, new_code, parse_code
 from ._core import CaseCore, aware
 from ._tables import Case, CaseDraft, CaseEventKind, CaseKind, CaseStatus, CaseTopic
@@ -453,6 +453,25 @@ class CaseCommands(CaseCore):
         for chat in woken:
             self._wake(*chat)
         return len(due)
+
+    async def purge_drafts(self) -> int:
+        """Drop chat forms left unanswered (with the words they hold) and close them."""
+        before = utcnow() - timedelta(minutes=self.config.form_minutes)
+        async with self._store.writing() as session:
+            chats = list(
+                (
+                    await session.scalars(
+                        select(CaseDraft.chat_id).where(CaseDraft.updated_at < before)
+                    )
+                ).all()
+            )
+            if chats:
+                await session.execute(delete(CaseDraft).where(CaseDraft.chat_id.in_(chats)))
+                await session.execute(
+                    update(Chat).where(Chat.id.in_(chats)).values(case_step=None)
+                )
+            await session.commit()
+        return len(chats)
 
     async def ministries(self) -> list[tuple[int, str]]:
         """The ministries a case can be referred to (id, name)."""

@@ -44,6 +44,7 @@ class CasesConfig:
     texts: dict[str, dict[str, str]]
     statuses: dict[str, dict[str, str]]
     templates: dict[str, dict[str, str]]
+    form_minutes: float = 60.0
     topic_words: tuple[tuple[str, Phrases], ...] = ()
     start_phrases: Phrases = field(default_factory=lambda: Phrases([]))
     status_words: Phrases = field(default_factory=lambda: Phrases([]))
@@ -126,6 +127,7 @@ def load_config(path: Path, programmes_path: Path | None = None) -> CasesConfig:
         templates={
             str(k): _both(v, f"templates.{k}") for k, v in (data.get("templates") or {}).items()
         },
+        form_minutes=float(data.get("form_minutes", 60)),
         topic_words=tuple(topic_words),
         start_phrases=_phrases(data.get("start_phrases")),
         status_words=_phrases(data.get("status_words")),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..storage._models import InboundKind
 from ._codes import find_code
 from ._commands import NewCase
 from ._config import CasesConfig
+from ._core import aware
 from ._match import Phrases, fold
 from ._service import CaseService
 from ._tables import CaseDraft, CaseKind
@@ -51,6 +53,7 @@ NO = Phrases(["no", "cancel", "stop", "ទេ", "អត់ទេ", "បោះប
 ANONYMOUS = Phrases(["anonymous", "stay anonymous", "មិនបញ្ចេញឈ្មោះ", "អនាមិក"])
 MIN_PLACE_CHARS = 3
 CANCEL_WORDS = frozenset({"cancel", "stop", "បោះបង់", "ឈប់"})
+OTHER_WORDS = frozenset({"other", "ផ្សេងទៀត", "ផ្សេង"})
 
 
 @dataclass(frozen=True)
@@ -106,16 +109,56 @@ class FeedbackDesk:
         """True if the desk answers this message instead of Rasa."""
         if chat is None or chat.in_handoff:
             return False
-        if chat.case_step:
+        head, _ = _command(inbound.text)
+        mine = head in (START, "/case_yes", "/case_no") or head.startswith(START + "_")
+        if chat.case_step and (mine or await self._in_form(inbound, chat)):
             return True
         if inbound.kind == InboundKind.MEDIA:
             return False
-        head, _ = _command(inbound.text)
-        if head in (START, "/case_yes", "/case_no") or head.startswith(START + "_"):
+        if mine:
             return True
         if inbound.kind == InboundKind.TEXT and self._config.start_phrases.matches(inbound.text):
             return True
         return await self._asks_status(inbound.text)
+
+    async def _in_form(self, inbound: Inbound, chat: Chat) -> bool:
+        """Whether a message in an open form answers it. A form left for longer than the
+        configured time, or a free text where a button was expected that is no answer
+        (the citizen asked something else), ends the form: Rasa answers instead."""
+        step = chat.case_step
+        fresh = await self._store_fresh(chat)
+        if fresh and (inbound.kind != InboundKind.TEXT or step in ("description", "place")):
+            return True
+        if fresh and self._answers(str(step), inbound.text):
+            return True
+        await self._end_form(chat)
+        chat.case_step = None
+        return False
+
+    def _answers(self, step: str, text: str) -> bool:
+        if step == "consent":
+            return YES.matches(text) or NO.matches(text)
+        if step == "kind":
+            return self._kind_in(text) is not None
+        if step == "programme":
+            return self._programme_in(text) is not None or fold(text) in OTHER_WORDS
+        if step == "anonymous":
+            return ANONYMOUS.matches(text) or YES.matches(text) or NO.matches(text)
+        return fold(text) in CANCEL_WORDS
+
+    async def _store_fresh(self, chat: Chat) -> bool:
+        async with self._store.reading() as session:
+            row = await session.get(CaseDraft, chat.id)
+        if row is None:
+            return False
+        age = utcnow() - aware(row.updated_at)
+        return age <= timedelta(minutes=self._config.form_minutes)
+
+    async def _end_form(self, chat: Chat) -> None:
+        async with self._store.writing() as session:
+            await session.execute(delete(CaseDraft).where(CaseDraft.chat_id == chat.id))
+            await session.execute(update(Chat).where(Chat.id == chat.id).values(case_step=None))
+            await session.commit()
 
     async def _asks_status(self, text: str) -> bool:
         found = find_code(text)
@@ -165,6 +208,8 @@ class FeedbackDesk:
                 draft["kind"] = kind
         elif step == "programme":
             programme = rest if head == "/feedback_programme" else self._programme_in(inbound.text)
+            if programme is None and fold(inbound.text) in OTHER_WORDS:
+                programme = "other"
             if programme:
                 draft["programme"] = programme
         elif step == "description":
@@ -183,7 +228,11 @@ class FeedbackDesk:
                 place = inbound.meta.get("place_code") or self._place_in(inbound.text)
                 if place:
                     draft["place"] = str(place)
+                elif draft.get("place_tried"):
+                    draft["place"] = ""  # asked twice: file it without the commune
                 else:
+                    draft["place_tried"] = True
+                    await self._ask(chat, draft, "place", {})
                     return [self._question("place_unknown", lang, [self._skip(lang)])]
         elif step == "anonymous":
             if head == "/feedback_anonymous":
@@ -297,10 +346,7 @@ class FeedbackDesk:
         return replies
 
     async def _cancel(self, chat: Chat, lang: str) -> list[dict[str, Any]]:
-        async with self._store.writing() as session:
-            await session.execute(delete(CaseDraft).where(CaseDraft.chat_id == chat.id))
-            await session.execute(update(Chat).where(Chat.id == chat.id).values(case_step=None))
-            await session.commit()
+        await self._end_form(chat)
         return [self._say(self._config.text("cancelled", lang), lang)]
 
     # ----- state ----------------------------------------------------------------------

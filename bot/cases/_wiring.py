@@ -52,5 +52,6 @@ async def run_case_timer(service: CaseService, every_s: float) -> None:
         try:
             await service.escalate_overdue()
             await service.send_followups()
+            await service.purge_drafts()
         except Exception:  # a database hiccup must not stop the timer for good
             log.exception("cases.timer_failed")

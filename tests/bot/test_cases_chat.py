@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import keys
-from bot.cases import CASES, Case, CaseStatus, NewCase, format_code
+from bot.cases import CASES, Case, CaseDraft, CaseStatus, NewCase, format_code
 from bot.conversation import PIPELINE
 from bot.storage._db import Chat
 from bot.storage._models import InboundKind, InboundMessage
@@ -286,3 +287,46 @@ async def test_what_was_said_is_not_asked_again_and_a_voice_note_is_kept(
     assert (case.kind, case.programme, case.commune_code) == ("complaint", "scholarship", "010201")
     assert case.audio_ref == "webchat:voice-1"
     assert len(fake_rasa.calls) == 1
+
+
+async def test_a_citizen_who_moves_on_is_not_trapped_in_the_form(
+    gateway, fake_rasa: FakeRasa
+) -> None:
+    """Another question where a button was expected, or a form left for too long, goes to
+    Rasa and ends the form; a commune not found twice is filed without a place."""
+    client = await gateway()
+    citizen = WebChat(client, "session-cases-0004")
+    await citizen.send("/feedback", button=True)
+    await citizen.read()
+    await citizen.send("/feedback_agree", button=True)
+    await citizen.read()
+    await citizen.send("តើប័ណ្ណសមធម៌ជាអ្វី?")  # not a kind: a question for the assistant
+    await wait_until(lambda: len(fake_rasa.calls) == 1)
+    (echo,) = await citizen.read()
+    assert echo["text"] == "echo: តើប័ណ្ណសមធម៌ជាអ្វី?"
+
+    await citizen.send("ខ្ញុំចង់ផ្តល់មតិ")  # a clear phrase starts it again
+    await citizen.read()
+    for payload in ("/feedback_agree", "/feedback_kind suggestion", "/feedback_programme other"):
+        await citizen.send(payload, button=True)
+        await citizen.read()
+    await citizen.send("សូមបើកការិយាល័យនៅថ្ងៃសៅរ៍")
+    (place,) = await citizen.read()
+    assert "ឃុំ" in place["text"]
+    await citizen.send("ភូមិខ្ញុំ")
+    (again,) = await citizen.read()
+    assert "រកមិនឃើញ" in again["text"]
+    await citizen.send("មិនដឹងទេ")
+    (anonymous,) = await citizen.read()
+    assert "មិនបញ្ចេញឈ្មោះ" in anonymous["text"]
+    async with client.app[keys.STORE].writing() as session:
+        chat = await session.scalar(select(Chat).where(Chat.chat_id == "session-cases-0004"))
+        assert chat is not None
+        draft = await session.get(CaseDraft, chat.id)
+        assert draft is not None
+        draft.updated_at = draft.updated_at - timedelta(hours=2)  # left for two hours
+        await session.commit()
+    await citizen.send("បាទ")
+    await wait_until(lambda: len(fake_rasa.calls) == 2)
+    async with client.app[keys.STORE].reading() as session:
+        assert await session.scalar(select(Case.id)) is None  # nothing was filed

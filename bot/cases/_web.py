@@ -101,6 +101,10 @@ async def detail(request: web.Request) -> web.StreamResponse:
         ministries=await service.ministries(),
         templates=[(k, v.get(lang) or v["en"]) for k, v in service.config.templates.items()],
         place=service.places.describe(view.place_code, lang),
+        programme=next(
+            (p.title(lang) for p in service.config.programmes if p.id == view.programme),
+            view.programme,
+        ),
     )
 
 

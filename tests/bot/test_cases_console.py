@@ -154,5 +154,13 @@ async def test_a_handoff_chat_becomes_a_case(gateway, fake_rasa: FakeRasa) -> No
         )
         assert case.chat_id is not None
         assert (await client.app[CASES].by_code(case.code)) is not None
+        status, page = await dara.get(f"/console/c/{handoff.id}")
+        assert status == 200
+        assert f'action="/console/cases/from-handoff/{handoff.id}"' in page
+        status, _body, location = await dara.form(
+            f"/console/cases/from-handoff/{handoff.id}", {"kind": "question", "description": ""}
+        )
+        assert status == 303
+        assert location.startswith("/console/cases/")
     finally:
         await dara.close()

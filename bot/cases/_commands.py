@@ -338,15 +338,21 @@ class CaseCommands(CaseCore):
 
     # ----- the citizen -----------------------------------------------------------------
 
-    async def citizen_answer(self, code_text: str, resolved: bool) -> str | None:
+    async def citizen_answer(
+        self, code_text: str, resolved: bool, chat_row_id: int | None = None
+    ) -> str | None:
         """The citizen says whether the case was resolved: closed, or reopened within the
-        configured period. The sentence to answer with; None if the code is unknown."""
+        configured period. The sentence to answer with; None if the code is unknown, or the
+        case belongs to another chat (``chat_row_id``: the gw_chats row answering; an
+        anonymous case's code is its only key)."""
         code = parse_code(code_text)
         if code is None:
             return None
         async with self._store.writing() as session:
             case = await session.scalar(select(Case).where(Case.code == code))
             if case is None:
+                return None
+            if chat_row_id is not None and case.chat_id not in (None, chat_row_id):
                 return None
             shown = format_code(case.code)
             language = case.language

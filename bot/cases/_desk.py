@@ -26,6 +26,7 @@ from sqlalchemy import delete, update
 
 from khmer_nlu.graphemes import is_boundary
 
+from .._exceptions import Refused
 from ..storage._db import Chat, Inbound, utcnow
 from ..storage._models import InboundKind
 from ._codes import find_code
@@ -34,7 +35,7 @@ from ._config import CasesConfig
 from ._core import aware
 from ._match import Phrases, fold
 from ._service import CaseService
-from ._tables import CaseDraft, CaseKind
+from ._tables import CaseDraft, CaseKind, CaseTopic
 
 __all__ = ["Commune", "FeedbackDesk", "load_commune_names"]
 
@@ -174,10 +175,23 @@ class FeedbackDesk:
     async def answer(
         self, inbound: Inbound, chat: Chat, language: str | None
     ) -> list[dict[str, Any]]:
-        """The replies (text and buttons, in the citizen's language)."""
+        """The replies (text and buttons, in the citizen's language). A refusal of the
+        service (bad input that slipped through) ends the form instead of leaving the
+        message to be retried for ever."""
+        try:
+            return await self._answer(inbound, chat, language)
+        except Refused as exc:
+            log.warning("cases.form_refused", extra={"error": type(exc).__name__})
+            return await self._cancel(chat, language or chat.language)
+
+    async def _answer(
+        self, inbound: Inbound, chat: Chat, language: str | None
+    ) -> list[dict[str, Any]]:
         head, rest = _command(inbound.text)
         if head in ("/case_yes", "/case_no"):
-            said = await self._cases.citizen_answer(rest, resolved=head == "/case_yes")
+            said = await self._cases.citizen_answer(
+                rest, resolved=head == "/case_yes", chat_row_id=chat.id
+            )
             if said is None:
                 said = self._config.text("unknown_code", language, code=rest.upper())
             return [self._say(said, language)]
@@ -271,9 +285,10 @@ class FeedbackDesk:
         programmes = {p.id for p in self._config.programmes}
         if given.get("programme") in programmes:
             out["programme"] = given["programme"]
-        for key in ("topic", "description"):
-            if isinstance(given.get(key), str) and given[key]:
-                out[key] = given[key]
+        if given.get("topic") in set(CaseTopic):
+            out["topic"] = given["topic"]
+        if isinstance(given.get("description"), str) and given["description"]:
+            out["description"] = given["description"]
         place = given.get("place_code") or given.get("place")
         if isinstance(place, str) and place.isdigit():
             out["place"] = place[:6]

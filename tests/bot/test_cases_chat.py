@@ -330,3 +330,33 @@ async def test_a_citizen_who_moves_on_is_not_trapped_in_the_form(
     await wait_until(lambda: len(fake_rasa.calls) == 2)
     async with client.app[keys.STORE].reading() as session:
         assert await session.scalar(select(Case.id)) is None  # nothing was filed
+
+
+async def test_only_the_citizens_chat_closes_their_case(gateway) -> None:
+    client = await gateway()
+    owner, other = WebChat(client, "session-cases-0005"), WebChat(client, "session-cases-0006")
+    await owner.send("សួស្តី")
+    await other.send("សួស្តី")
+    await owner.read()
+    await other.read()
+    cases = client.app[CASES]
+    case = await cases.file(
+        NewCase(
+            kind="complaint",
+            channel="webchat",
+            description="ខ្ញុំមិនទាន់បានលុយ",
+            chat=("webchat", "session-cases-0005"),
+        )
+    )
+    org = await add_org(client, slug="web", name="Web CSO")
+    sokha = await add_agent(client, org, "sokha", role="admin")
+    await cases.resolve(sokha, case.id, "ប្រាក់បានផ្ញើហើយ")
+    await owner.read(3)
+    await other.send(f"/case_yes {case.code}", button=True)
+    (refused,) = await other.read()
+    assert "រកមិនឃើញ" in refused["text"]
+    assert (await case_of(client)).status == CaseStatus.RESOLVED
+    await owner.send(f"/case_yes {case.code}", button=True)
+    (closed,) = await owner.read()
+    assert "បានបិទ" in closed["text"]
+    assert (await case_of(client)).status == CaseStatus.CLOSED

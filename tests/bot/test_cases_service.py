@@ -15,6 +15,7 @@ from bot import Conflict, Invalid, NotFound, keys
 from bot.cases import (
     CASES,
     Case,
+    CaseDraft,
     CaseEvent,
     CaseService,
     CaseStatus,
@@ -294,3 +295,27 @@ async def test_the_national_pool_is_the_national_team_to_citizens(gateway) -> No
     assert "ក្រុមការងារ SP4ALL ថ្នាក់ជាតិ" in said
     said = await cases.status_text(format_code(case.code), "en")
     assert "the SP4ALL national team" in said
+
+
+async def test_forgotten_forms_are_dropped_with_their_words(gateway) -> None:
+    client = await gateway()
+    cases = service(client, Clock())
+    await citizen_chat(client)
+    async with client.app[keys.STORE].writing() as session:
+        chat = await session.scalar(select(Chat).where(Chat.chat_id == "2001"))
+        assert chat is not None
+        chat.case_step = "place"
+        session.add(
+            CaseDraft(
+                chat_id=chat.id,
+                data={"description": "ខ្ញុំមិនទាន់បានលុយ"},
+                updated_at=utcnow() - timedelta(hours=3),
+            )
+        )
+        await session.commit()
+    assert await cases.purge_drafts() == 1
+    async with client.app[keys.STORE].reading() as session:
+        assert await session.scalar(select(CaseDraft.chat_id)) is None
+        chat = await session.scalar(select(Chat).where(Chat.chat_id == "2001"))
+        assert chat is not None
+        assert chat.case_step is None

@@ -136,7 +136,8 @@ class CaseCommands(CaseCore):
                 filed_by_id=viewer.agent_id if viewer else None,
                 escalation_level=0,
                 description=new.description[:MAX_TEXT],
-                audio_ref=new.audio_ref,
+                # a voice note's reference leads back to the chat's messages: not when anonymous
+                audio_ref=None if new.anonymous else new.audio_ref,
                 created_at=now,
                 updated_at=now,
                 due_at=now + sla if sla else None,

@@ -273,10 +273,12 @@ async def test_agent_files_on_behalf_and_anonymous_has_no_chat(gateway, database
             anonymous=True,
             chat=("telegram", "2001"),
             description="គេវាយខ្ញុំ",
+            audio_ref="telegram:991",
         )
     )
     assert hidden.anonymous
     assert hidden.chat_id is None
+    assert hidden.audio_ref is None  # it would lead back to the chat's messages
     assert hidden.topic == "abuse"
     assert hidden.urgent
     async with client.app[keys.STORE].reading() as session:

@@ -21,6 +21,8 @@ from ._exceptions import BadInbound, UnsupportedUpdate
 from ._metrics import Metrics
 from ._settings import Settings
 from .alerts._web import ALERTS_FEATURE, add_alert_routes
+from .cases import CASE_TIMER, CASES, make_cases, run_case_timer
+from .cases._web import CASES_FEATURE
 from .channels import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from .channels._geo import load_communes
 from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
@@ -377,6 +379,14 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await handoffs.ensure_national_pool()
     app[HANDOFFS] = handoffs
+    # feedback and grievance cases (issue #16): the service, the chat form, the timer
+    app[CASES], desk = make_cases(
+        store=app[keys.STORE],
+        channels=channels,
+        knowledge_dir=settings.knowledge_dir,
+        gazetteer_path=settings.gazetteer_path,
+        wake=wake,
+    )
     pipeline = Pipeline(
         store=app[keys.STORE],
         rasa=app[RASA],
@@ -385,12 +395,17 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=app[keys.METRICS],
         handoffs=handoffs,
         wake_delivery=delivery.wake,
+        desk=desk,
     )
     app[PIPELINE] = pipeline
     sender = asyncio.create_task(delivery.run(), name="delivery")
     app[WORKER_KEY] = asyncio.create_task(pipeline.run(), name="pipeline")
     app[ESCALATOR_KEY] = asyncio.create_task(_escalate_forever(app), name="escalation")
+    app[CASE_TIMER] = asyncio.create_task(
+        run_case_timer(app[CASES], settings.handoff_check_s), name="case-timer"
+    )
     yield
+    await _cancel(app[CASE_TIMER])
     await _cancel(app[ESCALATOR_KEY])
     await _cancel(app[WORKER_KEY])
     await _cancel(sender)  # after the pipeline: sends in flight finish and are recorded
@@ -465,7 +480,14 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     # its features (routes, menu entry, roles, the service's context)
     add_somleng_routes(app)  # Somleng's signed status callbacks
     add_alert_routes(app)  # CAP import (REST), the public CAP feed; the service: ALERTS_FEATURE
-    setup_console(app, TRAINING_FEATURE, KNOWLEDGE_FEATURE, ALERTS_FEATURE, DASHBOARD_FEATURE)
+    setup_console(
+        app,
+        TRAINING_FEATURE,
+        CASES_FEATURE,
+        KNOWLEDGE_FEATURE,
+        ALERTS_FEATURE,
+        DASHBOARD_FEATURE,
+    )
     add_figures_routes(app)  # the dashboard's public page: /figures (+ .csv, .json)
     add_knowledge_api(app)  # public, read-only: the live catalogue and its schema
     return app

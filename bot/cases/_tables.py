@@ -21,6 +21,7 @@ from bot.storage._db import Base, utcnow
 
 __all__ = [
     "Case",
+    "CaseDraft",
     "CaseEvent",
     "CaseEventKind",
     "CaseKind",
@@ -125,6 +126,12 @@ class Case(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the ministry (or other organisation) a case was referred to; it sees the case too
+    referred_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("gw_organisations.id"), nullable=True
+    )
+    # when "was this resolved?" was asked (once per resolution)
+    followed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CaseEvent(Base):
@@ -142,3 +149,16 @@ class CaseEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CaseDraft(Base):
+    """A feedback form being filled in chat: what the citizen said so far (one per chat;
+    gw_chats.case_step says which question was asked last)."""
+
+    __tablename__ = "gw_case_drafts"
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("gw_chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

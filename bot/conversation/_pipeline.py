@@ -21,6 +21,7 @@ from typing import Any
 from .._exceptions import RasaUnavailable
 from .._metrics import Metrics
 from .._settings import Settings
+from ..cases import FeedbackDesk
 from ..channels._base import Channel, callback_key
 from ..channels._texts import gateway_text, human_button
 from ..handoff import HandoffRequest, HandoffService, parse_rating
@@ -89,7 +90,9 @@ class Pipeline:
         metrics: Metrics,
         handoffs: HandoffService,
         wake_delivery: Callable[[], None],
+        desk: FeedbackDesk | None = None,
     ) -> None:
+        self._desk = desk  # the feedback form and case codes, answered before Rasa
         self._store = store
         self._wake_delivery = wake_delivery
         self._handoffs = handoffs
@@ -229,7 +232,8 @@ class Pipeline:
     async def _answer(self, inbound: Inbound, chat: Chat | None, *, last: bool) -> bool:
         """Answer one message and queue the answer; True if the next may follow."""
         key = (inbound.channel, inbound.chat_id)
-        to_rasa = self._goes_to_rasa(inbound, chat)
+        at_desk = self._desk is not None and await self._desk.claims(inbound, chat)
+        to_rasa = not at_desk and self._goes_to_rasa(inbound, chat)
         started = await self._store.begin_turn(
             inbound, time.time() + self._settings.lease_s, at_rasa=to_rasa
         )
@@ -247,6 +251,12 @@ class Pipeline:
             return True
         # a button or a location carries no language: the chat's last known one
         language = inbound.meta.get("language") or (chat.language if chat else None)
+        if at_desk and self._desk is not None and chat is not None:
+            replies = await self._desk.answer(inbound, chat, language)
+            await self._queue_replies(
+                turn, channel, replies, OutboundKind.REPLY, status=InboundStatus.HANDLED
+            )
+            return True
         if not to_rasa:
             await self._gateway_answers(turn, channel, language)
             return True
@@ -287,6 +297,14 @@ class Pipeline:
                 turn, channel, fallback, OutboundKind.NOTICE, status=InboundStatus.NO_REPLY
             )
             return True
+        feedback = [
+            r["custom"]["feedback"]
+            for r in replies
+            if isinstance(r.get("custom"), dict) and "feedback" in r["custom"]
+        ]
+        if feedback and self._desk is not None and chat is not None and not chat.in_handoff:
+            # Rasa asks the gateway's feedback form to take over (pre-filled)
+            replies = replies + await self._desk.start_from_rasa(chat, feedback[0], language)
         await self._queue_replies(turn, channel, replies, OutboundKind.REPLY)
         return True
 

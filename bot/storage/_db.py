@@ -156,6 +156,8 @@ class Chat(Base):
     resume_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     place_code: Mapped[str | None] = mapped_column(String(PLACE_CODE_LEN), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the feedback form's last question in this chat (bot.cases); NULL = no form open
+    case_step: Mapped[str | None] = mapped_column(String(16), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

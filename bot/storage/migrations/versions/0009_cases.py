@@ -53,6 +53,10 @@ def upgrade() -> None:
         _at("due_at"),
         _at("resolved_at"),
         _at("closed_at"),
+        sa.Column(
+            "referred_org_id", sa.Integer(), sa.ForeignKey("gw_organisations.id"), nullable=True
+        ),
+        _at("followed_up_at"),
     )
     op.create_index("ix_gw_cases_status_org", "gw_cases", ["status", "organisation_id"])
     op.create_index("ix_gw_cases_created_at", "gw_cases", ["created_at"])
@@ -75,8 +79,25 @@ def upgrade() -> None:
         _at("created_at", nullable=False),
     )
     op.create_index("ix_gw_case_events_case", "gw_case_events", ["case_id", "id"])
+    # the feedback form in chat: which question was asked last, and the answers so far
+    with op.batch_alter_table("gw_chats") as batch:
+        batch.add_column(sa.Column("case_step", sa.String(16), nullable=True))
+    op.create_table(
+        "gw_case_drafts",
+        sa.Column(
+            "chat_id",
+            sa.Integer(),
+            sa.ForeignKey("gw_chats.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("data", sa.JSON(), nullable=False),
+        _at("updated_at", nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("gw_case_drafts")
+    with op.batch_alter_table("gw_chats") as batch:
+        batch.drop_column("case_step")
     op.drop_table("gw_case_events")
     op.drop_table("gw_cases")

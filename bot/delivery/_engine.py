@@ -31,7 +31,7 @@ from ..channels._base import Channel
 from ..storage._db import Outbound, OutboundStatus
 from ..storage._models import Priority
 from ..storage._store import Claim, Store
-from ._pacer import Pacer
+from ._pacer import Grant, Pacer
 
 __all__ = ["DeliveryEngine"]
 
@@ -294,9 +294,13 @@ class DeliveryEngine:
         # transaction below claim it as ``sending`` (no mark_sending of its own).
         slot_at = None
         if chain and claim.has_next:
-            grant = await self._pacer.reserve(
-                name, chat=row.chat_id, bulk=False, max_wait_s=HOLD_MAX_S
-            )
+            try:
+                grant = await self._pacer.reserve(
+                    name, chat=row.chat_id, bulk=False, max_wait_s=HOLD_MAX_S
+                )
+            except Exception:  # Redis away: the send must still be recorded as sent
+                log.warning("delivery.pace_ahead_failed", extra={"channel": name})
+                grant = Grant(False, 0.0)  # the next row is paced on its own
             if grant.granted:
                 slot_at = time.monotonic() + grant.delay_s
                 if grant.delay_s > 0:

@@ -349,14 +349,18 @@ async def test_a_stop_gives_back_rows_waiting_for_their_pace_slot(
 
 @dataclass
 class ScriptedPacer:
-    """A pacer that grants the slots it is told to, in turn (then the last one again)."""
+    """A pacer that grants the slots it is told to, in turn (then the last one again); an
+    exception in the list is raised instead (Redis away)."""
 
-    grants: list[Grant]
+    grants: list[Grant | Exception]
     asked: int = 0
 
     async def reserve(self, account: str, *, chat: str, bulk: bool, max_wait_s: float) -> Grant:
         self.asked += 1
-        return self.grants.pop(0) if len(self.grants) > 1 else self.grants[0]
+        grant = self.grants.pop(0) if len(self.grants) > 1 else self.grants[0]
+        if isinstance(grant, Exception):
+            raise grant
+        return grant
 
     async def push_back(self, account: str, seconds: float) -> None:
         """No 429 here."""
@@ -396,6 +400,25 @@ async def test_a_stop_gives_back_a_row_waiting_for_a_new_slot_after_a_late_one(
         assert running.metrics.value("gateway_pacing_late_total", channel="telegram") == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_pacer_failing_after_a_send_still_records_it_sent(
+    sessions: Callable[..., Store],
+) -> None:
+    """The next reply's slot is asked for between the send and its record: Redis away
+    then must not leave the sent row ``sending`` (it would end unconfirmed)."""
+    store = sessions()
+    await queue(store, "c1", 2)
+    log: list[Sent] = []
+    pacer = ScriptedPacer([Grant(True, 0.0), ConnectionError("redis away"), Grant(True, 0.0)])
+    running = await start_engine(store, RecordingChannel(log), pacer)
+    try:
+        await wait_until_async(
+            lambda: statuses(store), lambda s: s == {1: "sent", 2: "sent"}, timeout=10
+        )
+    finally:
+        await stop(running)
+    assert [s.row for s in log] == [1, 2]
 
 
 async def test_redis_pacer_shared_by_two_processes_keeps_every_second_under_the_limit() -> None:

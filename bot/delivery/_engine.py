@@ -43,6 +43,11 @@ HOLD_MAX_S = 2.0  # a claimed conversation row may wait this long for its pace s
 LATE_SLOT_S = 0.05  # a pace slot used later than this is given up for a new one
 
 
+def _late(slot_at: float) -> bool:
+    """Whether a pace slot (monotonic time) is too far past to be used."""
+    return time.monotonic() - slot_at > LATE_SLOT_S
+
+
 def _stopping() -> bool:
     """Whether the running task is being cancelled (a query cut short by it may raise a
     database error instead of CancelledError: that must end the task, not be retried)."""
@@ -192,14 +197,22 @@ class DeliveryEngine:
                 slot_at = await self._paced(row)
                 if slot_at is None:
                     return None
-            elif slot_at > time.monotonic():
-                await asyncio.sleep(slot_at - time.monotonic())
-            if row.status != OutboundStatus.SENDING and not await self._record(
-                self._store.mark_sending, row
-            ):
-                self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
-                return None  # another process took the claim over: it sends the row
-            await self._on_time(row, slot_at)
+            if row.status == OutboundStatus.SENDING and _late(slot_at):
+                # Its slot passed while the previous row's result was written: it waits
+                # for a new one ``claimed``, never in ``sending`` (a kill would make it
+                # unconfirmed although nothing reached the platform).
+                if not await self._record(self._store.unmark_sending, row):
+                    self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
+                    return None
+                row.status = OutboundStatus.CLAIMED
+            if row.status != OutboundStatus.SENDING:
+                if slot_at > time.monotonic():
+                    await asyncio.sleep(slot_at - time.monotonic())
+                slot_at = await self._on_time(row, slot_at)
+                if not await self._record(self._store.mark_sending, row):
+                    self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
+                    return None  # another process took the claim over: it sends the row
+            await self._on_time(row, slot_at)  # the mark took long: rarely, a new slot
         except asyncio.CancelledError:
             # Stopping before the send, ``claimed`` or already ``sending`` (a late slot's
             # wait): nothing reached the platform, so the next process sends it.
@@ -238,10 +251,11 @@ class DeliveryEngine:
             await asyncio.sleep(grant.delay_s)
         return slot_at
 
-    async def _on_time(self, row: Outbound, slot_at: float) -> None:
+    async def _on_time(self, row: Outbound, slot_at: float) -> float:
         """A slot used late (a busy event loop, a slow database) would bunch this send with
-        the next ones on time and put more than the limit in one second: take a new slot."""
-        while time.monotonic() - slot_at > LATE_SLOT_S:
+        the next ones on time and put more than the limit in one second: take a new slot
+        (waiting for one if none is free within the hold). Returns the slot used."""
+        while _late(slot_at):
             self._metrics.inc("gateway_pacing_late_total", channel=row.channel)
             grant = await self._pacer.reserve(
                 row.channel,
@@ -249,8 +263,10 @@ class DeliveryEngine:
                 bulk=row.priority >= Priority.BULK,
                 max_wait_s=HOLD_MAX_S,
             )
-            slot_at = time.monotonic() + grant.delay_s
-            await asyncio.sleep(grant.delay_s)
+            if grant.granted:
+                slot_at = time.monotonic() + grant.delay_s
+            await asyncio.sleep(grant.delay_s)  # not granted: nothing reserved, ask again
+        return slot_at
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self._settings.retry_max_s, self._settings.retry_base_s * 2**attempts))

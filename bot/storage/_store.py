@@ -363,6 +363,14 @@ _MARK_SENDING = (
     .where(_OWNED, _OUT.c.status == OutboundStatus.CLAIMED)
     .values(status=OutboundStatus.SENDING)
 )
+# A row claimed ``sending`` with the previous one's result whose pace slot passed while
+# that was written: it waits for a new slot as ``claimed`` (a kill then leaves it to be
+# sent by another process, not unconfirmed).
+_UNMARK_SENDING = (
+    update(_OUT)
+    .where(_OWNED, _OUT.c.status == OutboundStatus.SENDING)
+    .values(status=OutboundStatus.CLAIMED)
+)
 # Sent is recorded even if an impatient peer already called the row unconfirmed.
 _RECORD_SENT = (
     update(_OUT)
@@ -706,6 +714,13 @@ class Store:
         (then the row must not be sent)."""
         async with self._core_writing() as conn:
             done = await conn.execute(_MARK_SENDING, {"w_id": row.id, "w_owner": self.owner})
+        return bool(done.rowcount == 1)
+
+    async def unmark_sending(self, row: Outbound) -> bool:
+        """``sending`` back to ``claimed`` (nothing reached the platform; its send waits for
+        a new pace slot); False if the claim is no longer ours."""
+        async with self._core_writing() as conn:
+            done = await conn.execute(_UNMARK_SENDING, {"w_id": row.id, "w_owner": self.owner})
         return bool(done.rowcount == 1)
 
     async def record_sent(

@@ -373,9 +373,9 @@ async def test_a_stop_gives_back_a_row_waiting_for_a_new_slot_after_a_late_one(
     database_url: str,
 ) -> None:
     """The second reply is claimed ``sending`` with the first's result (its slot was due);
-    the database is slow, the slot late, and the engine waits for a new one: a stop then
-    leaves it pending for the next process, never ``sending`` (it would end unconfirmed
-    though nothing reached the platform)."""
+    the database is slow, the slot late, and the engine waits for a new one as ``claimed``:
+    a kill then leaves it to another process, a stop gives it back, never ``sending`` (it
+    would end unconfirmed though nothing reached the platform)."""
     engine, factory = create_engine(database_url)
     try:
         await migrate(engine)
@@ -393,6 +393,8 @@ async def test_a_stop_gives_back_a_row_waiting_for_a_new_slot_after_a_late_one(
         try:
             await wait_until(lambda: pacer.asked >= 3, timeout=10)  # a new slot, 30 s away
             await asyncio.sleep(0.05)
+            # it waits ``claimed``: a kill now would leave it to another process to send
+            assert await statuses(store) == {1: "sent", 2: "claimed"}
         finally:
             await stop(running)
         assert [s.row for s in log] == [1]
@@ -419,6 +421,27 @@ async def test_a_pacer_failing_after_a_send_still_records_it_sent(
     finally:
         await stop(running)
     assert [s.row for s in log] == [1, 2]
+
+
+async def test_a_late_row_with_no_free_slot_waits_for_one_before_it_is_sent(
+    sessions: Callable[..., Store],
+) -> None:
+    """A late slot's replacement is not granted (the queue is longer than a claim is
+    held): nothing was reserved, so the row must not go out when that wait ends, only
+    with a slot of its own."""
+    store = sessions()
+    await queue(store, "c1", 1)
+    log: list[Sent] = []
+    pacer = ScriptedPacer(
+        [Grant(True, -0.2), Grant(False, 0.1), Grant(True, 0.0)]  # a slot already past
+    )
+    running = await start_engine(store, RecordingChannel(log), pacer)
+    try:
+        await wait_until(lambda: len(log) == 1, timeout=10)
+    finally:
+        await stop(running)
+    assert pacer.asked == 3  # late, refused, granted: then sent
+    assert running.metrics.value("gateway_pacing_late_total", channel="telegram") == 2
 
 
 async def test_redis_pacer_shared_by_two_processes_keeps_every_second_under_the_limit() -> None:

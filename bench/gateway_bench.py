@@ -343,6 +343,11 @@ async def run(
         gazetteer_path=workdir / "none.yml",
         log_json=False,
         **({"rasa_max_in_flight": args.max_in_flight} if args.max_in_flight else {}),
+        **(
+            {"delivery_telegram_per_s": args.telegram_per_s}
+            if args.telegram_per_s is not None
+            else {}
+        ),
     )
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
@@ -592,7 +597,16 @@ def main() -> int:
         default=None,
         help="e.g. 1,3: compare gateway process counts (PostgreSQL, Redis) instead",
     )
+    parser.add_argument(
+        "--telegram-per-s",
+        type=float,
+        default=None,
+        help="DELIVERY_TELEGRAM_PER_S (default: settings' 30, Telegram's limit; 0 = unpaced):"
+        " at ~1.5 replies a message the pace, not the gateway, can bound a run",
+    )
     args = parser.parse_args()
+    if args.telegram_per_s is not None:  # the --processes groups read it from the environment
+        os.environ["DELIVERY_TELEGRAM_PER_S"] = str(args.telegram_per_s)
     if args.processes:
         return main_processes(args, [int(n) for n in args.processes.split(",")])
     with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:

@@ -6,7 +6,13 @@ send, and record the result in the transaction that ends the claim, provided the
 still theirs. A claimed row is ``claimed`` while it waits for its pace slot and
 ``sending`` from just before the platform call: a process killed while it waits leaves it
 to another process once its lease expires; one killed mid-send leaves it ``sending``, and
-it ends ``unconfirmed``, never sent again.
+it ends ``unconfirmed``, never sent again. A stop gives back every row not yet handed to
+the platform, ``claimed`` or ``sending``.
+
+Per message the database sees few statements: the claim brings what the send needs (the
+earlier message's buttons to retire, whether another reply waits), and the chat's next
+reply is claimed in the transaction that records the previous one, already ``sending``
+when its pace slot, taken before that transaction, is due now.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ from .._exceptions import ChannelError, RateLimited, RecipientBlocked, Undeliver
 from .._metrics import Metrics
 from .._settings import Settings
 from ..channels._base import Channel
-from ..storage._db import Outbound
+from ..storage._db import Outbound, OutboundStatus
 from ..storage._models import Priority
-from ..storage._store import Store
-from ._pacer import Pacer
+from ..storage._store import Claim, Store
+from ._pacer import Grant, Pacer
 
 __all__ = ["DeliveryEngine"]
 
@@ -35,6 +41,11 @@ _T = TypeVar("_T")
 ERROR_PAUSE_S = 1.0  # the database away: try again this often
 HOLD_MAX_S = 2.0  # a claimed conversation row may wait this long for its pace slot
 LATE_SLOT_S = 0.05  # a pace slot used later than this is given up for a new one
+
+
+def _late(slot_at: float) -> bool:
+    """Whether a pace slot (monotonic time) is too far past to be used."""
+    return time.monotonic() - slot_at > LATE_SLOT_S
 
 
 def _stopping() -> bool:
@@ -63,6 +74,7 @@ class DeliveryEngine:
         self._metrics = metrics
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()  # best effort, beside the sends
         self._saturated = False  # the last claim took every free worker: more may wait
         self._next_due: float | None = None  # a retry this process scheduled
         self._renewed_at = 0.0
@@ -107,6 +119,7 @@ class DeliveryEngine:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, Exception):
                     log.warning("delivery.worker_failed_while_stopping", exc_info=outcome)
+            await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def _keep_leases(self) -> None:
         """Renew this process's leases and end the sends of processes that died."""
@@ -127,12 +140,12 @@ class DeliveryEngine:
             self._saturated = True
             return
         now = time.time()
-        rows = await self._store.claim_outbound(now, now + self.lease_s, free)
-        if rows:
-            self._metrics.inc("gateway_delivery_claims_total", len(rows))
-        self._saturated = len(rows) == free
-        for row in rows:
-            task = asyncio.create_task(self._work(row), name=f"send {row.channel}")
+        claims = await self._store.claim_outbound(now, now + self.lease_s, free)
+        if claims:
+            self._metrics.inc("gateway_delivery_claims_total", len(claims))
+        self._saturated = len(claims) == free
+        for claim in claims:
+            task = asyncio.create_task(self._work(claim), name=f"send {claim.row.channel}")
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -156,40 +169,59 @@ class DeliveryEngine:
         self._next_due = due if self._next_due is None else min(self._next_due, due)
         self._wakeup.set()
 
-    async def _work(self, row: Outbound | None) -> None:
+    async def _work(self, claim: Claim) -> None:
         """Send a claimed row, then the chat's next conversation rows claimed with it."""
-        while row is not None:
-            current = row
+        following: tuple[Claim, float | None] | None = (claim, None)
+        while following is not None:
+            current, slot_at = following
             try:
-                row = await self._one(current)
+                following = await self._one(current, slot_at)
             except Exception:  # a bug or the database away: the lease runs out, counted
                 if _stopping():
                     raise
-                log.exception("delivery.send_failed", extra={"channel": current.channel})
+                log.exception("delivery.send_failed", extra={"channel": current.row.channel})
                 self._metrics.inc("gateway_delivery_errors_total")
                 return
 
-    async def _one(self, row: Outbound) -> Outbound | None:
+    async def _one(self, claim: Claim, slot_at: float | None) -> tuple[Claim, float | None] | None:
+        """Send one claimed row (its pace slot already taken if ``slot_at``, monotonic);
+        returns the chat's next row if it was claimed with this one's result."""
+        row = claim.row
         channel = self._channels.get(row.channel)
         if channel is None:
             await self._store.record_failed(row, "channel not configured")
             self._metrics.inc("gateway_outbound_total", channel=row.channel, status="failed")
             return None
         try:
-            slot_at = await self._paced(row)
             if slot_at is None:
-                return None
-        except asyncio.CancelledError:  # stopping before the send: the next process sends it
+                slot_at = await self._paced(row)
+                if slot_at is None:
+                    return None
+            if row.status == OutboundStatus.SENDING and _late(slot_at):
+                # Its slot passed while the previous row's result was written: it waits
+                # for a new one ``claimed``, never in ``sending`` (a kill would make it
+                # unconfirmed although nothing reached the platform).
+                if not await self._record(self._store.unmark_sending, row):
+                    self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
+                    return None
+                row.status = OutboundStatus.CLAIMED
+            if row.status != OutboundStatus.SENDING:
+                if slot_at > time.monotonic():
+                    await asyncio.sleep(slot_at - time.monotonic())
+                slot_at = await self._on_time(row, slot_at)
+                if not await self._record(self._store.mark_sending, row):
+                    self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
+                    return None  # another process took the claim over: it sends the row
+            await self._on_time(row, slot_at)  # the mark took long: rarely, a new slot
+        except asyncio.CancelledError:
+            # Stopping before the send, ``claimed`` or already ``sending`` (a late slot's
+            # wait): nothing reached the platform, so the next process sends it.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.give_back(row))
             raise
-        if not await self._record(self._store.mark_sending, row):
-            self._metrics.inc("gateway_delivery_lease_lost_total", channel=row.channel)
-            return None  # another process took the claim over: it sends the row
-        await self._on_time(row, slot_at)
         # A stop lets the send finish and be recorded: cut in between, the row would end
         # unconfirmed although the citizen has it. It waits at most the send timeout.
-        delivery = asyncio.create_task(self._deliver(channel, row))
+        delivery = asyncio.create_task(self._deliver(channel, claim))
         try:
             return await asyncio.shield(delivery)
         except asyncio.CancelledError:
@@ -219,10 +251,11 @@ class DeliveryEngine:
             await asyncio.sleep(grant.delay_s)
         return slot_at
 
-    async def _on_time(self, row: Outbound, slot_at: float) -> None:
+    async def _on_time(self, row: Outbound, slot_at: float) -> float:
         """A slot used late (a busy event loop, a slow database) would bunch this send with
-        the next ones on time and put more than the limit in one second: take a new slot."""
-        while time.monotonic() - slot_at > LATE_SLOT_S:
+        the next ones on time and put more than the limit in one second: take a new slot
+        (waiting for one if none is free within the hold). Returns the slot used."""
+        while _late(slot_at):
             self._metrics.inc("gateway_pacing_late_total", channel=row.channel)
             grant = await self._pacer.reserve(
                 row.channel,
@@ -230,18 +263,18 @@ class DeliveryEngine:
                 bulk=row.priority >= Priority.BULK,
                 max_wait_s=HOLD_MAX_S,
             )
-            if not grant.granted:  # nothing was reserved: wait, then ask again (a slow
-                await asyncio.sleep(grant.delay_s)  # account, e.g. 2 calls/s, is often full)
-                continue
-            slot_at = time.monotonic() + grant.delay_s
-            await asyncio.sleep(grant.delay_s)
+            if grant.granted:
+                slot_at = time.monotonic() + grant.delay_s
+            await asyncio.sleep(grant.delay_s)  # not granted: nothing reserved, ask again
+        return slot_at
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self._settings.retry_max_s, self._settings.retry_base_s * 2**attempts))
 
-    async def _deliver(self, channel: Channel, row: Outbound) -> Outbound | None:
-        """One platform call and its record; returns the chat's next row if claimed."""
-        name = channel.name
+    async def _deliver(self, channel: Channel, claim: Claim) -> tuple[Claim, float | None] | None:
+        """One platform call and its record; returns the chat's next row if claimed, with
+        its pace slot if one was taken for it."""
+        row, name = claim.row, channel.name
         try:
             external_id = await channel.send(row.chat_id, row.body)
         except RateLimited as exc:
@@ -270,31 +303,52 @@ class DeliveryEngine:
             self._schedule(delay)
             return None
         self._metrics.inc("gateway_outbound_total", channel=name, status="sent")
+        if channel.retires_buttons and claim.earlier_buttons is not None:
+            self._retire(channel, row.chat_id, claim.earlier_buttons)
         chain = row.priority < Priority.BULK
+        # Another reply waits: its pace slot now, so that a slot due at once lets the
+        # transaction below claim it as ``sending`` (no mark_sending of its own).
+        slot_at = None
+        if chain and claim.has_next:
+            try:
+                grant = await self._pacer.reserve(
+                    name, chat=row.chat_id, bulk=False, max_wait_s=HOLD_MAX_S
+                )
+            except Exception:  # Redis away: the send must still be recorded as sent
+                log.warning("delivery.pace_ahead_failed", extra={"channel": name})
+                grant = Grant(False, 0.0)  # the next row is paced on its own
+            if grant.granted:
+                slot_at = time.monotonic() + grant.delay_s
+                if grant.delay_s > 0:
+                    self._metrics.inc("gateway_pacing_waits_total", channel=name)
+                    self._metrics.inc(
+                        "gateway_pacing_wait_seconds_total", grant.delay_s, channel=name
+                    )
         ours, following = await self._record(
             self._store.record_sent,
             row,
             external_id,
             chain_until=time.time() + self.lease_s if chain else None,
+            chain_sending=slot_at is not None and slot_at <= time.monotonic(),
         )
         if not ours:
             self._metrics.inc("gateway_delivery_lease_lost_total", channel=name)
             log.warning("delivery.lease_lost", extra={"channel": name})
         channel.recorded(row.chat_id)
-        if channel.retires_buttons:
-            await self._retire_earlier_buttons(channel, row)
-        return following
+        return None if following is None else (following, slot_at)
 
-    async def _retire_earlier_buttons(self, channel: Channel, row: Outbound) -> None:
-        """The conversation moved on: the previous message's buttons are taken off (best
-        effort: a failure leaves them, which the citizen may still tap)."""
+    def _retire(self, channel: Channel, chat_id: str, message_id: str) -> None:
+        """The conversation moved on: the previous message's buttons are taken off beside
+        the next sends (best effort: a failure leaves them, which the citizen may still
+        tap)."""
+        task = asyncio.create_task(self._retire_buttons(channel, chat_id, message_id))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire_buttons(self, channel: Channel, chat_id: str, message_id: str) -> None:
         try:
-            earlier = await self._store.buttons_before(row)
-            if earlier is not None:
-                await channel.retire_buttons(row.chat_id, earlier)
+            await channel.retire_buttons(chat_id, message_id)
         except Exception:
-            if _stopping():
-                raise
             log.warning("delivery.retire_buttons_failed", extra={"channel": channel.name})
 
     async def _record(self, record: Callable[..., Awaitable[_T]], *args: Any, **kwargs: Any) -> _T:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -15,6 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    Boolean,
     Table,
     TextClause,
     and_,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -45,7 +48,7 @@ from ._models import InboundMessage, OutboundKind, Priority, priority_of
 
 log = logging.getLogger("bot.store")
 
-__all__ = ["UNCONFIRMED_ERROR", "NewOutbound", "Store", "TurnStart", "new_owner_id"]
+__all__ = ["UNCONFIRMED_ERROR", "Claim", "NewOutbound", "Store", "TurnStart", "new_owner_id"]
 
 _Model = TypeVar("_Model", bound=Base)
 
@@ -69,23 +72,42 @@ _CHAT_PREFIX = "chat__"  # Chat.id as "chat__id": not to collide with Inbound.ch
 
 
 def _insert_on_conflict(
-    table: Table, keys: Sequence[str], conflict: Sequence[str], update: Sequence[str] = ()
+    table: Table,
+    keys: Sequence[str],
+    conflict: Sequence[str],
+    update: Sequence[str] = (),
+    *,
+    rows: int = 1,
 ) -> TextClause:
     """INSERT ... ON CONFLICT as text with the columns' types (same syntax on SQLite and
     PostgreSQL). SQLAlchemy's own dialect ``insert().on_conflict_*()`` is never cached
-    (``inherit_cache = False``): it was compiled again for every message."""
+    (``inherit_cache = False``): it was compiled again for every message. With ``rows``
+    above 1, one statement inserts that many rows (parameters ``key_0``, ``key_1``, ...)."""
     for name in (*keys, *conflict, *update):
         table.c[name]  # a KeyError here, at import, for a misspelt column
     action = "DO NOTHING"
     if update:
         action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
+    names = [list(keys)] if rows == 1 else [[f"{k}_{i}" for k in keys] for i in range(rows)]
+    values = ", ".join("(" + ", ".join(":" + n for n in row) + ")" for row in names)
     # names from our own table metadata, never from input
     sql = (
         f"INSERT INTO {table.name} ({', '.join(keys)})"  # noqa: S608
-        f" VALUES ({', '.join(':' + k for k in keys)})"
+        f" VALUES {values}"
         f" ON CONFLICT ({', '.join(conflict)}) {action}"
     )
-    return text(sql).bindparams(*(bindparam(k, type_=table.c[k].type) for k in keys))
+    return text(sql).bindparams(
+        *(
+            bindparam(n, type_=table.c[k].type)
+            for row in names
+            for k, n in zip(keys, row, strict=True)
+        )
+    )
+
+
+def _numbered(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters of a multi-row statement: row i's ``key`` as ``key_i``."""
+    return {f"{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()}
 
 
 _INGEST_INBOUND = _insert_on_conflict(
@@ -130,7 +152,8 @@ _UPSERT_CHAT = {
     for language in (False, True)
     for place in (False, True)
 }
-_INSERT_CALLBACKS = _insert_on_conflict(_CALLBACKS, ("key", "payload"), ("key",))
+_CALLBACK_KEYS = ("key", "payload")
+_INSERT_CALLBACKS = _insert_on_conflict(_CALLBACKS, _CALLBACK_KEYS, ("key",))
 _UNANSWERED = (InboundStatus.PENDING, InboundStatus.AT_RASA)
 _UNSENT = (OutboundStatus.PENDING, OutboundStatus.CLAIMED, OutboundStatus.SENDING)
 _OPEN_TURN = (InboundStatus.PENDING, InboundStatus.AT_RASA)  # a message not yet answered
@@ -160,6 +183,27 @@ _PENDING_OUTBOUND = (
     .order_by(_OUT.c.id)
 )
 _INSERT_OUTBOUND = insert(_OUT).returning(_OUT.c.id, sort_by_parameter_order=True)
+_OUTBOUND_KEYS = tuple(c.key for c in _OUT.c if c.key != "id")
+
+
+@functools.cache
+def _insert_outbound_rows(rows: int) -> TextClause:
+    """SQLite: ``rows`` outbound rows in one INSERT, RETURNING their ids (SQLAlchemy's
+    ``insertmanyvalues`` sends one INSERT per row there, to keep RETURNING in order)."""
+    values = ", ".join(
+        "(" + ", ".join(f":{k}_{i}" for k in _OUTBOUND_KEYS) + ")" for i in range(rows)
+    )
+    sql = f"INSERT INTO {_OUT.name} ({', '.join(_OUTBOUND_KEYS)}) VALUES {values} RETURNING id"  # noqa: S608
+    return text(sql).bindparams(
+        *(bindparam(f"{k}_{i}", type_=_OUT.c[k].type) for i in range(rows) for k in _OUTBOUND_KEYS)
+    )
+
+
+@functools.cache
+def _insert_callbacks_rows(rows: int) -> TextClause:
+    return _insert_on_conflict(_CALLBACKS, _CALLBACK_KEYS, ("key",), rows=rows)
+
+
 # A turn is finished once: a process whose chat lease ran out while it waited (a stalled
 # event loop) may come back with an answer another process already gave; its UPDATE then
 # changes nothing and its replies are not queued (a citizen never gets one answer twice).
@@ -168,19 +212,6 @@ _ANSWER_INBOUND = (
     .where(_IN.c.id == bindparam("w_id"), _IN.c.status.in_(_OPEN_TURN))
     .values(status=bindparam("v_status"), answered_at=bindparam("v_answered_at"), error=None)
 )
-_MARK_SENT = (
-    update(_OUT)
-    .where(_OUT.c.id == bindparam("w_id"))
-    .values(
-        status=OutboundStatus.SENT,
-        error=None,
-        attempts=_OUT.c.attempts + 1,
-        external_id=bindparam("v_external_id"),
-        sent_at=bindparam("v_sent_at"),
-    )
-)
-
-
 # ----- conversation claims: one process answers a chat at a time --------------------------
 _CHAT_IS = and_(
     _CHAT.c.channel == bindparam("w_channel"), _CHAT.c.chat_id == bindparam("w_chat_id")
@@ -265,14 +296,41 @@ _CLAIM_IDS = (
 # A CTE with FOR UPDATE is evaluated once (PostgreSQL never inlines it): a plain IN
 # (subquery ... LIMIT ... SKIP LOCKED) may be re-run by the plan and claim more rows.
 _CLAIMED = _CLAIM_IDS.cte("claimed")
+# A claim returns all its send needs, in the claiming statement: the message sent to the
+# chat just before the row (its buttons belong to a turn the conversation has left:
+# channels whose buttons stay tappable retire them) and whether a conversation row waits
+# after it (then a pace slot for it is taken before the row's result is recorded).
+# As SQL text: SQLite's RETURNING names columns unqualified, which would correlate
+# SQLAlchemy's subqueries to themselves. Constants from our own enums, never from input.
+_PREVIOUS_SENT = (
+    "(SELECT prev.{column} FROM gw_outbound AS prev"  # noqa: S608
+    " WHERE prev.channel = gw_outbound.channel AND prev.chat_id = gw_outbound.chat_id"
+    f" AND prev.id < gw_outbound.id AND prev.status = '{OutboundStatus.SENT.value}'"
+    " ORDER BY prev.id DESC LIMIT 1)"
+)
+_CLAIM_RETURNS = (
+    *_OUT.c,
+    literal_column(_PREVIOUS_SENT.format(column="external_id"), _OUT.c.external_id.type).label(
+        "before_external_id"
+    ),
+    literal_column(_PREVIOUS_SENT.format(column="body"), _OUT.c.body.type).label("before_body"),
+    literal_column(
+        "EXISTS (SELECT 1 FROM gw_outbound AS nxt"  # noqa: S608
+        " WHERE nxt.channel = gw_outbound.channel AND nxt.chat_id = gw_outbound.chat_id"
+        f" AND nxt.id > gw_outbound.id AND nxt.status = '{OutboundStatus.PENDING.value}'"
+        f" AND nxt.priority < {int(Priority.BULK)})",
+        Boolean(),
+    ).label("has_next"),
+)
 _CLAIM_OUTBOUND = (
     update(_OUT)
     .where(_OUT.c.id.in_(select(_CLAIMED.c.id)))
     .values(status=OutboundStatus.CLAIMED, **_LEASE)
-    .returning(*_OUT.c)
+    .returning(*_CLAIM_RETURNS)
 )
 # The chat's next row, claimed in the transaction that records the previous one: a
-# reply of several messages goes out without a claim query per message.
+# reply of several messages goes out without a claim query per message; ``sending`` at
+# once (no mark_sending) when its pace slot is already taken and due now.
 _CHAT_HEAD = (
     select(_CANDIDATE.c.id)
     .where(
@@ -293,8 +351,8 @@ _CLAIM_NEXT_OF_CHAT = (
         _OUT.c.due_at <= bindparam("w_now"),
         _OUT.c.priority < Priority.BULK,
     )
-    .values(status=OutboundStatus.CLAIMED, **_LEASE)
-    .returning(*_OUT.c)
+    .values(status=bindparam("v_status"), **_LEASE)
+    .returning(*_CLAIM_RETURNS)
 )
 _OWNED = and_(_OUT.c.id == bindparam("w_id"), _OUT.c.lease_owner == bindparam("w_owner"))
 _OWNED_HELD = and_(_OWNED, _OUT.c.status.in_(_HELD))
@@ -304,6 +362,14 @@ _MARK_SENDING = (
     update(_OUT)
     .where(_OWNED, _OUT.c.status == OutboundStatus.CLAIMED)
     .values(status=OutboundStatus.SENDING)
+)
+# A row claimed ``sending`` with the previous one's result whose pace slot passed while
+# that was written: it waits for a new slot as ``claimed`` (a kill then leaves it to be
+# sent by another process, not unconfirmed).
+_UNMARK_SENDING = (
+    update(_OUT)
+    .where(_OWNED, _OUT.c.status == OutboundStatus.SENDING)
+    .values(status=OutboundStatus.CLAIMED)
 )
 # Sent is recorded even if an impatient peer already called the row unconfirmed.
 _RECORD_SENT = (
@@ -371,19 +437,6 @@ _RENEW_SENDING = (
     .where(_OUT.c.status.in_(_HELD), _OUT.c.lease_owner == bindparam("w_owner"))
     .values(lease_until=bindparam("v_until"))
 )
-# The message sent to a chat just before this one: if it had buttons, they belong to a
-# turn the conversation has left (channels whose buttons stay tappable retire them).
-_SENT_BEFORE = (
-    select(_OUT.c.external_id, _OUT.c.body)
-    .where(
-        _OUT.c.channel == bindparam("w_channel"),
-        _OUT.c.chat_id == bindparam("w_chat_id"),
-        _OUT.c.id < bindparam("w_id"),
-        _OUT.c.status == OutboundStatus.SENT,
-    )
-    .order_by(_OUT.c.id.desc())
-    .limit(1)
-)
 UNCONFIRMED_ERROR = "the process stopped during the send; not repeated"
 
 
@@ -399,6 +452,30 @@ class TurnStart(StrEnum):
     OURS = "ours"
     ELSEWHERE = "elsewhere"  # another live process holds the chat's lease
     FINISHED = "finished"  # answered since it was read: go on with the next message
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this process holds to send, with what the send needs besides the row."""
+
+    row: Outbound
+    #: the platform id of the message sent to the chat just before ``row``, if that one
+    #: had buttons (to take them off once ``row`` is out)
+    earlier_buttons: str | None
+    #: a conversation row of the chat, due, waits after this one
+    has_next: bool
+
+    @classmethod
+    def from_row(cls, found: Row[Any]) -> Claim:
+        values = found._mapping
+        body = values["before_body"]
+        external_id = values["before_external_id"]
+        buttons = isinstance(body, dict) and bool(body.get("buttons")) and bool(external_id)
+        return cls(
+            _loaded(Outbound, {c.key: values[c.key] for c in _OUT.c}),
+            str(external_id) if buttons else None,
+            bool(values["has_next"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -460,12 +537,15 @@ class Store:
         self, session: AsyncSession | AsyncConnection, callbacks: Mapping[str, str]
     ) -> None:
         """Remember Telegram callback keys inside the caller's transaction."""
-        new = {k: p for k, p in callbacks.items() if k not in self._known_callbacks}
-        if new:
-            await session.execute(
-                _INSERT_CALLBACKS,
-                [{"key": k, "payload": p} for k, p in new.items()],
-            )
+        new = [
+            {"key": k, "payload": p}
+            for k, p in callbacks.items()
+            if k not in self._known_callbacks
+        ]
+        if len(new) == 1:
+            await session.execute(_INSERT_CALLBACKS, new[0])
+        elif new:  # one statement, not one per key
+            await session.execute(_insert_callbacks_rows(len(new)), _numbered(new))
 
     def _callbacks_committed(self, callbacks: Mapping[str, str]) -> None:
         if len(self._known_callbacks) + len(callbacks) > KNOWN_CALLBACKS_MAX:
@@ -619,15 +699,15 @@ class Store:
 
     # ----- delivery claims ----------------------------------------------------------------
 
-    async def claim_outbound(self, now: float, until: float, limit: int) -> list[Outbound]:
+    async def claim_outbound(self, now: float, until: float, limit: int) -> list[Claim]:
         """Claim up to ``limit`` due rows for this process (``claimed``, leased until
         ``until``), at most one per chat, replies before bulk: sorted by priority, id."""
         params = {"w_now": now, "w_limit": limit, "v_owner": self.owner, "v_until": until}
         async with self._core_writing() as conn:
             result = await conn.execute(_CLAIM_OUTBOUND, params)
-            rows = [_loaded(Outbound, row._mapping) for row in result]
-        rows.sort(key=lambda r: (r.priority, r.id))
-        return rows
+            claims = [Claim.from_row(found) for found in result]
+        claims.sort(key=lambda c: (c.row.priority, c.row.id))
+        return claims
 
     async def mark_sending(self, row: Outbound) -> bool:
         """Record that the platform call starts now; False if the claim is no longer ours
@@ -636,12 +716,25 @@ class Store:
             done = await conn.execute(_MARK_SENDING, {"w_id": row.id, "w_owner": self.owner})
         return bool(done.rowcount == 1)
 
+    async def unmark_sending(self, row: Outbound) -> bool:
+        """``sending`` back to ``claimed`` (nothing reached the platform; its send waits for
+        a new pace slot); False if the claim is no longer ours."""
+        async with self._core_writing() as conn:
+            done = await conn.execute(_UNMARK_SENDING, {"w_id": row.id, "w_owner": self.owner})
+        return bool(done.rowcount == 1)
+
     async def record_sent(
-        self, row: Outbound, external_id: str | None, *, chain_until: float | None = None
-    ) -> tuple[bool, Outbound | None]:
+        self,
+        row: Outbound,
+        external_id: str | None,
+        *,
+        chain_until: float | None = None,
+        chain_sending: bool = False,
+    ) -> tuple[bool, Claim | None]:
         """The platform has it: record that and end the claim; with ``chain_until``, claim
-        the chat's next conversation row in the same transaction. Returns (recorded while
-        still ours?, next row)."""
+        the chat's next conversation row in the same transaction, already ``sending`` with
+        ``chain_sending`` (its pace slot is taken and due now: it goes out next, without a
+        mark_sending). Returns (recorded while still ours?, the next row's claim)."""
         following = None
         async with self._core_writing() as conn:
             done = await conn.execute(
@@ -661,26 +754,14 @@ class Store:
                         "w_now": time.time(),
                         "v_owner": self.owner,
                         "v_until": chain_until,
+                        "v_status": (
+                            OutboundStatus.SENDING if chain_sending else OutboundStatus.CLAIMED
+                        ),
                     },
                 )
                 found = result.first()
-                following = _loaded(Outbound, found._mapping) if found is not None else None
+                following = Claim.from_row(found) if found is not None else None
         return done.rowcount == 1, following
-
-    async def buttons_before(self, row: Outbound) -> str | None:
-        """The platform id of the message sent to this chat just before ``row``, if it had
-        buttons (to take them off once ``row`` is out), else None."""
-        async with self._engine.connect() as conn:
-            found = (
-                await conn.execute(
-                    _SENT_BEFORE,
-                    {"w_channel": row.channel, "w_chat_id": row.chat_id, "w_id": row.id},
-                )
-            ).first()
-        if found is None or not found.external_id:
-            return None
-        body = found.body if isinstance(found.body, dict) else {}
-        return str(found.external_id) if body.get("buttons") else None
 
     async def record_retry(
         self, row: Outbound, delay_s: float, error: str, *, counted: bool = True
@@ -812,10 +893,10 @@ class Store:
                 return []
             await self.add_callbacks(conn, callbacks or {})
             if values:
-                result = await conn.execute(_INSERT_OUTBOUND, values)
+                ids = await self._insert_outbound(conn, values)
                 rows = [
                     _loaded(Outbound, {**row_values, "id": row_id})
-                    for row_values, (row_id,) in zip(values, result.all(), strict=True)
+                    for row_values, row_id in zip(values, ids, strict=True)
                 ]
             if release:
                 await conn.execute(
@@ -823,6 +904,19 @@ class Store:
                 )
         self._callbacks_committed(callbacks or {})
         return rows
+
+    async def _insert_outbound(
+        self, conn: AsyncConnection, values: Sequence[Mapping[str, Any]]
+    ) -> list[int]:
+        """Insert the rows in one statement; their ids in the order of ``values``."""
+        if self._dialect != "sqlite" or len(values) == 1:
+            # PostgreSQL: SQLAlchemy's insertmanyvalues is one statement, ids in order
+            result = await conn.execute(_INSERT_OUTBOUND, list(values))
+            return [row_id for (row_id,) in result.all()]
+        result = await conn.execute(_insert_outbound_rows(len(values)), _numbered(values))
+        # SQLite gives the rows of one INSERT increasing rowids in VALUES order (max + 1,
+        # under the write lock); RETURNING's own order is not promised, so sort.
+        return sorted(row_id for (row_id,) in result.all())
 
     async def unrouted_handoffs(self) -> Sequence[Outbound]:
         """Handoff requests recorded with an answer whose handoff was never opened (the
@@ -918,82 +1012,6 @@ class Store:
                 )
             await session.commit()
         return rows
-
-    async def mark_outbound(
-        self,
-        outbound_id: int,
-        status: str,
-        *,
-        external_id: str | None = None,
-        error: str | None = None,
-        delay_s: float | None = None,
-        count_attempt: bool = True,
-    ) -> None:
-        """Record a send's outcome: sent, failed, blocked, or pending again after ``delay_s``."""
-        if (
-            status == OutboundStatus.SENT
-            and external_id is not None
-            and error is None
-            and delay_s is None
-            and count_attempt
-        ):  # every delivered message: the prebuilt statement
-            async with self._core_writing() as conn:
-                await conn.execute(
-                    _MARK_SENT,
-                    {"w_id": outbound_id, "v_external_id": external_id, "v_sent_at": utcnow()},
-                )
-            return
-        values: dict[str, Any] = {"status": status, "error": error[:1000] if error else None}
-        if count_attempt:
-            values["attempts"] = Outbound.attempts + 1
-        if external_id is not None:
-            values["external_id"] = external_id
-        if status == OutboundStatus.SENT:
-            values["sent_at"] = utcnow()
-        if delay_s is not None:
-            values["due_at"] = time.time() + delay_s
-        async with self._write_lock, self._sessions() as session:
-            await session.execute(
-                update(Outbound)
-                .where(Outbound.id == outbound_id)
-                .values(values)
-                .execution_options(**NO_SYNC)
-            )
-            await session.commit()
-
-    async def mark_chat_blocked(
-        self, outbound_id: int, channel: str, chat_id: str, error: str
-    ) -> None:
-        """The platform says the citizen blocked the bot: this send and everything still
-        queued for the chat are given up and the chat is marked inactive, in one
-        transaction (a crash or a reader in between never sees half of it)."""
-        reason = error[:1000]
-        async with self._write_lock, self._sessions() as session:
-            await session.execute(
-                update(Outbound)
-                .where(Outbound.id == outbound_id)
-                .values(
-                    status=OutboundStatus.BLOCKED, error=reason, attempts=Outbound.attempts + 1
-                )
-                .execution_options(**NO_SYNC)
-            )
-            await session.execute(
-                update(Outbound)
-                .where(
-                    Outbound.channel == channel,
-                    Outbound.chat_id == chat_id,
-                    Outbound.status == OutboundStatus.PENDING,
-                )
-                .values(status=OutboundStatus.BLOCKED, error=reason)
-                .execution_options(**NO_SYNC)
-            )
-            await session.execute(
-                update(Chat)
-                .where(Chat.channel == channel, Chat.chat_id == chat_id)
-                .values(active=False, updated_at=utcnow())
-                .execution_options(**NO_SYNC)
-            )
-            await session.commit()
 
     async def callback_payload(self, key: str) -> str | None:
         """The Rasa payload behind a Telegram callback_data key."""

@@ -11,12 +11,20 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from bot import Settings
 from bot._exceptions import RateLimited, Undeliverable
 from bot._metrics import Metrics
-from bot.delivery import DeliveryEngine, LocalPacer, PaceLimit, Pacer, RedisPacer, acquire
+from bot.delivery import (
+    DeliveryEngine,
+    Grant,
+    LocalPacer,
+    PaceLimit,
+    Pacer,
+    RedisPacer,
+    acquire,
+)
 from bot.rasa._client import RasaReply
 from bot.storage._db import Inbound, Outbound, OutboundStatus, create_engine
 from bot.storage._migrate import migrate
@@ -210,8 +218,8 @@ async def test_a_send_cut_by_a_kill_ends_unconfirmed_and_is_never_repeated(
     dead = sessions("dead-host:1:0")
     await queue(dead, "c1", 2)
     claimed = await dead.claim_outbound(time.time(), time.time() + 0.5, 10)
-    assert [r.body["row"] for r in claimed] == [1]  # one row per chat per claim
-    assert await dead.mark_sending(claimed[0])  # recorded just before the platform call
+    assert [c.row.body["row"] for c in claimed] == [1]  # one row per chat per claim
+    assert await dead.mark_sending(claimed[0].row)  # recorded just before the platform call
     # the process dies here: row 1 may or may not have reached the platform
     store = sessions()
     log: list[Sent] = []
@@ -239,7 +247,7 @@ async def test_a_row_held_but_never_tried_by_a_killed_process_is_sent_by_another
     dead = sessions("dead-host:1:0")
     await queue(dead, "c1", 2)
     claimed = await dead.claim_outbound(time.time(), time.time() + 0.5, 10)
-    assert [r.body["row"] for r in claimed] == [1]
+    assert [c.row.body["row"] for c in claimed] == [1]
     assert await statuses(dead) == {1: "claimed", 2: "pending"}
     store = sessions()
     log: list[Sent] = []
@@ -251,7 +259,7 @@ async def test_a_row_held_but_never_tried_by_a_killed_process_is_sent_by_another
     finally:
         await stop(running)
     assert [s.row for s in log] == [1, 2]
-    assert not await dead.mark_sending(claimed[0])  # the dead owner's claim is gone
+    assert not await dead.mark_sending(claimed[0].row)  # the dead owner's claim is gone
 
 
 async def test_a_live_lease_is_respected_and_an_expired_one_taken_over(
@@ -337,6 +345,103 @@ async def test_a_stop_gives_back_rows_waiting_for_their_pace_slot(
     assert {r for r, s in final.items() if s == "sent"} == sent
     assert {r for r, s in final.items() if s != "sent"} == set(range(1, 7)) - sent
     assert all(s in ("sent", "pending") for s in final.values())  # nothing left claimed
+
+
+@dataclass
+class ScriptedPacer:
+    """A pacer that grants the slots it is told to, in turn (then the last one again); an
+    exception in the list is raised instead (Redis away)."""
+
+    grants: list[Grant | Exception]
+    asked: int = 0
+
+    async def reserve(self, account: str, *, chat: str, bulk: bool, max_wait_s: float) -> Grant:
+        self.asked += 1
+        grant = self.grants.pop(0) if len(self.grants) > 1 else self.grants[0]
+        if isinstance(grant, Exception):
+            raise grant
+        return grant
+
+    async def push_back(self, account: str, seconds: float) -> None:
+        """No 429 here."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+async def test_a_stop_gives_back_a_row_waiting_for_a_new_slot_after_a_late_one(
+    database_url: str,
+) -> None:
+    """The second reply is claimed ``sending`` with the first's result (its slot was due);
+    the database is slow, the slot late, and the engine waits for a new one as ``claimed``:
+    a kill then leaves it to another process, a stop gives it back, never ``sending`` (it
+    would end unconfirmed though nothing reached the platform)."""
+    engine, factory = create_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(factory, engine.dialect.name)
+        await queue(store, "c1", 2)
+
+        def slow(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "head" in statement:  # the chained claim: a busy database, a busy loop
+                time.sleep(0.15)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", slow)
+        log: list[Sent] = []
+        pacer = ScriptedPacer([Grant(True, 0.0), Grant(True, 0.0), Grant(True, 30.0)])
+        running = await start_engine(store, RecordingChannel(log), pacer)
+        try:
+            await wait_until(lambda: pacer.asked >= 3, timeout=10)  # a new slot, 30 s away
+            await asyncio.sleep(0.05)
+            # it waits ``claimed``: a kill now would leave it to another process to send
+            assert await statuses(store) == {1: "sent", 2: "claimed"}
+        finally:
+            await stop(running)
+        assert [s.row for s in log] == [1]
+        assert await statuses(store) == {1: "sent", 2: "pending"}
+        assert running.metrics.value("gateway_pacing_late_total", channel="telegram") == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_pacer_failing_after_a_send_still_records_it_sent(
+    sessions: Callable[..., Store],
+) -> None:
+    """The next reply's slot is asked for between the send and its record: Redis away
+    then must not leave the sent row ``sending`` (it would end unconfirmed)."""
+    store = sessions()
+    await queue(store, "c1", 2)
+    log: list[Sent] = []
+    pacer = ScriptedPacer([Grant(True, 0.0), ConnectionError("redis away"), Grant(True, 0.0)])
+    running = await start_engine(store, RecordingChannel(log), pacer)
+    try:
+        await wait_until_async(
+            lambda: statuses(store), lambda s: s == {1: "sent", 2: "sent"}, timeout=10
+        )
+    finally:
+        await stop(running)
+    assert [s.row for s in log] == [1, 2]
+
+
+async def test_a_late_row_with_no_free_slot_waits_for_one_before_it_is_sent(
+    sessions: Callable[..., Store],
+) -> None:
+    """A late slot's replacement is not granted (the queue is longer than a claim is
+    held): nothing was reserved, so the row must not go out when that wait ends, only
+    with a slot of its own."""
+    store = sessions()
+    await queue(store, "c1", 1)
+    log: list[Sent] = []
+    pacer = ScriptedPacer(
+        [Grant(True, -0.2), Grant(False, 0.1), Grant(True, 0.0)]  # a slot already past
+    )
+    running = await start_engine(store, RecordingChannel(log), pacer)
+    try:
+        await wait_until(lambda: len(log) == 1, timeout=10)
+    finally:
+        await stop(running)
+    assert pacer.asked == 3  # late, refused, granted: then sent
+    assert running.metrics.value("gateway_pacing_late_total", channel="telegram") == 2
 
 
 async def test_redis_pacer_shared_by_two_processes_keeps_every_second_under_the_limit() -> None:

@@ -105,7 +105,10 @@ async def test_ingest_deduplicates_and_keeps_order(store: Store) -> None:
     assert second.text == "second"
     pending = await store.pending_outbound("telegram", "c1")
     assert [p.body["html"] for p in pending] == ["a", "b"]
-    await store.mark_outbound(pending[0].id, OutboundStatus.SENT, external_id="9")
+    [claim] = await store.claim_outbound(time.time(), time.time() + 10, 10)
+    assert claim.row.id == pending[0].id
+    assert await store.mark_sending(claim.row)
+    assert await store.record_sent(claim.row, "9") == (True, None)
     assert [p.body["html"] for p in await store.pending_outbound("telegram", "c1")] == ["b"]
     assert await store.due_chats(now=1e12, limit=10) == [("telegram", "c1")]
     chat = await store.chat("telegram", "c1")
@@ -123,7 +126,10 @@ async def test_a_blocked_chat_gives_up_its_queue_and_goes_inactive_at_once(store
         replies = [NewOutbound(OutboundKind.REPLY, {"html": h}) for h in ("a", "b")]
         await store.complete_inbound(inbound, InboundStatus.ANSWERED, replies)
     first, _second = await store.pending_outbound("telegram", "c1")
-    await store.mark_chat_blocked(first.id, "telegram", "c1", "Forbidden: bot was blocked")
+    [claim] = await store.claim_outbound(time.time(), time.time() + 10, 1)  # the oldest
+    assert claim.row.id == first.id
+    assert await store.mark_sending(claim.row)
+    assert await store.record_blocked(claim.row, "Forbidden: bot was blocked")
     assert await store.pending_outbound("telegram", "c1") == []
     assert [p.body["html"] for p in await store.pending_outbound("telegram", "c2")] == [
         "a",
@@ -133,6 +139,54 @@ async def test_a_blocked_chat_gives_up_its_queue_and_goes_inactive_at_once(store
     assert blocked is not None
     assert other is not None
     assert (blocked.active, other.active) == (False, True)
+
+
+async def test_a_claim_brings_the_earlier_buttons_and_whether_a_reply_waits(
+    store: Store,
+) -> None:
+    """What a send needs comes with its claim (no query of its own), and the chat's next
+    reply is claimed with the previous one's result, ``sending`` at once if asked."""
+    await store.ingest(message("1", text="តើប័ណ្ណសមធម៌ជាអ្វី?"))
+    inbound = await store.first_pending_inbound("telegram", "c1")
+    assert inbound is not None
+    bodies: list[dict[str, Any]] = [
+        {"html": "ប័ណ្ណសមធម៌ជួយគ្រួសារក្រីក្រ។"},
+        {"html": "តើអ្នកចង់ដឹងអ្វីទៀត?", "buttons": [[{"text": "ចុះឈ្មោះ"}]]},
+        {"html": "សូមអរគុណ។"},
+    ]
+    callbacks = {"k:register": "/ask_register", "k:equity": "/ask_equity_card"}
+    queued = await store.complete_inbound(
+        inbound,
+        InboundStatus.ANSWERED,
+        [NewOutbound(OutboundKind.REPLY, b) for b in bodies],
+        callbacks,
+    )
+    stored = await store.pending_outbound("telegram", "c1")
+    assert [(r.id, r.body) for r in queued] == [(r.id, r.body) for r in stored]  # in order
+    assert [r.body for r in stored] == bodies
+    for key, payload in callbacks.items():  # several keys in one transaction
+        assert await store.callback_payload(key) == payload
+    [first] = await store.claim_outbound(time.time(), time.time() + 10, 10)
+    assert (first.row.id, first.earlier_buttons, first.has_next) == (stored[0].id, None, True)
+    assert await store.mark_sending(first.row)
+    ours, second = await store.record_sent(
+        first.row, "m1", chain_until=time.time() + 10, chain_sending=True
+    )
+    assert ours
+    assert second is not None
+    assert (second.row.id, second.row.status) == (stored[1].id, OutboundStatus.SENDING)
+    assert (second.earlier_buttons, second.has_next) == (None, True)  # "m1" had none
+    ours, third = await store.record_sent(second.row, "m2", chain_until=time.time() + 10)
+    assert ours
+    assert third is not None
+    assert (third.row.id, third.row.status) == (stored[2].id, OutboundStatus.CLAIMED)
+    assert (third.earlier_buttons, third.has_next) == ("m2", False)  # m2's buttons retire
+    assert await store.mark_sending(third.row)
+    assert await store.record_sent(third.row, "m3", chain_until=time.time() + 10) == (
+        True,
+        None,
+    )
+    assert await store.pending_outbound("telegram", "c1") == []
 
 
 async def test_callback_payloads_round_trip(store: Store) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -261,10 +261,19 @@ class BulkSender(Protocol):
 
 
 class BulkLimiter(Protocol):
-    """At most ``limit`` grants per account in any WINDOW_S, spaced WINDOW_S / limit."""
+    """Send slots per account, spaced ``WINDOW_S / limit`` apart on one schedule shared by
+    every worker (so at most ``limit`` in any WINDOW_S): slots are handed out back to back,
+    so a worker that wakes a little late does not slow the others down."""
 
-    async def grant(self, account: str) -> float:
-        """0.0 if a send may start now (counted), else seconds to wait before asking again."""
+    async def reserve(self, account: str) -> tuple[bool, float]:
+        """(True, delay): send in ``delay`` seconds, the slot is yours; (False, delay): no
+        slot within the look-ahead, ask again in ``delay``."""
+        ...
+
+    async def commit(self, account: str) -> float:
+        """Just before the send: 0.0 if fewer than ``limit`` sends started in the last
+        WINDOW_S (this one is counted), else seconds to wait (a late slot must not bunch
+        with the punctual ones after it)."""
         ...
 
     async def push_back(self, account: str, seconds: float) -> None: ...
@@ -272,31 +281,43 @@ class BulkLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
+AHEAD_S = 0.1  # slots are handed out at most this far ahead
+
+
 class LocalBulkLimiter:
-    """The window in this process's memory (one process)."""
+    """The schedule in this process's memory (one process)."""
 
     def __init__(self, limits: Mapping[str, float]) -> None:
         self._limits = dict(limits)
-        self._grants: dict[str, list[float]] = {}
+        self._last: dict[str, float] = {}
         self._paused: dict[str, float] = {}
+        self._sent: dict[str, list[float]] = {}
 
-    async def grant(self, account: str) -> float:
+    async def reserve(self, account: str) -> tuple[bool, float]:
+        limit = self._limits.get(account, 0.0)
+        if limit <= 0:
+            return True, 0.0
+        now = time.monotonic()
+        paused = self._paused.get(account, 0.0)
+        if paused > now:
+            return False, paused - now
+        slot = max(now, self._last.get(account, 0.0) + WINDOW_S / limit)
+        if slot - now > AHEAD_S:
+            return False, slot - now - AHEAD_S
+        self._last[account] = slot
+        return True, slot - now
+
+    async def commit(self, account: str) -> float:
         limit = self._limits.get(account, 0.0)
         if limit <= 0:
             return 0.0
         now = time.monotonic()
-        paused = self._paused.get(account, 0.0)
-        if paused > now:
-            return paused - now
-        grants = self._grants.setdefault(account, [])
-        while grants and grants[0] <= now - WINDOW_S:
-            grants.pop(0)
-        spacing = WINDOW_S / limit
-        if grants and now - grants[-1] < spacing:
-            return grants[-1] + spacing - now
-        if len(grants) >= int(limit):
-            return grants[0] + WINDOW_S - now
-        grants.append(now)
+        log_ = self._sent.setdefault(account, [])
+        while log_ and log_[0] <= now - WINDOW_S:
+            log_.pop(0)
+        if len(log_) >= int(limit):
+            return log_[0] + WINDOW_S - now
+        log_.append(now)
         return 0.0
 
     async def push_back(self, account: str, seconds: float) -> None:
@@ -306,25 +327,30 @@ class LocalBulkLimiter:
         """Nothing to release."""
 
 
-# KEYS: the window (sorted set), the last grant, the pause. ARGV: window_us, spacing_us,
-# limit, a unique member. Returns the wait in microseconds (0 = granted and counted).
-_GRANT = """
+# KEYS: the last slot handed out, the pause. ARGV: spacing_us, ahead_us.
+# Returns {granted (0/1), delay_us}; on Redis's clock (the machines' clocks may differ).
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > now then return {0, paused - now} end
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1]))
+if slot - now > tonumber(ARGV[2]) then return {0, slot - now - tonumber(ARGV[2])} end
+redis.call('SET', KEYS[1], string.format('%d', slot), 'PX', 60000)
+return {1, slot - now}
+"""
+# KEYS: the log of send starts (sorted set). ARGV: window_us, limit, a unique member.
+_COMMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
-local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
-if paused > now then return paused - now end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-local spacing = tonumber(ARGV[2])
-if now - last < spacing then return last + spacing - now end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return math.max(1, tonumber(oldest[2]) + window - now)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
-redis.call('SET', KEYS[2], string.format('%d', now), 'PX', math.floor(window / 1000) + 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], 60000)
 return 0
 """
 _PAUSE = """
@@ -339,16 +365,17 @@ _US = 1_000_000
 
 
 class RedisBulkLimiter:
-    """The window in Redis, on Redis's clock: every bulk worker on every machine shares it."""
+    """The schedule in Redis: every bulk worker on every machine shares it."""
 
     def __init__(self, redis: Any, limits: Mapping[str, float], prefix: str = "sp4all:bulk:"):
         self._redis = redis
         self._limits = dict(limits)
         self._prefix = prefix
-        self._grant = redis.register_script(_GRANT)
+        self._reserve = redis.register_script(_RESERVE)
+        self._commit = redis.register_script(_COMMIT)
         self._pause = redis.register_script(_PAUSE)
+        self._me = secrets.token_hex(6)
         self._seq = 0
-        self._me = f"{random.getrandbits(48):x}"
 
     @classmethod
     def from_url(
@@ -358,20 +385,25 @@ class RedisBulkLimiter:
 
         return cls(aioredis.Redis.from_url(url), limits, prefix)
 
-    async def grant(self, account: str) -> float:
+    async def reserve(self, account: str) -> tuple[bool, float]:
+        limit = self._limits.get(account, 0.0)
+        if limit <= 0:
+            return True, 0.0
+        base = self._prefix + account
+        granted, delay_us = await self._reserve(
+            keys=[f"{base}|slot", f"{base}|pause"],
+            args=[int(WINDOW_S / limit * _US), int(AHEAD_S * _US)],
+        )
+        return bool(granted), int(delay_us) / _US
+
+    async def commit(self, account: str) -> float:
         limit = self._limits.get(account, 0.0)
         if limit <= 0:
             return 0.0
         self._seq += 1
-        base = self._prefix + account
-        wait_us = await self._grant(
-            keys=[f"{base}|window", f"{base}|last", f"{base}|pause"],
-            args=[
-                int(WINDOW_S * _US),
-                int(WINDOW_S / limit * _US),
-                int(limit),
-                f"{self._me}:{self._seq}",
-            ],
+        wait_us = await self._commit(
+            keys=[f"{self._prefix}{account}|log"],
+            args=[int(WINDOW_S * _US), int(limit), f"{self._me}:{self._seq}"],
         )
         return int(wait_us) / _US
 
@@ -434,7 +466,6 @@ class BulkDelivery:
         self._retry_max_s = retry_max_s
         self._wakeup = asyncio.Event()
         self._swept_at = 0.0
-        self._pace_locks: dict[str, asyncio.Lock] = {}
         self.sent = 0
 
     def wake(self) -> None:
@@ -547,16 +578,18 @@ class BulkDelivery:
                 await asyncio.sleep(ERROR_PAUSE_S)
 
     async def _pace(self, account: str) -> None:
+        """Wait for this send's slot on the shared schedule, then commit it against the
+        log of sends actually started (a slot used late waits rather than bunch)."""
         if self._limits.get(account, 0.0) <= 0:
             return
-        # one waiter per process and account asks the shared window; the others queue here
-        lock = self._pace_locks.setdefault(account, asyncio.Lock())
-        async with lock:
-            while True:
-                wait = await self._limiter.grant(account)
-                if wait <= 0:
-                    return
-                await asyncio.sleep(wait)
+        while True:
+            granted, delay = await self._limiter.reserve(account)
+            await asyncio.sleep(delay)
+            if granted:
+                break
+        while (wait := await self._limiter.commit(account)) > 0:
+            self._metrics.inc("gateway_pacing_late_total", channel=account)
+            await asyncio.sleep(wait)
 
     async def _send(self, row: BulkRow) -> _Outcome:
         sender = self._senders.get(row.channel)

@@ -43,6 +43,10 @@ from .console import setup_console
 from .conversation import PIPELINE, WORKER_KEY
 from .conversation._pipeline import Pipeline
 from .delivery import DeliveryEngine, make_pacer
+from .dissemination import DISSEMINATION
+from .dissemination._runtime import Dissemination
+from .dissemination._web import BROADCASTS_FEATURE
+from .dissemination._web import add_public_routes as add_announcement_routes
 from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
 from .rasa import RASA, RASA_WARMER_KEY
 from .rasa._client import RasaClient
@@ -373,6 +377,14 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await handoffs.ensure_national_pool()
     app[HANDOFFS] = handoffs
+    dissemination = Dissemination(  # broadcasts and alerts: the engine's bulk path
+        engine=app[keys.ENGINE],
+        owner=app[keys.STORE].owner,
+        settings=settings,
+        channels=channels,
+        metrics=app[keys.METRICS],
+    )
+    app[DISSEMINATION] = dissemination.service
     pipeline = Pipeline(
         store=app[keys.STORE],
         rasa=app[RASA],
@@ -381,6 +393,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=app[keys.METRICS],
         handoffs=handoffs,
         wake_delivery=delivery.wake,
+        intercept=dissemination.chat.intercept,
     )
     app[PIPELINE] = pipeline
     sender = asyncio.create_task(delivery.run(), name="delivery")
@@ -390,6 +403,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     await _cancel(app[ESCALATOR_KEY])
     await _cancel(app[WORKER_KEY])
     await _cancel(sender)  # after the pipeline: sends in flight finish and are recorded
+    await dissemination.aclose()
     await pacer.aclose()
 
 
@@ -458,5 +472,6 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
     app.router.add_get("/metrics", metrics)
     # after _pipeline_ctx: the console needs the store and the handoffs; training is one of
     # its features (routes, menu entry, roles, the service's context)
-    setup_console(app, TRAINING_FEATURE)
+    setup_console(app, TRAINING_FEATURE, BROADCASTS_FEATURE)
+    add_announcement_routes(app)  # /announcements and its Atom feed (public)
     return app

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .._exceptions import RasaUnavailable
@@ -34,6 +34,8 @@ __all__ = ["Pipeline", "handoff_record"]
 log = logging.getLogger("bot.pipeline")
 
 ChatKey = tuple[str, str]
+# (channel, chat_id, text, language, button=) -> replies the gateway gives itself, or None
+Intercept = Callable[..., Awaitable[list[RasaReply] | None]]
 IDLE_POLL_S = 1.0  # safety net: also re-check the database this often without a wake-up
 
 
@@ -89,7 +91,9 @@ class Pipeline:
         metrics: Metrics,
         handoffs: HandoffService,
         wake_delivery: Callable[[], None],
+        intercept: Intercept | None = None,
     ) -> None:
+        self._intercept = intercept  # answers some messages itself (subscriptions)
         self._store = store
         self._wake_delivery = wake_delivery
         self._handoffs = handoffs
@@ -230,6 +234,16 @@ class Pipeline:
         """Answer one message and queue the answer; True if the next may follow."""
         key = (inbound.channel, inbound.chat_id)
         to_rasa = self._goes_to_rasa(inbound, chat)
+        intercepted = None
+        if to_rasa and self._intercept is not None and inbound.kind != InboundKind.LOCATION:
+            intercepted = await self._intercept(
+                inbound.channel,
+                inbound.chat_id,
+                inbound.text,
+                inbound.meta.get("language") or (chat.language if chat else None),
+                button=inbound.kind == InboundKind.BUTTON,
+            )
+            to_rasa = intercepted is None
         started = await self._store.begin_turn(
             inbound, time.time() + self._settings.lease_s, at_rasa=to_rasa
         )
@@ -247,6 +261,11 @@ class Pipeline:
             return True
         # a button or a location carries no language: the chat's last known one
         language = inbound.meta.get("language") or (chat.language if chat else None)
+        if intercepted is not None:
+            await self._queue_replies(
+                turn, channel, intercepted, OutboundKind.REPLY, status=InboundStatus.HANDLED
+            )
+            return True
         if not to_rasa:
             await self._gateway_answers(turn, channel, language)
             return True

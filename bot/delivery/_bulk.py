@@ -465,11 +465,22 @@ class BulkDelivery:
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
         self._wakeup = asyncio.Event()
+        self._stopping = False
         self._swept_at = 0.0
         self.sent = 0
 
     def wake(self) -> None:
         """Rows were queued: claim now rather than at the next poll."""
+        self._wakeup.set()
+
+    def stopped(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stopping
+
+    def stop(self) -> None:
+        """End ``run()`` after the batches in flight are recorded, with no query cut short
+        (cancelling an aiosqlite call mid-way leaves its connection to be torn down)."""
+        self._stopping = True
         self._wakeup.set()
 
     @contextlib.asynccontextmanager
@@ -492,7 +503,7 @@ class BulkDelivery:
             await asyncio.gather(*loops, return_exceptions=True)
 
     async def _loop(self, index: int) -> None:
-        while True:
+        while not self.stopped():
             try:
                 if index == 0:
                     await self._housekeeping()
@@ -506,6 +517,8 @@ class BulkDelivery:
                 await asyncio.sleep(ERROR_PAUSE_S)
                 continue
             if not rows:
+                if self.stopped():
+                    return
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_s)

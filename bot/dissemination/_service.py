@@ -208,6 +208,7 @@ class DisseminationService:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._lock = asyncio.Lock()
+        self._stopped = asyncio.Event()
         self.owner = owner or f"{socket.gethostname()}:{secrets.token_hex(4)}"
         self._wake_bulk = wake_bulk
         self.channels = tuple(channels)
@@ -277,18 +278,20 @@ class DisseminationService:
     async def set_state(
         self, channel: str, chat_id: str, state: str | None, **values: Any
     ) -> None:
-        """The chat's subscription dialogue step (and any other column) on its row."""
+        """The chat's subscription dialogue step (and any other column) on its row; a new
+        row starts inactive, with the default offer (emergency alerts)."""
         now = time.time()
         row = {"state": state, "updated_at": now, "last_inbound_at": now, **values}
-        stmt = self._insert(SUBSCRIBERS).values(
-            channel=channel,
-            chat_id=chat_id,
-            topics=[Topic.EMERGENCY.value],
-            language=values.get("language", "km"),
-            active=False,
-            created_at=now,
-            **{k: v for k, v in row.items() if k != "language"},
-        )
+        first = {
+            "topics": [Topic.EMERGENCY.value],
+            "language": "km",
+            "active": False,
+            **row,
+            "channel": channel,
+            "chat_id": chat_id,
+            "created_at": now,
+        }
+        stmt = self._insert(SUBSCRIBERS).values(first)
         stmt = stmt.on_conflict_do_update(index_elements=["channel", "chat_id"], set_=row)
         async with self._writing() as conn:
             await conn.execute(stmt)
@@ -910,8 +913,12 @@ class DisseminationService:
                 .values(status=BroadcastStatus.DONE, updated_at=now)
             )
 
+    def stop(self) -> None:
+        """End ``run()`` after the current tick (no query cut short)."""
+        self._stopped.set()
+
     async def run(self, every_s: float = 1.0) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 await self.tick()
             except Exception:
@@ -919,7 +926,8 @@ class DisseminationService:
                 if task is not None and task.cancelling():
                     raise
                 log.exception("dissemination.tick_failed")
-            await asyncio.sleep(every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), every_s)
 
     # ----- reports ------------------------------------------------------------------------
 

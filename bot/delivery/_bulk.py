@@ -281,7 +281,7 @@ class BulkLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
-AHEAD_S = 0.1  # slots are handed out at most this far ahead
+AHEAD_S = 0.05  # slots are handed out at most this far ahead
 
 
 class LocalBulkLimiter:
@@ -494,6 +494,10 @@ class BulkDelivery:
 
     async def run(self) -> None:
         """Run until cancelled; a stop finishes and records each batch in flight."""
+        for sender in self._senders.values():
+            warm = getattr(sender, "warm", None)
+            if warm is not None:
+                await warm(self._batch_size() * self._loops)
         loops = [asyncio.create_task(self._loop(i), name=f"bulk {i}") for i in range(self._loops)]
         try:
             await asyncio.gather(*loops)

@@ -181,7 +181,11 @@ class FakeGraph:
             return web.json_response({"recipient_id": body["recipient"]["id"]})
         self._mid += 1
         return web.json_response(
-            {"recipient_id": body["recipient"]["id"], "message_id": f"m_{self._mid}"}
+            # a notification-token send names no PSID: the Page-scoped id comes back
+            {
+                "recipient_id": body["recipient"].get("id", "psid-of-token"),
+                "message_id": f"m_{self._mid}",
+            }
         )
 
     def app(self) -> web.Application:

@@ -307,3 +307,48 @@ async def test_pause_resume(service: DisseminationService, engine: Any) -> None:
     assert await count_rows(engine, BULK_OUTBOUND, status="paused") == 4
     await service.resume(bid)
     assert await count_rows(engine, BULK_OUTBOUND, status="queued") == 4
+
+
+async def test_messenger_outside_24_hours_needs_a_token_or_a_template(
+    service: DisseminationService, engine: Any, fake_graph: FakeGraph
+) -> None:
+    from bot.delivery._bulk import SUBSCRIBERS
+
+    await service.subscribe(
+        "messenger",
+        "psid-token",
+        topics=[Topic.PAYMENTS],
+        notification_token="tok-1",
+        token_expires_at=time.time() + 86400,
+    )
+    await service.subscribe("messenger", "psid-none", topics=[Topic.PAYMENTS])
+    async with service._writing() as conn:
+        await conn.execute(SUBSCRIBERS.update().values(last_inbound_at=time.time() - 3 * 86400))
+    plain = await draft(service)
+    await service.approve(plain, SECRETARIAT)
+    await service.plan(plain)
+    templated = await draft(service, utility_template="payment_update_km")
+    await service.approve(templated, SECRETARIAT)
+    await service.plan(templated)
+    async with aiohttp.ClientSession() as session:
+        worker = await bulk_worker(
+            engine, {"messenger": MessengerBulkSender(session, fake_graph.base_url, "page-token")}
+        )
+        task = asyncio.create_task(worker.run())
+        try:
+
+            async def finished() -> bool:
+                return (await service.report(templated)).queued == 0
+
+            await wait_until_async(finished, bool, timeout=10)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert (await service.report(plain)).skipped_reasons == {"messenger_outside_24h": 1}
+    assert (await service.report(plain)).sent == 1
+    assert (await service.report(templated)).sent == 2
+    recipients = [m["recipient"] for m in fake_graph.messages()]
+    assert {"notification_messages_token": "tok-1"} in recipients
+    templates = [m for m in fake_graph.messages() if m.get("messaging_type") == "UTILITY"]
+    assert len(templates) == 1
+    assert templates[0]["recipient"] == {"id": "psid-none"}

@@ -48,6 +48,10 @@ from .conversation import PIPELINE, WORKER_KEY
 from .conversation._pipeline import Pipeline
 from .dashboard import DASHBOARD_FEATURE, add_figures_routes
 from .delivery import DeliveryEngine, make_pacer
+from .dissemination import DISSEMINATION
+from .dissemination._runtime import Dissemination
+from .dissemination._web import BROADCASTS_FEATURE
+from .dissemination._web import add_public_routes as add_announcement_routes
 from .handoff import ESCALATOR_KEY, HANDOFFS, LIVE, HandoffService, LiveHub, PlaceNames, live_relay
 from .knowledge import KNOWLEDGE_FEATURE, add_knowledge_api
 from .rasa import RASA, RASA_WARMER_KEY
@@ -387,6 +391,14 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         gazetteer_path=settings.gazetteer_path,
         wake=wake,
     )
+    dissemination = Dissemination(  # broadcasts and alerts: the engine's bulk path
+        engine=app[keys.ENGINE],
+        owner=app[keys.STORE].owner,
+        settings=settings,
+        channels=channels,
+        metrics=app[keys.METRICS],
+    )
+    app[DISSEMINATION] = dissemination.service
     pipeline = Pipeline(
         store=app[keys.STORE],
         rasa=app[RASA],
@@ -396,6 +408,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         handoffs=handoffs,
         wake_delivery=delivery.wake,
         desk=desk,
+        intercept=dissemination.chat.intercept,
     )
     app[PIPELINE] = pipeline
     sender = asyncio.create_task(delivery.run(), name="delivery")
@@ -409,6 +422,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     await _cancel(app[ESCALATOR_KEY])
     await _cancel(app[WORKER_KEY])
     await _cancel(sender)  # after the pipeline: sends in flight finish and are recorded
+    await dissemination.aclose()
     await pacer.aclose()
 
 
@@ -487,7 +501,9 @@ def create_app(settings: Settings, *, training: TrainingSettings | None = None) 
         KNOWLEDGE_FEATURE,
         ALERTS_FEATURE,
         DASHBOARD_FEATURE,
+        BROADCASTS_FEATURE,
     )
     add_figures_routes(app)  # the dashboard's public page: /figures (+ .csv, .json)
     add_knowledge_api(app)  # public, read-only: the live catalogue and its schema
+    add_announcement_routes(app)  # /announcements and its Atom feed (public)
     return app

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ._areas import Gazetteer, area_codes, gazetteer, reduce_codes
 from ._cap import CAP_NS, CapAlert, CapArea, CapInfo, CapInvalid, MsgType, parse_cap
-from ._hook import AlertHook, ImportedAlert, NoHook, make_hook
+from ._hook import AlertHook, AlertTarget, DisseminationHook, ImportedAlert, NoHook, make_hook
 from ._models import AlertSource, AlertState, CapAlertRow, CapSender
 from ._service import AlertService, CapRefused, ImportResult
 
@@ -28,6 +28,7 @@ __all__ = [
     "AlertService",
     "AlertSource",
     "AlertState",
+    "AlertTarget",
     "CapAlert",
     "CapAlertRow",
     "CapArea",
@@ -35,6 +36,7 @@ __all__ = [
     "CapInvalid",
     "CapRefused",
     "CapSender",
+    "DisseminationHook",
     "Gazetteer",
     "ImportResult",
     "ImportedAlert",

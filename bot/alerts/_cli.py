@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._settings import Settings
+from ..dissemination import DisseminationService
 from ..storage._db import create_engine
 from ..storage._migrate import migrate
 from ..storage._store import Store
@@ -43,7 +44,9 @@ async def _service(settings: Settings) -> tuple[AlertService, Any]:
     engine, sessions = create_engine(settings.database_url)
     if settings.auto_migrate:
         await migrate(engine)
-    return AlertService(Store(sessions, engine.dialect.name), make_hook()), engine
+    # the broadcast is written here and planned by the gateway's next dissemination tick
+    target = DisseminationService(engine)
+    return AlertService(Store(sessions, engine.dialect.name), make_hook(target)), engine
 
 
 async def run_alert_command(

@@ -1,14 +1,19 @@
 """The hand-off to dissemination: what an imported alert asks to be sent, and the hook
-that receives it. ``make_hook()`` is the one place that chooses the hook; the default
-``NoHook`` sends nothing (alerts are still stored, published in the CAP feed and shown)."""
+that receives it. ``make_hook()`` is the one place that chooses the hook: the
+dissemination service when there is one (the gateway, the CLI), else ``NoHook``, which
+sends nothing (alerts are still stored, published in the CAP feed and shown).
+
+The alerts package does not import dissemination: the service is anything with
+``plan_alert_broadcast`` and ``cancel_alert`` (``AlertTarget``)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-__all__ = ["AlertHook", "ImportedAlert", "NoHook", "make_hook"]
+__all__ = ["AlertHook", "AlertTarget", "DisseminationHook", "ImportedAlert", "NoHook", "make_hook"]
 
 log = logging.getLogger("bot.alerts")
 
@@ -52,6 +57,52 @@ class NoHook:
         log.info("alerts.no_hook_cancel", extra={"cap_identifier": alert.cap_identifier})
 
 
-def make_hook() -> AlertHook:
-    """The hook the gateway uses (the dissemination service, once wired here)."""
-    return NoHook()
+class AlertTarget(Protocol):
+    """What the hook needs of the dissemination service."""
+
+    async def plan_alert_broadcast(
+        self,
+        *,
+        cap_identifier: str,
+        headline_km: str,
+        headline_en: str,
+        text_km: str,
+        text_en: str,
+        area_codes: Sequence[str],
+        expires_at: float | None,
+        severity: str,
+        urgency: str,
+        supersedes: str | None = None,
+        require_approval: bool = False,
+        plan_now: bool = True,
+    ) -> int: ...
+
+    async def cancel_alert(self, cap_identifier: str) -> int: ...
+
+
+class DisseminationHook:
+    """Hands alerts to the dissemination service: a broadcast per alert (the same
+    identifier twice is one broadcast), planned by the service's next tick in whichever
+    process runs first, so an import answers at once even for a million subscribers."""
+
+    def __init__(self, target: AlertTarget) -> None:
+        self._target = target
+
+    async def on_alert(self, alert: ImportedAlert) -> None:
+        broadcast_id = await self._target.plan_alert_broadcast(**asdict(alert), plan_now=False)
+        log.info(
+            "alerts.broadcast",
+            extra={"cap_identifier": alert.cap_identifier, "broadcast_id": broadcast_id},
+        )
+
+    async def on_cancel(self, alert: ImportedAlert, reason: str) -> None:
+        stopped = await self._target.cancel_alert(alert.cap_identifier)
+        log.info(
+            "alerts.broadcast_cancelled",
+            extra={"cap_identifier": alert.cap_identifier, "stopped": stopped},
+        )
+
+
+def make_hook(target: AlertTarget | None = None) -> AlertHook:
+    """The dissemination service's hook when there is a service, else ``NoHook``."""
+    return NoHook() if target is None else DisseminationHook(target)

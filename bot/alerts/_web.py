@@ -24,6 +24,7 @@ from ..accounts import Role
 from ..console import ConsoleFeature, FeatureRoutes, done, fields, path_id, render, ui_language
 from ..console import state as console_state
 from ..console import viewer as console_viewer
+from ..dissemination import DISSEMINATION
 from ._cap import MAX_DOCUMENT_BYTES, CapInvalid
 from ._feed import FeedPoller, atom_feed
 from ._hook import make_hook
@@ -236,7 +237,8 @@ def _routes(routes: FeatureRoutes) -> None:
 
 async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     """The alert service on the gateway's store; polls the configured feeds."""
-    service = AlertService(app[keys.STORE], make_hook())
+    # the gateway's dissemination service (set up in _pipeline_ctx, before the console)
+    service = AlertService(app[keys.STORE], make_hook(app.get(DISSEMINATION)))
     app[ALERTS] = service
     settings = app.get(ALERT_SETTINGS) or AlertSettings.from_env()
     task: asyncio.Task[None] | None = None

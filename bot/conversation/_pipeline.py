@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .._exceptions import RasaUnavailable
@@ -35,6 +35,8 @@ __all__ = ["Pipeline", "handoff_record"]
 log = logging.getLogger("bot.pipeline")
 
 ChatKey = tuple[str, str]
+# (channel, chat_id, text, language, button=) -> replies the gateway gives itself, or None
+Intercept = Callable[..., Awaitable[list[RasaReply] | None]]
 IDLE_POLL_S = 1.0  # safety net: also re-check the database this often without a wake-up
 
 
@@ -91,8 +93,10 @@ class Pipeline:
         handoffs: HandoffService,
         wake_delivery: Callable[[], None],
         desk: FeedbackDesk | None = None,
+        intercept: Intercept | None = None,
     ) -> None:
         self._desk = desk  # the feedback form and case codes, answered before Rasa
+        self._intercept = intercept  # answers some messages itself (subscriptions)
         self._store = store
         self._wake_delivery = wake_delivery
         self._handoffs = handoffs
@@ -234,6 +238,16 @@ class Pipeline:
         key = (inbound.channel, inbound.chat_id)
         at_desk = self._desk is not None and await self._desk.claims(inbound, chat)
         to_rasa = not at_desk and self._goes_to_rasa(inbound, chat)
+        intercepted = None
+        if to_rasa and self._intercept is not None and inbound.kind != InboundKind.LOCATION:
+            intercepted = await self._intercept(
+                inbound.channel,
+                inbound.chat_id,
+                inbound.text,
+                inbound.meta.get("language") or (chat.language if chat else None),
+                button=inbound.kind == InboundKind.BUTTON,
+            )
+            to_rasa = intercepted is None
         started = await self._store.begin_turn(
             inbound, time.time() + self._settings.lease_s, at_rasa=to_rasa
         )
@@ -255,6 +269,11 @@ class Pipeline:
             replies = await self._desk.answer(inbound, chat, language)
             await self._queue_replies(
                 turn, channel, replies, OutboundKind.REPLY, status=InboundStatus.HANDLED
+            )
+            return True
+        if intercepted is not None:
+            await self._queue_replies(
+                turn, channel, intercepted, OutboundKind.REPLY, status=InboundStatus.HANDLED
             )
             return True
         if not to_rasa:

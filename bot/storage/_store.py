@@ -422,7 +422,12 @@ _GIVE_UP_CHAT_QUEUE = (
 _CHAT_INACTIVE = update(_CHAT).where(_CHAT_IS).values(active=False, updated_at=bindparam("v_at"))
 _EXPIRE_SENDING = (
     update(_OUT)
-    .where(_OUT.c.status == OutboundStatus.SENDING, _OUT.c.lease_until < bindparam("w_now"))
+    .where(
+        _OUT.c.status == OutboundStatus.SENDING,
+        _OUT.c.lease_until < bindparam("w_now"),
+        # bulk rows (bot.delivery._bulk) go back to their queue instead
+        text("broadcast_id IS NULL"),
+    )
     .values(status=OutboundStatus.UNCONFIRMED, error=bindparam("v_error"))
     .returning(_OUT.c.channel)
 )

@@ -46,6 +46,7 @@ class FakeTelegram:
         self.failures: dict[str, list[Failure]] = {}
         self.updates: list[dict[str, Any]] = []
         self.delay_s = 0.0  # between taking a message and answering: a slow Bot API
+        self.keyed: dict[str, Any] = {}  # idempotency key -> the first answer
         self._message_id = 0
         self.server: TestServer | None = None
 
@@ -101,9 +102,18 @@ class FakeTelegram:
             if failure.retry_after is not None:
                 body["parameters"] = {"retry_after": failure.retry_after}
             return web.json_response(body, status=failure.status)
+        # A bulk send carries an idempotency key: the same key again answers the first
+        # result and delivers nothing (what a platform honouring such keys would do).
+        key = request.headers.get("X-Idempotency-Key")
+        if key is not None and key in self.keyed:
+            self.calls.append(Call(method + ":replayed", params))
+            return web.json_response({"ok": True, "result": self.keyed[key]})
         self.calls.append(Call(method, params))
         await asyncio.sleep(self.delay_s)
-        return web.json_response({"ok": True, "result": await self._result(method, params)})
+        result = await self._result(method, params)
+        if key is not None:
+            self.keyed[key] = result
+        return web.json_response({"ok": True, "result": result})
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
@@ -171,7 +181,11 @@ class FakeGraph:
             return web.json_response({"recipient_id": body["recipient"]["id"]})
         self._mid += 1
         return web.json_response(
-            {"recipient_id": body["recipient"]["id"], "message_id": f"m_{self._mid}"}
+            # a notification-token send names no PSID: the Page-scoped id comes back
+            {
+                "recipient_id": body["recipient"].get("id", "psid-of-token"),
+                "message_id": f"m_{self._mid}",
+            }
         )
 
     def app(self) -> web.Application:

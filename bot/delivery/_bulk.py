@@ -1,0 +1,682 @@
+"""The bulk path of the delivery engine: broadcasts and alerts to many chats.
+
+Bulk rows (``gw_outbound`` rows with a ``broadcast_id``) wait as ``queued``, where the
+conversation claim never looks. A worker claims a batch with one statement (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL), straight to ``sending`` under a lease, sends the batch
+concurrently (each send paced by a sliding one-second window per channel account, shared
+through Redis), and records the whole batch's outcomes in one transaction.
+
+A process killed mid-batch leaves at most one batch ``sending``; once its lease expires the
+rows go back to ``queued`` and are sent again with the same idempotency key
+(``broadcast:recipient``, sent as ``X-Idempotency-Key``), so a platform that honours the
+key delivers each once. Bulk rows are never ``unconfirmed``: a missed alert is worse than
+the few repeated ones a platform without such a key may show after a kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .._exceptions import ChannelError, RateLimited, RecipientBlocked, Undeliverable
+from .._metrics import Metrics
+
+__all__ = [
+    "BULK_OUTBOUND",
+    "SUBSCRIBERS",
+    "BulkDelivery",
+    "BulkLimiter",
+    "BulkRow",
+    "BulkSender",
+    "BulkStatus",
+    "LocalBulkLimiter",
+    "RedisBulkLimiter",
+]
+
+log = logging.getLogger("bot.delivery.bulk")
+
+# Sends are counted in a window this much longer than a second: a send's arrival may lag
+# its grant by a few milliseconds, and an arrival one-second window must still hold at most
+# the limit. The sustained rate is limit / WINDOW_S (98.5 %).
+WINDOW_S = 1.015
+ERROR_PAUSE_S = 1.0
+
+
+class BulkStatus:
+    """Statuses only bulk rows take (besides sending, sent, failed, blocked)."""
+
+    QUEUED = "queued"  # planned, waiting for a bulk worker
+    PAUSED = "paused"  # its broadcast is paused
+    CANCELLED = "cancelled"  # its broadcast was cancelled before it was sent
+    EXPIRED = "expired"  # past expires_at: never sent
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+_META = MetaData()
+BULK_OUTBOUND = Table(
+    "gw_outbound",
+    _META,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("inbound_id", Integer),
+    Column("channel", String(16)),
+    Column("chat_id", String(64)),
+    Column("kind", String(16)),
+    Column("body", JSON),
+    Column("status", String(16)),
+    Column("attempts", Integer),
+    Column("due_at", Float),
+    Column("error", Text),
+    Column("external_id", String(128)),
+    Column("agent_id", Integer),
+    Column("created_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("priority", Integer),
+    Column("lease_owner", String(64)),
+    Column("lease_until", Float),
+    Column("broadcast_id", Integer),
+    Column("recipient_id", BigInteger),
+    Column("expires_at", Float),
+)
+SUBSCRIBERS = Table(
+    "gw_subscribers",
+    _META,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(16)),
+    Column("chat_id", String(64)),
+    Column("topics", JSON),
+    Column("area_code", String(16)),
+    Column("language", String(8)),
+    Column("active", Boolean),
+    Column("last_inbound_at", Float),
+    Column("notification_token", String(256)),
+    Column("token_expires_at", Float),
+    Column("state", String(32)),
+    Column("created_at", Float),
+    Column("updated_at", Float),
+)
+_O = BULK_OUTBOUND.c
+
+_CLAIM_IDS = (
+    select(_O.id)
+    .where(
+        _O.status == BulkStatus.QUEUED,
+        _O.due_at <= bindparam("w_now"),
+        or_(_O.expires_at.is_(None), _O.expires_at > bindparam("w_now")),
+    )
+    .order_by(_O.priority, _O.id)
+    .limit(bindparam("w_limit"))
+    .with_for_update(skip_locked=True)
+    .cte("bulk_claim")
+)
+_CLAIM = (
+    update(BULK_OUTBOUND)
+    .where(_O.id.in_(select(_CLAIM_IDS.c.id)))
+    .values(
+        status=BulkStatus.SENDING,
+        lease_owner=bindparam("v_owner"),
+        lease_until=bindparam("v_until"),
+    )
+    .returning(
+        _O.id,
+        _O.channel,
+        _O.chat_id,
+        _O.body,
+        _O.attempts,
+        _O.broadcast_id,
+        _O.recipient_id,
+        _O.priority,
+    )
+)
+_OWNED = and_(
+    _O.id == bindparam("w_id"),
+    _O.lease_owner == bindparam("w_owner"),
+    _O.status == BulkStatus.SENDING,
+)
+_SENT = (
+    update(BULK_OUTBOUND)
+    .where(_OWNED)
+    .values(
+        status=BulkStatus.SENT,
+        external_id=bindparam("v_external_id"),
+        sent_at=bindparam("v_sent_at"),
+        attempts=_O.attempts + 1,
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_FINAL = (
+    update(BULK_OUTBOUND)
+    .where(_OWNED)
+    .values(
+        status=bindparam("v_status"),
+        error=bindparam("v_error"),
+        attempts=_O.attempts + 1,
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_RETRY = (
+    update(BULK_OUTBOUND)
+    .where(_OWNED)
+    .values(
+        status=BulkStatus.QUEUED,
+        error=bindparam("v_error"),
+        due_at=bindparam("v_due_at"),
+        attempts=_O.attempts + bindparam("v_counted"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_UNSUBSCRIBE = (
+    update(SUBSCRIBERS)
+    .where(
+        SUBSCRIBERS.c.channel == bindparam("w_channel"),
+        SUBSCRIBERS.c.chat_id == bindparam("w_chat_id"),
+    )
+    .values(active=False, updated_at=bindparam("v_at"))
+)
+# A process that died mid-batch: its rows go back to the queue (sent again with the same
+# idempotency key), never to ``unconfirmed``.
+_REQUEUE_DEAD = (
+    update(BULK_OUTBOUND)
+    .where(
+        _O.status == BulkStatus.SENDING,
+        _O.broadcast_id.is_not(None),
+        _O.lease_until < bindparam("w_now"),
+    )
+    .values(status=BulkStatus.QUEUED, lease_owner=None, lease_until=None)
+)
+_EXPIRE = (
+    update(BULK_OUTBOUND)
+    .where(
+        _O.status.in_((BulkStatus.QUEUED, BulkStatus.PAUSED)),
+        _O.expires_at.is_not(None),
+        _O.expires_at <= bindparam("w_now"),
+    )
+    .values(status=BulkStatus.EXPIRED)
+)
+_RENEW = (
+    update(BULK_OUTBOUND)
+    .where(
+        _O.status == BulkStatus.SENDING,
+        _O.broadcast_id.is_not(None),
+        _O.lease_owner == bindparam("w_owner"),
+    )
+    .values(lease_until=bindparam("v_until"))
+)
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """One claimed bulk row."""
+
+    id: int
+    channel: str
+    chat_id: str
+    body: dict[str, Any]
+    attempts: int
+    broadcast_id: int
+    recipient_id: int
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.broadcast_id}:{self.recipient_id}"
+
+
+class BulkSender(Protocol):
+    """Sends one bulk message; raises RateLimited / RecipientBlocked / Undeliverable /
+    ChannelError like a Channel's send."""
+
+    async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None: ...
+
+
+class BulkLimiter(Protocol):
+    """Send slots per account, spaced ``WINDOW_S / limit`` apart on one schedule shared by
+    every worker (so at most ``limit`` in any WINDOW_S): slots are handed out back to back,
+    so a worker that wakes a little late does not slow the others down."""
+
+    async def reserve(self, account: str) -> tuple[bool, float]:
+        """(True, delay): send in ``delay`` seconds, the slot is yours; (False, delay): no
+        slot within the look-ahead, ask again in ``delay``."""
+        ...
+
+    async def commit(self, account: str) -> float:
+        """Just before the send: 0.0 if fewer than ``limit`` sends started in the last
+        WINDOW_S (this one is counted), else seconds to wait (a late slot must not bunch
+        with the punctual ones after it)."""
+        ...
+
+    async def push_back(self, account: str, seconds: float) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+AHEAD_S = 0.05  # slots are handed out at most this far ahead
+
+
+class LocalBulkLimiter:
+    """The schedule in this process's memory (one process)."""
+
+    def __init__(self, limits: Mapping[str, float]) -> None:
+        self._limits = dict(limits)
+        self._last: dict[str, float] = {}
+        self._paused: dict[str, float] = {}
+        self._sent: dict[str, list[float]] = {}
+
+    async def reserve(self, account: str) -> tuple[bool, float]:
+        limit = self._limits.get(account, 0.0)
+        if limit <= 0:
+            return True, 0.0
+        now = time.monotonic()
+        paused = self._paused.get(account, 0.0)
+        if paused > now:
+            return False, paused - now
+        slot = max(now, self._last.get(account, 0.0) + WINDOW_S / limit)
+        if slot - now > AHEAD_S:
+            return False, slot - now - AHEAD_S
+        self._last[account] = slot
+        return True, slot - now
+
+    async def commit(self, account: str) -> float:
+        limit = self._limits.get(account, 0.0)
+        if limit <= 0:
+            return 0.0
+        now = time.monotonic()
+        log_ = self._sent.setdefault(account, [])
+        while log_ and log_[0] <= now - WINDOW_S:
+            log_.pop(0)
+        if len(log_) >= int(limit):
+            return log_[0] + WINDOW_S - now
+        log_.append(now)
+        return 0.0
+
+    async def push_back(self, account: str, seconds: float) -> None:
+        self._paused[account] = max(self._paused.get(account, 0.0), time.monotonic() + seconds)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+# KEYS: the last slot handed out, the pause. ARGV: spacing_us, ahead_us.
+# Returns {granted (0/1), delay_us}; on Redis's clock (the machines' clocks may differ).
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > now then return {0, paused - now} end
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1]))
+if slot - now > tonumber(ARGV[2]) then return {0, slot - now - tonumber(ARGV[2])} end
+redis.call('SET', KEYS[1], string.format('%d', slot), 'PX', 60000)
+return {1, slot - now}
+"""
+# KEYS: the log of send starts (sorted set). ARGV: window_us, limit, a unique member.
+_COMMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], 60000)
+return 0
+"""
+_PAUSE = """
+local t = redis.call('TIME')
+local at = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+if at > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%d', at), 'PX', math.floor(ARGV[1] / 1000) + 1000)
+end
+return 1
+"""
+_US = 1_000_000
+
+
+class RedisBulkLimiter:
+    """The schedule in Redis: every bulk worker on every machine shares it."""
+
+    def __init__(self, redis: Any, limits: Mapping[str, float], prefix: str = "sp4all:bulk:"):
+        self._redis = redis
+        self._limits = dict(limits)
+        self._prefix = prefix
+        self._reserve = redis.register_script(_RESERVE)
+        self._commit = redis.register_script(_COMMIT)
+        self._pause = redis.register_script(_PAUSE)
+        self._me = secrets.token_hex(6)
+        self._seq = 0
+
+    @classmethod
+    def from_url(
+        cls, url: str, limits: Mapping[str, float], prefix: str = "sp4all:bulk:"
+    ) -> RedisBulkLimiter:
+        import redis.asyncio as aioredis
+
+        return cls(aioredis.Redis.from_url(url), limits, prefix)
+
+    async def reserve(self, account: str) -> tuple[bool, float]:
+        limit = self._limits.get(account, 0.0)
+        if limit <= 0:
+            return True, 0.0
+        base = self._prefix + account
+        granted, delay_us = await self._reserve(
+            keys=[f"{base}|slot", f"{base}|pause"],
+            args=[int(WINDOW_S / limit * _US), int(AHEAD_S * _US)],
+        )
+        return bool(granted), int(delay_us) / _US
+
+    async def commit(self, account: str) -> float:
+        limit = self._limits.get(account, 0.0)
+        if limit <= 0:
+            return 0.0
+        self._seq += 1
+        wait_us = await self._commit(
+            keys=[f"{self._prefix}{account}|log"],
+            args=[int(WINDOW_S * _US), int(limit), f"{self._me}:{self._seq}"],
+        )
+        return int(wait_us) / _US
+
+    async def push_back(self, account: str, seconds: float) -> None:
+        await self._pause(keys=[f"{self._prefix}{account}|pause"], args=[int(seconds * _US)])
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+@dataclass
+class _Outcome:
+    row: BulkRow
+    status: str  # sent | failed | blocked | retry | back (never tried)
+    external_id: str | None = None
+    error: str = ""
+    delay_s: float = 0.0
+    counted: bool = True
+
+
+class BulkDelivery:
+    """Claims bulk rows in batches, sends each batch concurrently and records it at once.
+
+    ``loops`` batches are in flight per process (one sending while another is recorded and
+    the next claimed); each holds at most ``batch`` rows, fewer when the account is paced so
+    a batch never waits long for its slots.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        owner: str,
+        senders: Mapping[str, BulkSender],
+        limiter: BulkLimiter,
+        limits: Mapping[str, float],
+        metrics: Metrics,
+        lease_s: float = 10.0,
+        batch: int = 100,
+        loops: int = 3,
+        poll_s: float = 0.5,
+        max_attempts: int = 5,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 60.0,
+    ) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+        self.owner = owner
+        self._senders = senders
+        self._limiter = limiter
+        self._limits = dict(limits)
+        self._metrics = metrics
+        self._lease_s = lease_s
+        self._batch = batch
+        self._loops = loops
+        self._poll_s = poll_s
+        self._max_attempts = max_attempts
+        self._retry_base_s = retry_base_s
+        self._retry_max_s = retry_max_s
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._swept_at = 0.0
+        self.sent = 0
+
+    def wake(self) -> None:
+        """Rows were queued: claim now rather than at the next poll."""
+        self._wakeup.set()
+
+    def stopped(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stopping
+
+    def stop(self) -> None:
+        """End ``run()`` after the batches in flight are recorded, with no query cut short
+        (cancelling an aiosqlite call mid-way leaves its connection to be torn down)."""
+        self._stopping = True
+        self._wakeup.set()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> Any:
+        if self._sqlite:  # one writer at a time: queue here rather than on SQLite's lock
+            async with self._write_lock, self._engine.begin() as conn:
+                yield conn
+        else:
+            async with self._engine.begin() as conn:
+                yield conn
+
+    async def run(self) -> None:
+        """Run until cancelled; a stop finishes and records each batch in flight."""
+        for sender in self._senders.values():
+            warm = getattr(sender, "warm", None)
+            if warm is not None:
+                await warm(self._batch_size() * self._loops)
+        loops = [asyncio.create_task(self._loop(i), name=f"bulk {i}") for i in range(self._loops)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _loop(self, index: int) -> None:
+        while not self.stopped():
+            try:
+                if index == 0:
+                    await self._housekeeping()
+                rows = await self._claim()
+            except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                self._metrics.inc("gateway_delivery_errors_total")
+                log.exception("bulk.claim_failed")
+                await asyncio.sleep(ERROR_PAUSE_S)
+                continue
+            if not rows:
+                if self.stopped():
+                    return
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                continue
+            self._wakeup.set()  # more may wait: the other loops claim too
+            batch = asyncio.create_task(self._send_batch(rows))
+            try:
+                await asyncio.shield(batch)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await batch  # each send finishes or gives its row back, then recorded
+                raise
+
+    async def _housekeeping(self) -> None:
+        now = time.time()
+        if now - self._swept_at < self._lease_s / 3:
+            return
+        self._swept_at = now
+        async with self._writing() as conn:
+            await conn.execute(_RENEW, {"w_owner": self.owner, "v_until": now + self._lease_s})
+            requeued = await conn.execute(_REQUEUE_DEAD, {"w_now": now})
+            await conn.execute(_EXPIRE, {"w_now": now})
+        if requeued.rowcount:
+            self._metrics.inc("gateway_bulk_requeued_total", requeued.rowcount)
+            log.warning("bulk.requeued_after_dead_worker", extra={"rows": requeued.rowcount})
+
+    def _batch_size(self) -> int:
+        paced = [v for v in self._limits.values() if v > 0]
+        if not paced:
+            return self._batch
+        # a paced batch holds about a third of a second of sends per loop
+        return max(1, min(self._batch, int(min(paced) / 3 / self._loops) + 1))
+
+    async def _claim(self) -> list[BulkRow]:
+        now = time.time()
+        params = {
+            "w_now": now,
+            "w_limit": self._batch_size(),
+            "v_owner": self.owner,
+            "v_until": now + self._lease_s,
+        }
+        async with self._writing() as conn:
+            result = await conn.execute(_CLAIM, params)
+            rows = [
+                BulkRow(
+                    id=r.id,
+                    channel=r.channel,
+                    chat_id=r.chat_id,
+                    body=r.body if isinstance(r.body, dict) else {},
+                    attempts=r.attempts,
+                    broadcast_id=r.broadcast_id,
+                    recipient_id=r.recipient_id or r.id,
+                )
+                for r in result
+            ]
+        rows.sort(key=lambda r: r.id)
+        if rows:
+            self._metrics.inc("gateway_delivery_claims_total", len(rows))
+        return rows
+
+    async def _send_batch(self, rows: list[BulkRow]) -> None:
+        outcomes = await asyncio.gather(*(self._send(row) for row in rows))
+        while True:
+            try:
+                await self._record(outcomes)
+                return
+            except Exception:
+                self._metrics.inc("gateway_delivery_errors_total")
+                log.exception("bulk.record_failed")
+                await asyncio.sleep(ERROR_PAUSE_S)
+
+    async def _pace(self, account: str) -> None:
+        """Wait for this send's slot on the shared schedule, then commit it against the
+        log of sends actually started (a slot used late waits rather than bunch)."""
+        if self._limits.get(account, 0.0) <= 0:
+            return
+        while True:
+            granted, delay = await self._limiter.reserve(account)
+            await asyncio.sleep(delay)
+            if granted:
+                break
+        while (wait := await self._limiter.commit(account)) > 0:
+            self._metrics.inc("gateway_pacing_late_total", channel=account)
+            await asyncio.sleep(wait)
+
+    async def _send(self, row: BulkRow) -> _Outcome:
+        sender = self._senders.get(row.channel)
+        if sender is None:
+            return _Outcome(row, BulkStatus.FAILED, error="channel not configured")
+        try:
+            await self._pace(row.channel)
+        except asyncio.CancelledError:
+            return _Outcome(row, "back", counted=False)
+        try:
+            external_id = await sender.send_bulk(row.chat_id, row.body, row.idempotency_key)
+        except RateLimited as exc:
+            self._metrics.inc("gateway_rate_limited_total", channel=row.channel)
+            await self._limiter.push_back(row.channel, exc.retry_after)
+            return _Outcome(row, "retry", error=str(exc), delay_s=exc.retry_after, counted=False)
+        except RecipientBlocked as exc:
+            return _Outcome(row, BulkStatus.BLOCKED, error=str(exc))
+        except Undeliverable as exc:
+            return _Outcome(row, BulkStatus.FAILED, error=str(exc))
+        except ChannelError as exc:
+            if row.attempts + 1 >= self._max_attempts:
+                return _Outcome(row, BulkStatus.FAILED, error=str(exc))
+            delay = min(self._retry_max_s, self._retry_base_s * 2**row.attempts)
+            return _Outcome(row, "retry", error=str(exc), delay_s=delay)
+        return _Outcome(row, BulkStatus.SENT, external_id=external_id)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        now = time.time()
+        owner = {"w_owner": self.owner}
+        sent = [
+            {
+                **owner,
+                "w_id": o.row.id,
+                "v_external_id": o.external_id,
+                "v_sent_at": datetime.now(UTC),
+            }
+            for o in outcomes
+            if o.status == BulkStatus.SENT
+        ]
+        final = [
+            {**owner, "w_id": o.row.id, "v_status": o.status, "v_error": o.error[:1000]}
+            for o in outcomes
+            if o.status in (BulkStatus.FAILED, BulkStatus.BLOCKED)
+        ]
+        retry = [
+            {
+                **owner,
+                "w_id": o.row.id,
+                "v_error": o.error[:1000] or None,
+                "v_due_at": now + o.delay_s,
+                "v_counted": int(o.counted),
+            }
+            for o in outcomes
+            if o.status in ("retry", "back")
+        ]
+        blocked = [
+            {"w_channel": o.row.channel, "w_chat_id": o.row.chat_id, "v_at": now}
+            for o in outcomes
+            if o.status == BulkStatus.BLOCKED
+        ]
+        async with self._writing() as conn:
+            if sent:
+                await conn.execute(_SENT, sent)
+            if final:
+                await conn.execute(_FINAL, final)
+            if retry:
+                await conn.execute(_RETRY, retry)
+            if blocked:
+                await conn.execute(_UNSUBSCRIBE, blocked)
+        self.sent += len(sent)
+        for o in outcomes:
+            if o.status in (BulkStatus.SENT, BulkStatus.FAILED, BulkStatus.BLOCKED):
+                self._metrics.inc("gateway_outbound_total", channel=o.row.channel, status=o.status)

@@ -1,0 +1,395 @@
+"""Subscriptions in chat (Telegram, Messenger, web chat), in Khmer and English, kept out of
+Rasa's way: the gateway answers these messages itself.
+
+* ``subscribe`` / ``ជាវ`` (or the button) asks for a place by name, Khmer or Latin, from the
+  gazetteer (commune, district or province), then the topics (emergency alerts for that
+  place offered by default), then confirms with a short privacy notice.
+* ``STOP`` / ``ឈប់`` and their variants unsubscribe at any time, but only when the message
+  is just that word: compared whole after normalising (zero-width spaces, case, spaces
+  between Khmer words, end punctuation), so ``ឈប់ជក់បារី`` ("stop smoking") is a question
+  for Rasa, not an unsubscription. A whole-message match is stricter than a match on the
+  segmenter's word boundaries, which the gateway's environment does not have.
+* ``my subscriptions`` / ``ការជាវរបស់ខ្ញុំ`` lists what the citizen receives, with buttons
+  to change the place or the topics, or to stop.
+
+The dialogue's step is the ``state`` column of the chat's ``gw_subscribers`` row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from khmer_nlu.normalize import normalize
+
+from ._service import DisseminationService, Subscriber
+from ._tables import Topic
+
+__all__ = ["Places", "SubscriptionChat"]
+
+PREFIX = "/sub_"
+ASK_PLACE = "ask_place"
+ASK_TOPICS = "ask_topics"
+MAX_CHOICES = 5
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_KHMER_CHAR = re.compile(r"[\u1780-\u17ff]")
+_KHMER_GAP = re.compile(r"(?<=[\u1780-\u17ff])\s+(?=[\u1780-\u17ff])")
+_END_PUNCT = re.compile(r"[\s\.\!\?។៕!]+$")
+
+STOP_WORDS = frozenset(
+    {
+        "stop",
+        "unsubscribe",
+        "stop all",
+        "stopall",
+        "cancel subscription",
+        "/stop",
+        "ឈប់",
+        "ឈប់ជាវ",
+        "បញ្ឈប់",
+        "បញ្ឈប់ការជាវ",
+        "ឈប់ទទួល",
+        "ឈប់ផ្ញើ",
+    }
+)
+SUBSCRIBE_WORDS = frozenset(
+    {
+        "subscribe",
+        "/subscribe",
+        "alerts",
+        "subscribe to alerts",
+        "ជាវ",
+        "ចុះឈ្មោះ",
+        "ជាវព័ត៌មាន",
+        "ចុះឈ្មោះទទួលព័ត៌មាន",
+    }
+)
+LIST_WORDS = frozenset(
+    {
+        "my subscriptions",
+        "my subscription",
+        "/subscriptions",
+        "ការជាវរបស់ខ្ញុំ",
+    }
+)
+UNIT_WORDS = (
+    "ខេត្ត",
+    "រាជធានី",
+    "ក្រុង",
+    "ស្រុក",
+    "ខណ្ឌ",
+    "ឃុំ",
+    "សង្កាត់",
+    "province",
+    "district",
+    "commune",
+    "khaet",
+    "srok",
+    "khum",
+    "sangkat",
+    "krong",
+    "khan",
+)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ask_place": {
+        "km": "សូមសរសេរឈ្មោះឃុំ/សង្កាត់ ស្រុក/ខណ្ឌ ឬខេត្តរបស់អ្នក ដើម្បីទទួលការជូនដំណឹងសម្រាប់ទីនោះ។",
+        "en": "Type the name of your commune, district or province to get news and alerts for it.",
+    },
+    "not_found": {
+        "km": "រកមិនឃើញទីកន្លែងនោះទេ។ សូមសរសេរឈ្មោះឃុំ ស្រុក ឬខេត្តម្តងទៀត។",
+        "en": "I could not find that place. Please type the commune, district or province again.",
+    },
+    "choose_place": {"km": "តើទីកន្លែងមួយណា?", "en": "Which one?"},
+    "ask_topics": {
+        "km": "តើអ្នកចង់ទទួលព័ត៌មានអ្វីខ្លះ? ចុចលើប្រធានបទ រួចចុច «រួចរាល់»។",
+        "en": "What would you like to receive? Tap the topics, then “Done”.",
+    },
+    "done": {"km": "រួចរាល់", "en": "Done"},
+    "cancel": {"km": "បោះបង់", "en": "Cancel"},
+    "cancelled": {"km": "មិនបានជាវទេ។", "en": "Not subscribed."},
+    "confirmed": {
+        "km": "អ្នកបានជាវ៖ {topics} សម្រាប់ {place}។\n"
+        "ឯកជនភាព៖ យើងរក្សាទុកតែលេខជជែក ទីកន្លែង ប្រធានបទ និងភាសារបស់អ្នក "
+        "ដើម្បីផ្ញើព័ត៌មានទាំងនេះ ហើយមិនចែករំលែកជាមួយអ្នកដទៃទេ។ "
+        "ផ្ញើ «ឈប់» នៅពេលណាក៏បាន ដើម្បីឈប់ទទួល។",
+        "en": "You are subscribed to: {topics} for {place}.\n"
+        "Privacy: we keep only your chat id, place, topics and language to send you these "
+        "messages, and share them with no one. Send STOP at any time to stop.",
+    },
+    "stopped": {
+        "km": "អ្នកនឹងលែងទទួលការជូនដំណឹងទៀតហើយ។ ផ្ញើ «ជាវ» ដើម្បីជាវម្តងទៀត។",
+        "en": "You will not receive any more announcements or alerts. Send SUBSCRIBE to "
+        "subscribe again.",
+    },
+    "not_subscribed": {
+        "km": "អ្នកមិនទាន់បានជាវទេ។",
+        "en": "You are not subscribed.",
+    },
+    "listing": {
+        "km": "អ្នកទទួល៖ {topics}\nទីកន្លែង៖ {place}\nភាសា៖ ខ្មែរ",
+        "en": "You receive: {topics}\nPlace: {place}\nLanguage: English",
+    },
+    "change_place": {"km": "ប្តូរទីកន្លែង", "en": "Change place"},
+    "change_topics": {"km": "ប្តូរប្រធានបទ", "en": "Change topics"},
+    "stop": {"km": "ឈប់ទទួល", "en": "Stop"},
+    "subscribe": {"km": "ជាវ", "en": "Subscribe"},
+    "whole_country": {"km": "ទូទាំងប្រទេស", "en": "the whole country"},
+}
+TOPIC_NAMES: dict[str, dict[str, str]] = {
+    Topic.EMERGENCY: {"km": "ការព្រមានគ្រោះអាសន្ន", "en": "emergency alerts"},
+    Topic.PAYMENTS: {"km": "កាលបរិច្ឆេទបើកប្រាក់", "en": "payment dates"},
+    Topic.PROGRAMMES: {"km": "កម្មវិធីថ្មី ឬកែប្រែ", "en": "new or changed programmes"},
+    Topic.HEALTH: {"km": "សុខភាព", "en": "health"},
+}
+
+
+def fold(text: str) -> str:
+    """The form messages and word lists are compared in: normalised Khmer, no zero-width
+    spaces, no spaces between Khmer words, lower case, single spaces, no end punctuation."""
+    text = normalize(unicodedata.normalize("NFC", text)).translate(ZERO_WIDTH)
+    text = _KHMER_GAP.sub("", text.strip())
+    text = _END_PUNCT.sub("", text)
+    return " ".join(text.split()).casefold()
+
+
+def _fold_place(text: str) -> str:
+    folded = fold(text).replace("-", " ")
+    for unit in UNIT_WORDS:
+        if folded.startswith(unit):
+            folded = folded[len(unit) :]
+    return folded.replace(" ", "")
+
+
+def _t(key: str, language: str) -> str:
+    return TEXTS[key]["km" if language == "km" else "en"]
+
+
+@dataclass(frozen=True)
+class Place:
+    code: str
+    km: str
+    latin: str
+
+
+class Places:
+    """Provinces, districts and communes by name (Khmer or Latin), from the gazetteer copy
+    in knowledge/gazetteer (whatever levels it holds)."""
+
+    def __init__(self, places: list[Place]) -> None:
+        self._by_code = {p.code: p for p in places}
+        self._by_name: dict[str, list[Place]] = {}
+        for place in places:
+            for name in {_fold_place(place.km), _fold_place(place.latin)}:
+                if name:
+                    self._by_name.setdefault(name, []).append(place)
+
+    @classmethod
+    def load(cls, directory: Path) -> Places:
+        places: list[Place] = []
+        for level in ("provinces", "districts", "communes"):
+            path = directory / f"{level}.yml"
+            if not path.exists():
+                continue
+            data: dict[str, Any] = yaml.load(path.read_text("utf-8"), Loader=yaml.CSafeLoader)
+            for code, item in (data.get(level) or {}).items():
+                name = item.get("name") or {}
+                places.append(
+                    Place(str(code), str(name.get("km") or ""), str(name.get("latin") or ""))
+                )
+        return cls(places)
+
+    def find(self, text: str) -> list[Place]:
+        """Places with this name, provinces first (a shorter code is a larger unit)."""
+        found = self._by_name.get(_fold_place(text), [])
+        return sorted(found, key=lambda p: (len(p.code), p.code))
+
+    def describe(self, code: str | None, language: str) -> str:
+        if not code:
+            return _t("whole_country", language)
+        parts = []
+        for prefix in (code, code[:4], code[:2]):
+            place = self._by_code.get(prefix)
+            if place is not None:
+                name = place.km if language == "km" else place.latin
+                if name and name not in parts:
+                    parts.append(name)
+        return ", ".join(parts) or code
+
+
+class SubscriptionChat:
+    """``intercept`` answers subscription messages (replies in Rasa's shape) or returns
+    None to let the message go to Rasa."""
+
+    def __init__(self, service: DisseminationService, places: Places) -> None:
+        self._service = service
+        self._places = places
+
+    @staticmethod
+    def _language(text: str, fallback: str | None) -> str:
+        if _KHMER_CHAR.search(text):
+            return "km"
+        if fallback in ("km", "en"):
+            return fallback
+        return "en" if text.strip() and text.isascii() else "km"
+
+    async def intercept(
+        self, channel: str, chat_id: str, text: str, language: str | None, *, button: bool
+    ) -> list[dict[str, Any]] | None:
+        folded = fold(text)
+        if button and text.startswith(PREFIX):
+            return await self._button(channel, chat_id, text[len(PREFIX) :], language or "km")
+        if not folded:
+            return None
+        lang = self._language(text, language)
+        if folded in STOP_WORDS:
+            return await self._stop(channel, chat_id, lang)
+        if folded in SUBSCRIBE_WORDS:
+            return await self._ask_place(channel, chat_id, lang)
+        if folded in LIST_WORDS:
+            return await self._list(channel, chat_id, lang)
+        sub = await self._service.subscriber(channel, chat_id)
+        if sub is None:
+            return None
+        if channel == "messenger":  # its 24-hour window starts again
+            await self._service.seen(channel, chat_id)
+        if sub.state == ASK_PLACE and not button:
+            return await self._place_typed(sub, text, lang)
+        return None
+
+    async def _stop(self, channel: str, chat_id: str, lang: str) -> list[dict[str, Any]]:
+        if not await self._service.unsubscribe(channel, chat_id):
+            return [{"text": _t("not_subscribed", lang)}]
+        return [
+            {
+                "text": _t("stopped", lang),
+                "buttons": [{"title": _t("subscribe", lang), "payload": PREFIX + "start"}],
+            }
+        ]
+
+    async def _ask_place(self, channel: str, chat_id: str, lang: str) -> list[dict[str, Any]]:
+        current = await self._service.subscriber(channel, chat_id)
+        await self._service.set_state(
+            channel,
+            chat_id,
+            ASK_PLACE,
+            language=lang,
+            active=bool(current and current.active),
+        )
+        return [
+            {
+                "text": _t("ask_place", lang),
+                "buttons": [{"title": _t("cancel", lang), "payload": PREFIX + "cancel"}],
+            }
+        ]
+
+    async def _place_typed(self, sub: Subscriber, text: str, lang: str) -> list[dict[str, Any]]:
+        found = self._places.find(text)
+        if not found:
+            return [
+                {
+                    "text": _t("not_found", lang),
+                    "buttons": [{"title": _t("cancel", lang), "payload": PREFIX + "cancel"}],
+                }
+            ]
+        if len(found) == 1:
+            return await self._place_chosen(sub.channel, sub.chat_id, found[0].code, lang)
+        buttons = [
+            {
+                "title": self._places.describe(p.code, lang)[:60],
+                "payload": f"{PREFIX}place:{p.code}",
+            }
+            for p in found[:MAX_CHOICES]
+        ]
+        return [{"text": _t("choose_place", lang), "buttons": buttons}]
+
+    async def _place_chosen(
+        self, channel: str, chat_id: str, code: str, lang: str
+    ) -> list[dict[str, Any]]:
+        current = await self._service.subscriber(channel, chat_id)
+        topics = current.topics if current and current.active else [Topic.EMERGENCY.value]
+        await self._service.set_state(
+            channel, chat_id, ASK_TOPICS, area_code=code, language=lang, topics=topics
+        )
+        return self._topics_question(topics, lang)
+
+    def _topics_question(self, chosen: list[str], lang: str) -> list[dict[str, Any]]:
+        buttons = [
+            {
+                "title": ("✓ " if topic in chosen else "") + TOPIC_NAMES[topic][lang],
+                "payload": f"{PREFIX}topic:{topic.value}",
+            }
+            for topic in Topic
+        ]
+        buttons.append({"title": _t("done", lang), "payload": PREFIX + "done"})
+        return [{"text": _t("ask_topics", lang), "buttons": buttons}]
+
+    async def _button(
+        self, channel: str, chat_id: str, command: str, fallback: str
+    ) -> list[dict[str, Any]]:
+        sub = await self._service.subscriber(channel, chat_id)
+        lang = sub.language if sub is not None else fallback
+        verb, _, arg = command.partition(":")
+        if verb == "start":
+            return await self._ask_place(channel, chat_id, lang)
+        if verb == "stop":
+            return await self._stop(channel, chat_id, lang)
+        if verb == "list":
+            return await self._list(channel, chat_id, lang)
+        if verb == "cancel":
+            if sub is not None:
+                await self._service.set_state(channel, chat_id, None, active=sub.active)
+            return [{"text": _t("cancelled", lang)}]
+        if verb == "place" and arg:
+            return await self._place_chosen(channel, chat_id, arg, lang)
+        if verb == "topics":  # change topics: the question again, with what is chosen
+            chosen = sub.topics if sub else [Topic.EMERGENCY.value]
+            await self._service.set_state(
+                channel, chat_id, ASK_TOPICS, active=bool(sub and sub.active)
+            )
+            return self._topics_question(chosen, lang)
+        if verb == "topic" and arg in set(Topic) and sub is not None:
+            toggled = sorted(set(sub.topics) ^ {arg})
+            await self._service.set_state(
+                channel, chat_id, ASK_TOPICS, topics=toggled, active=sub.active
+            )
+            return self._topics_question(toggled, lang)
+        if verb == "done" and sub is not None:
+            topics = sub.topics or [Topic.EMERGENCY.value]
+            await self._service.subscribe(
+                channel, chat_id, topics=topics, area_code=sub.area_code, language=lang
+            )
+            names = ", ".join(TOPIC_NAMES[Topic(t)][lang] for t in topics)
+            text = _t("confirmed", lang).format(
+                topics=names, place=self._places.describe(sub.area_code, lang)
+            )
+            return [{"text": text, "buttons": self._manage_buttons(lang)}]
+        return [{"text": _t("cancelled", lang)}]
+
+    @staticmethod
+    def _manage_buttons(lang: str) -> list[dict[str, str]]:
+        return [
+            {"title": _t("change_place", lang), "payload": PREFIX + "start"},
+            {"title": _t("change_topics", lang), "payload": PREFIX + "topics"},
+            {"title": _t("stop", lang), "payload": PREFIX + "stop"},
+        ]
+
+    async def _list(self, channel: str, chat_id: str, lang: str) -> list[dict[str, Any]]:
+        sub = await self._service.subscriber(channel, chat_id)
+        if sub is None or not sub.active:
+            return [
+                {
+                    "text": _t("not_subscribed", lang),
+                    "buttons": [{"title": _t("subscribe", lang), "payload": PREFIX + "start"}],
+                }
+            ]
+        names = ", ".join(TOPIC_NAMES[Topic(t)][sub.language] for t in sub.topics)
+        text = TEXTS["listing"][sub.language].format(
+            topics=names, place=self._places.describe(sub.area_code, sub.language)
+        )
+        return [{"text": text, "buttons": self._manage_buttons(sub.language)}]

@@ -1,0 +1,138 @@
+"""Bulk senders: one message per call, the idempotency key sent as ``X-Idempotency-Key``.
+
+Telegram's is a lean ``sendMessage`` over aiohttp (PTB builds objects we do not need for
+a broadcast); Messenger's applies the 24-hour rule's three forms; others (the web chat) go
+through their channel's own ``send``.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+
+from .._exceptions import ChannelError, RateLimited, RecipientBlocked, Undeliverable
+from ..channels._base import Channel
+
+__all__ = ["ChannelBulkSender", "MessengerBulkSender", "TelegramBulkSender"]
+
+KEY_HEADER = "X-Idempotency-Key"
+
+
+class TelegramBulkSender:
+    """sendMessage (HTML) with Telegram's errors mapped like the channel's."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, api_url: str, token: str, timeout_s: float = 10.0
+    ) -> None:
+        self._session = session
+        self._url = f"{api_url.rstrip('/')}{token}/sendMessage"
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
+        payload = {"chat_id": chat_id, "text": body.get("html") or "", "parse_mode": "HTML"}
+        try:
+            async with self._session.post(
+                self._url, json=payload, headers={KEY_HEADER: key}, timeout=self._timeout
+            ) as response:
+                status = response.status
+                data: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ChannelError(f"Telegram: {type(exc).__name__}") from exc
+        if status == HTTPStatus.OK and isinstance(data, dict) and data.get("ok"):
+            result = data.get("result") or {}
+            return str(result.get("message_id")) if isinstance(result, dict) else None
+        data = data if isinstance(data, dict) else {}
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            retry = (data.get("parameters") or {}).get("retry_after", 1)
+            raise RateLimited(float(retry), "Telegram 429")
+        if status == HTTPStatus.FORBIDDEN:
+            raise RecipientBlocked(f"Telegram 403: {data.get('description', '')}"[:200])
+        if status == HTTPStatus.BAD_REQUEST:
+            raise Undeliverable(f"Telegram 400: {data.get('description', '')}"[:200])
+        raise ChannelError(f"Telegram {status}")
+
+
+class MessengerBulkSender:
+    """POST /me/messages: inside the 24-hour window a RESPONSE; outside it with the
+    citizen's notification token, or as an approved utility template."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        graph_url: str,
+        page_token: str,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._url = f"{graph_url.rstrip('/')}/me/messages"
+        self._token = page_token
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
+        text = str(body.get("text") or "")
+        payload: dict[str, Any]
+        if body.get("notification_token"):
+            payload = {
+                "recipient": {"notification_messages_token": body["notification_token"]},
+                "message": {"text": text},
+            }
+        elif body.get("utility_template"):
+            payload = {
+                "recipient": {"id": chat_id},
+                "messaging_type": "UTILITY",
+                "message": {
+                    "attachment": {
+                        "type": "template",
+                        "payload": {
+                            "template_type": "utility",
+                            "template_name": body["utility_template"],
+                            "text": text,
+                        },
+                    }
+                },
+            }
+        else:
+            payload = {
+                "recipient": {"id": chat_id},
+                "messaging_type": "RESPONSE",
+                "message": {"text": text},
+            }
+        try:
+            async with self._session.post(
+                self._url,
+                params={"access_token": self._token},
+                json=payload,
+                headers={KEY_HEADER: key},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                data: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ChannelError(f"Graph API: {type(exc).__name__}") from exc
+        data = data if isinstance(data, dict) else {}
+        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
+            mid = data.get("message_id")
+            return str(mid) if mid else None
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        code = error.get("code")
+        if status == HTTPStatus.TOO_MANY_REQUESTS or code in (4, 613):
+            raise RateLimited(60.0, "Graph rate limit")
+        if status == HTTPStatus.FORBIDDEN or code in (10, 200, 551):
+            raise RecipientBlocked(f"Graph API {status} code {code}")
+        if status == HTTPStatus.BAD_REQUEST:
+            raise Undeliverable(f"Graph API {status} code {code}")
+        raise ChannelError(f"Graph API {status} code {code}")
+
+
+class ChannelBulkSender:
+    """Any channel through its own send (the web chat: the row is what the page fetches)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
+        external_id = await self._channel.send(chat_id, body)
+        self._channel.recorded(chat_id)
+        return external_id

@@ -1,0 +1,1007 @@
+"""Subscriptions, broadcasts (announcements and alerts), their planning and reports.
+
+A broadcast is drafted in Khmer and English, approved by a second person, then planned:
+one recipient row per matching subscriber (UNIQUE(broadcast, subscriber): the idempotency
+key) and one queued ``gw_outbound`` row per recipient, written in chunks. Each chunk moves
+the broadcast's ``plan_cursor`` (the last subscriber id read) in its own transaction, under
+the planner's lease: a planner killed mid-way is taken over where it stopped, and nothing is
+planned twice. The bulk path of the delivery engine (``bot.delivery._bulk``) sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .._exceptions import Conflict, Invalid, NotAllowed, NotFound
+from ..accounts import OrgKind, Role
+from ..storage._models import OutboundKind, Priority
+from ._tables import (
+    BROADCASTS,
+    BULK_OUTBOUND,
+    RECIPIENTS,
+    SUBSCRIBERS,
+    BroadcastKind,
+    BroadcastStatus,
+    BulkStatus,
+    RecipientStatus,
+    SkipReason,
+    Topic,
+)
+
+__all__ = ["Broadcast", "DisseminationService", "Person", "Report", "Subscriber"]
+
+log = logging.getLogger("bot.dissemination")
+
+MAX_TEXT = 2000  # Messenger's limit, the smallest of the chat channels (Telegram 4,096)
+CHANNEL_LIMITS = {"telegram": 4096, "messenger": 2000, "webchat": 4096}
+MESSENGER_WINDOW_S = 24 * 3600
+CHUNK = 1000
+PLAN_LEASE_S = 30.0
+APPROVERS = frozenset({Role.SECRETARIAT_REVIEWER, Role.ADMIN})
+_ACTIVE_PLAN = (BroadcastStatus.APPROVED, BroadcastStatus.PLANNING)
+_B = BROADCASTS.c
+_S = SUBSCRIBERS.c
+_O = BULK_OUTBOUND.c
+_R = RECIPIENTS.c
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who drafts or approves: a console user, their role and their organisation's kind."""
+
+    agent_id: int
+    role: str
+    org_kind: str
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    channel: str
+    chat_id: str
+    topics: list[str]
+    area_code: str | None
+    language: str
+    active: bool
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    id: int
+    kind: str
+    status: str
+    title_km: str
+    title_en: str
+    text_km: str
+    text_en: str
+    topic: str
+    area_codes: list[str]
+    languages: list[str]
+    channels: list[str]
+    author_id: int | None
+    approver_id: int | None
+    scheduled_at: float | None
+    expires_at: float | None
+    cap_identifier: str | None
+    severity: str | None
+    urgency: str | None
+    published_at: float | None
+    created_at: float
+
+    def text(self, language: str) -> str:
+        title, text = (
+            (self.title_km, self.text_km) if language == "km" else (self.title_en, self.text_en)
+        )
+        return f"{title}\n\n{text}" if title else text
+
+
+@dataclass
+class Report:
+    """Per broadcast: targeted, sent, delivered (where the platform says so), failed,
+    skipped with reasons, by channel and province."""
+
+    broadcast_id: int
+    status: str
+    targeted: int = 0
+    queued: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_province: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def done_share(self) -> float:
+        finished = self.sent + self.failed + self.blocked + self.skipped
+        return finished / self.targeted if self.targeted else 1.0
+
+
+def _broadcast(row: Any) -> Broadcast:
+    return Broadcast(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        title_km=row.title_km or "",
+        title_en=row.title_en or "",
+        text_km=row.text_km,
+        text_en=row.text_en,
+        topic=row.topic,
+        area_codes=list(row.area_codes or []),
+        languages=list(row.languages or []),
+        channels=list(row.channels or []),
+        author_id=row.author_id,
+        approver_id=row.approver_id,
+        scheduled_at=row.scheduled_at,
+        expires_at=row.expires_at,
+        cap_identifier=row.cap_identifier,
+        severity=row.severity,
+        urgency=row.urgency,
+        published_at=row.published_at,
+        created_at=row.created_at,
+    )
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        topics=list(row.topics or []),
+        area_code=row.area_code,
+        language=row.language,
+        active=bool(row.active),
+        state=row.state,
+    )
+
+
+def area_matches(subscriber_area: str | None, targets: Sequence[str]) -> bool:
+    """A subscriber with no place gets only national broadcasts; otherwise a broadcast for
+    a unit reaches subscribers inside it, and one for a commune reaches those who chose its
+    district or province (gazetteer codes nest by prefix)."""
+    if not targets:
+        return True
+    if not subscriber_area:
+        return False
+    return any(subscriber_area.startswith(t) or t.startswith(subscriber_area) for t in targets)
+
+
+def render_body(channel: str, text: str, language: str) -> dict[str, Any]:
+    """The stored body of one bulk message for a channel (what its sender sends)."""
+    if channel == "telegram":
+        return {"html": html.escape(text, quote=False)}
+    return {"text": text, "language": language}
+
+
+class DisseminationService:
+    """Subscriptions and broadcasts on the gateway's database; ``run()`` plans approved
+    broadcasts when due, marks them done, and expires what passed its time."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        owner: str | None = None,
+        wake_bulk: Any = None,
+        channels: Iterable[str] = ("telegram", "messenger", "webchat"),
+        chunk: int = CHUNK,
+    ) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._lock = asyncio.Lock()
+        self._stopped = asyncio.Event()
+        self.owner = owner or f"{socket.gethostname()}:{secrets.token_hex(4)}"
+        self._wake_bulk = wake_bulk
+        self.channels = tuple(channels)
+        self.chunk = chunk
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> Any:
+        if self._sqlite:
+            async with self._lock, self._engine.begin() as conn:
+                yield conn
+        else:
+            async with self._engine.begin() as conn:
+                yield conn
+
+    def _insert(self, table: Any) -> Any:
+        return sqlite_insert(table) if self._sqlite else pg_insert(table)
+
+    # ----- subscribers --------------------------------------------------------------------
+
+    async def subscriber(self, channel: str, chat_id: str) -> Subscriber | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(SUBSCRIBERS).where(_S.channel == channel, _S.chat_id == chat_id)
+                )
+            ).first()
+        return _subscriber(row) if row is not None else None
+
+    async def subscribe(
+        self,
+        channel: str,
+        chat_id: str,
+        *,
+        topics: Iterable[str] | None = None,
+        area_code: str | None = None,
+        language: str = "km",
+        active: bool = True,
+        state: str | None = None,
+        notification_token: str | None = None,
+        token_expires_at: float | None = None,
+    ) -> Subscriber:
+        """Create or change a subscription (one per chat)."""
+        now = time.time()
+        chosen = sorted({Topic(t) for t in (topics or [Topic.EMERGENCY])})
+        values: dict[str, Any] = {
+            "topics": [str(t) for t in chosen],
+            "area_code": area_code,
+            "language": language if language in ("km", "en") else "km",
+            "active": active,
+            "state": state,
+            "updated_at": now,
+            "last_inbound_at": now,
+        }
+        if notification_token is not None:
+            values["notification_token"] = notification_token
+            values["token_expires_at"] = token_expires_at
+        stmt = self._insert(SUBSCRIBERS).values(
+            channel=channel, chat_id=chat_id, created_at=now, **values
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=["channel", "chat_id"], set_=values)
+        async with self._writing() as conn:
+            await conn.execute(stmt)
+        found = await self.subscriber(channel, chat_id)
+        assert found is not None  # noqa: S101  (just written)
+        return found
+
+    async def set_state(
+        self, channel: str, chat_id: str, state: str | None, **values: Any
+    ) -> None:
+        """The chat's subscription dialogue step (and any other column) on its row; a new
+        row starts inactive, with the default offer (emergency alerts)."""
+        now = time.time()
+        row = {"state": state, "updated_at": now, "last_inbound_at": now, **values}
+        first = {
+            "topics": [Topic.EMERGENCY.value],
+            "language": "km",
+            "active": False,
+            **row,
+            "channel": channel,
+            "chat_id": chat_id,
+            "created_at": now,
+        }
+        stmt = self._insert(SUBSCRIBERS).values(first)
+        stmt = stmt.on_conflict_do_update(index_elements=["channel", "chat_id"], set_=row)
+        async with self._writing() as conn:
+            await conn.execute(stmt)
+
+    async def seen(self, channel: str, chat_id: str) -> None:
+        """The citizen wrote: Messenger's 24-hour window is open again."""
+        async with self._writing() as conn:
+            await conn.execute(
+                update(SUBSCRIBERS)
+                .where(_S.channel == channel, _S.chat_id == chat_id)
+                .values(last_inbound_at=time.time())
+            )
+
+    async def unsubscribe(self, channel: str, chat_id: str) -> bool:
+        """STOP: nothing more is planned for this chat, and nothing queued is sent."""
+        async with self._writing() as conn:
+            done = await conn.execute(
+                update(SUBSCRIBERS)
+                .where(_S.channel == channel, _S.chat_id == chat_id)
+                .values(active=False, state=None, updated_at=time.time())
+            )
+            await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(
+                    _O.channel == channel,
+                    _O.chat_id == chat_id,
+                    _O.status.in_((BulkStatus.QUEUED, BulkStatus.PAUSED)),
+                )
+                .values(status=BulkStatus.CANCELLED, error="unsubscribed")
+            )
+        return bool(done.rowcount)
+
+    # ----- broadcasts ---------------------------------------------------------------------
+
+    async def get(self, broadcast_id: int) -> Broadcast:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(BROADCASTS).where(_B.id == broadcast_id))).first()
+        if row is None:
+            raise NotFound("no such broadcast")
+        return _broadcast(row)
+
+    async def broadcasts(
+        self, *, statuses: Iterable[str] | None = None, limit: int = 100
+    ) -> list[Broadcast]:
+        query = select(BROADCASTS).order_by(_B.id.desc()).limit(limit)
+        if statuses is not None:
+            query = query.where(_B.status.in_(list(statuses)))
+        async with self._engine.connect() as conn:
+            return [_broadcast(r) for r in await conn.execute(query)]
+
+    async def published(self, limit: int = 50) -> list[Broadcast]:
+        """Approved announcements and alerts, newest first (the public page and feeds)."""
+        query = (
+            select(BROADCASTS)
+            .where(_B.published_at.is_not(None))
+            .order_by(_B.published_at.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_broadcast(r) for r in await conn.execute(query)]
+
+    @staticmethod
+    def _validate(text_km: str, text_en: str, title_km: str, title_en: str, topic: str) -> None:
+        if not text_km.strip() or not text_en.strip():
+            raise Invalid("the announcement needs its Khmer and its English text")
+        for title, text in ((title_km, text_km), (title_en, text_en)):
+            if len(title) + len(text) + 2 > MAX_TEXT:
+                raise Invalid(f"a text is longer than {MAX_TEXT} characters (Messenger's limit)")
+        if topic not in set(Topic):
+            raise Invalid("unknown topic")
+
+    async def create_draft(
+        self,
+        author: Person,
+        *,
+        text_km: str,
+        text_en: str,
+        title_km: str = "",
+        title_en: str = "",
+        topic: str = Topic.PROGRAMMES,
+        area_codes: Sequence[str] = (),
+        languages: Sequence[str] = (),
+        channels: Sequence[str] = (),
+        scheduled_at: float | None = None,
+        expires_at: float | None = None,
+        utility_template: str | None = None,
+        kind: str = BroadcastKind.ANNOUNCEMENT,
+    ) -> int:
+        """A draft; nothing is sent before a second person approves it."""
+        self._validate(text_km, text_en, title_km, title_en, topic)
+        now = time.time()
+        values = {
+            "kind": BroadcastKind(kind),
+            "title_km": title_km.strip(),
+            "title_en": title_en.strip(),
+            "text_km": text_km.strip(),
+            "text_en": text_en.strip(),
+            "topic": topic,
+            "area_codes": sorted(set(area_codes)),
+            "languages": sorted(set(languages)),
+            "channels": sorted(set(channels)),
+            "status": BroadcastStatus.DRAFT,
+            "author_id": author.agent_id,
+            "author_org_kind": author.org_kind,
+            "utility_template": utility_template,
+            "scheduled_at": scheduled_at,
+            "expires_at": expires_at,
+            "priority": Priority.ALERT if kind == BroadcastKind.ALERT else Priority.BULK,
+            "plan_cursor": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._writing() as conn:
+            result = await conn.execute(insert(BROADCASTS).values(values).returning(_B.id))
+            return int(result.scalar_one())
+
+    async def update_draft(self, broadcast_id: int, editor: Person, **values: Any) -> None:
+        current = await self.get(broadcast_id)
+        if current.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL):
+            raise Conflict("only a draft can be changed")
+        merged = {
+            "text_km": values.get("text_km", current.text_km),
+            "text_en": values.get("text_en", current.text_en),
+            "title_km": values.get("title_km", current.title_km),
+            "title_en": values.get("title_en", current.title_en),
+            "topic": values.get("topic", current.topic),
+        }
+        self._validate(**merged)
+        extra = {
+            k: values[k]
+            for k in ("area_codes", "languages", "channels", "scheduled_at", "expires_at")
+            if k in values
+        }
+        await self._move(
+            broadcast_id,
+            (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL),
+            BroadcastStatus.DRAFT,
+            **merged,
+            **extra,
+        )
+
+    async def submit(self, broadcast_id: int) -> None:
+        """Ask for approval."""
+        await self._move(broadcast_id, (BroadcastStatus.DRAFT,), BroadcastStatus.PENDING_APPROVAL)
+
+    async def approve(self, broadcast_id: int, approver: Person) -> None:
+        """A second person approves: never the author; the secretariat (or an administrator)
+        approves anything, a CSO supervisor only their CSO's announcements for named places
+        (the whole country needs the secretariat)."""
+        current = await self.get(broadcast_id)
+        if current.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL):
+            raise Conflict(f"this broadcast is {current.status}, not waiting for approval")
+        if approver.agent_id == current.author_id:
+            raise NotAllowed("the author cannot approve their own announcement")
+        if approver.role not in APPROVERS:
+            cso_local = (
+                approver.role == Role.SUPERVISOR
+                and approver.org_kind == OrgKind.CSO
+                and await self._author_kind(broadcast_id) == OrgKind.CSO
+            )
+            if not cso_local:
+                raise NotAllowed("approval needs the secretariat role")
+            if not current.area_codes:
+                raise NotAllowed(
+                    "a CSO cannot target the whole country without the secretariat's approval"
+                )
+        if current.expires_at is not None and current.expires_at <= time.time():
+            await self._move(broadcast_id, (current.status,), BroadcastStatus.EXPIRED)
+            raise Conflict("this broadcast has expired")
+        now = time.time()
+        await self._move(
+            broadcast_id,
+            (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL),
+            BroadcastStatus.APPROVED,
+            approver_id=approver.agent_id,
+            approved_at=now,
+            published_at=now,
+        )
+
+    async def _author_kind(self, broadcast_id: int) -> str | None:
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(_B.author_org_kind).where(_B.id == broadcast_id))
+        return str(found) if found else None
+
+    async def _move(self, broadcast_id: int, from_: Iterable[str], to: str, **values: Any) -> None:
+        async with self._writing() as conn:
+            done = await conn.execute(
+                update(BROADCASTS)
+                .where(_B.id == broadcast_id, _B.status.in_(list(from_)))
+                .values(status=to, updated_at=time.time(), **values)
+            )
+        if done.rowcount != 1:
+            await self.get(broadcast_id)  # NotFound if absent
+            raise Conflict(f"cannot move this broadcast to {to} now")
+
+    async def pause(self, broadcast_id: int) -> None:
+        async with self._writing() as conn:
+            done = await conn.execute(
+                update(BROADCASTS)
+                .where(
+                    _B.id == broadcast_id,
+                    _B.status.in_(
+                        (
+                            BroadcastStatus.APPROVED,
+                            BroadcastStatus.PLANNING,
+                            BroadcastStatus.SENDING,
+                        )
+                    ),
+                )
+                .values(status=BroadcastStatus.PAUSED, updated_at=time.time())
+            )
+            if done.rowcount != 1:
+                raise Conflict("only a broadcast being sent can be paused")
+            await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(_O.broadcast_id == broadcast_id, _O.status == BulkStatus.QUEUED)
+                .values(status=BulkStatus.PAUSED)
+            )
+
+    async def resume(self, broadcast_id: int) -> None:
+        current = await self.get(broadcast_id)
+        if current.expires_at is not None and current.expires_at <= time.time():
+            raise Conflict("this broadcast has expired")
+        async with self._engine.connect() as conn:
+            planned = await conn.scalar(select(_B.planned_at).where(_B.id == broadcast_id))
+        to = BroadcastStatus.SENDING if planned else BroadcastStatus.APPROVED
+        async with self._writing() as conn:
+            done = await conn.execute(
+                update(BROADCASTS)
+                .where(_B.id == broadcast_id, _B.status == BroadcastStatus.PAUSED)
+                .values(status=to, updated_at=time.time())
+            )
+            if done.rowcount != 1:
+                raise Conflict("only a paused broadcast can be resumed")
+            await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(_O.broadcast_id == broadcast_id, _O.status == BulkStatus.PAUSED)
+                .values(status=BulkStatus.QUEUED)
+            )
+        self._wake()
+
+    async def cancel(self, broadcast_id: int) -> int:
+        """Nothing more of it is sent; returns how many queued messages were stopped."""
+        async with self._writing() as conn:
+            done = await conn.execute(
+                update(BROADCASTS)
+                .where(
+                    _B.id == broadcast_id,
+                    _B.status.not_in((BroadcastStatus.CANCELLED, BroadcastStatus.EXPIRED)),
+                )
+                .values(
+                    status=BroadcastStatus.CANCELLED,
+                    updated_at=time.time(),
+                    plan_owner=None,
+                    plan_until=None,
+                )
+            )
+            if done.rowcount != 1:
+                await self.get(broadcast_id)
+                raise Conflict("this broadcast is already cancelled or expired")
+            stopped = await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(
+                    _O.broadcast_id == broadcast_id,
+                    _O.status.in_((BulkStatus.QUEUED, BulkStatus.PAUSED)),
+                )
+                .values(status=BulkStatus.CANCELLED)
+            )
+        return int(stopped.rowcount or 0)
+
+    def _wake(self) -> None:
+        if self._wake_bulk is not None:
+            self._wake_bulk()
+
+    # ----- alerts (the CAP import calls these) --------------------------------------------
+
+    async def plan_alert_broadcast(
+        self,
+        *,
+        cap_identifier: str,
+        headline_km: str,
+        headline_en: str,
+        text_km: str,
+        text_en: str,
+        area_codes: Sequence[str],
+        expires_at: float | None,
+        severity: str,
+        urgency: str,
+        supersedes: str | None = None,
+        require_approval: bool = False,
+        plan_now: bool = True,
+    ) -> int:
+        """An emergency alert to the subscribers of ``area_codes`` (topic emergency),
+        before routine announcements. ``supersedes`` cancels the pending sends of an earlier
+        alert (CAP Update). Without ``require_approval`` it is planned at once; with it, it
+        waits for the secretariat like an announcement. Returns the broadcast id; the same
+        ``cap_identifier`` twice returns the first one. ``plan_now=False`` leaves the
+        planning to the next ``tick()`` of any process (an import answers at once)."""
+        if expires_at is not None and expires_at <= time.time():
+            raise Conflict("this alert has expired")
+        existing = await self._by_cap(cap_identifier)
+        if existing is not None:
+            return existing
+        if supersedes:
+            await self.cancel_alert(supersedes)
+        self._validate(text_km, text_en, headline_km, headline_en, Topic.EMERGENCY)
+        now = time.time()
+        status = BroadcastStatus.PENDING_APPROVAL if require_approval else BroadcastStatus.APPROVED
+        values = {
+            "kind": BroadcastKind.ALERT,
+            "title_km": headline_km,
+            "title_en": headline_en,
+            "text_km": text_km,
+            "text_en": text_en,
+            "topic": Topic.EMERGENCY,
+            "area_codes": sorted(set(area_codes)),
+            "languages": [],
+            "channels": [],
+            "status": status,
+            "cap_identifier": cap_identifier,
+            "severity": severity,
+            "urgency": urgency,
+            "expires_at": expires_at,
+            "priority": Priority.ALERT,
+            "plan_cursor": 0,
+            "approved_at": None if require_approval else now,
+            "published_at": None if require_approval else now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._writing() as conn:
+            result = await conn.execute(insert(BROADCASTS).values(values).returning(_B.id))
+            broadcast_id = int(result.scalar_one())
+        if not require_approval and plan_now:
+            await self.plan(broadcast_id)
+        return broadcast_id
+
+    async def _by_cap(self, cap_identifier: str) -> int | None:
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(_B.id).where(_B.cap_identifier == cap_identifier))
+        return int(found) if found is not None else None
+
+    async def cancel_alert(self, cap_identifier: str) -> int:
+        """CAP Cancel: stop the pending sends of that alert; 0 if unknown or already over."""
+        broadcast_id = await self._by_cap(cap_identifier)
+        if broadcast_id is None:
+            return 0
+        try:
+            return await self.cancel(broadcast_id)
+        except Conflict:
+            return 0
+
+    # ----- planning -----------------------------------------------------------------------
+
+    async def _take_plan(self, broadcast_id: int, now: float) -> bool:
+        async with self._writing() as conn:
+            taken = await conn.execute(
+                update(BROADCASTS)
+                .where(
+                    _B.id == broadcast_id,
+                    _B.status.in_(_ACTIVE_PLAN),
+                    or_(_B.scheduled_at.is_(None), _B.scheduled_at <= now),
+                    or_(_B.plan_owner.is_(None), _B.plan_owner == self.owner, _B.plan_until < now),
+                )
+                .values(
+                    status=BroadcastStatus.PLANNING,
+                    plan_owner=self.owner,
+                    plan_until=now + PLAN_LEASE_S,
+                    updated_at=now,
+                )
+            )
+        return bool(taken.rowcount == 1)
+
+    async def plan(self, broadcast_id: int, *, max_chunks: int | None = None) -> bool:
+        """Write this broadcast's recipients and queued messages, chunk by chunk, from where
+        the last planner stopped. True when fully planned (then it is ``sending``)."""
+        now = time.time()
+        if not await self._take_plan(broadcast_id, now):
+            return False
+        broadcast = await self.get(broadcast_id)
+        if broadcast.expires_at is not None and broadcast.expires_at <= now:
+            await self._move(broadcast_id, _ACTIVE_PLAN, BroadcastStatus.EXPIRED)
+            return False
+        bodies = {
+            (channel, language): render_body(channel, broadcast.text(language), language)
+            for channel in self.channels
+            for language in ("km", "en")
+        }
+        chunks = 0
+        while True:
+            more = await self._plan_chunk(broadcast, bodies)
+            if more is None:
+                return False  # lost the lease, paused or cancelled
+            self._wake()
+            if not more:
+                break
+            chunks += 1
+            if max_chunks is not None and chunks >= max_chunks:
+                return False
+        async with self._writing() as conn:
+            await conn.execute(
+                update(BROADCASTS)
+                .where(
+                    _B.id == broadcast_id,
+                    _B.plan_owner == self.owner,
+                    _B.status == BroadcastStatus.PLANNING,
+                )
+                .values(
+                    status=BroadcastStatus.SENDING,
+                    planned_at=time.time(),
+                    plan_owner=None,
+                    plan_until=None,
+                    updated_at=time.time(),
+                )
+            )
+        return True
+
+    def _targets(self, broadcast: Broadcast, sub: Any) -> bool:
+        topics = sub.topics or []
+        if broadcast.topic not in topics:
+            return False
+        if broadcast.languages and sub.language not in broadcast.languages:
+            return False
+        if broadcast.channels and sub.channel not in broadcast.channels:
+            return False
+        return area_matches(sub.area_code, broadcast.area_codes)
+
+    def _messenger_body(
+        self,
+        broadcast: Broadcast,
+        sub: Any,
+        body: dict[str, Any],
+        now: float,
+        template: str | None,
+    ) -> dict[str, Any] | None:
+        """Messenger's 24-hour rule: inside it a normal update; outside it a notification
+        token or an approved utility template; else None (skipped)."""
+        if sub.last_inbound_at is not None and now - sub.last_inbound_at < MESSENGER_WINDOW_S:
+            return {**body, "messaging_type": "RESPONSE"}
+        if sub.notification_token and (sub.token_expires_at or 0) > now:
+            return {**body, "notification_token": sub.notification_token}
+        if template:
+            return {**body, "utility_template": template}
+        return None
+
+    async def _plan_chunk(
+        self, broadcast: Broadcast, bodies: dict[tuple[str, str], dict[str, Any]]
+    ) -> bool | None:
+        """One chunk in one transaction; True if more subscribers follow, None if the
+        planner no longer holds the broadcast."""
+        now = time.time()
+        async with self._writing() as conn:
+            cursor = await self._hold(conn, broadcast.id, now)
+            if cursor is None:
+                return None
+            subs = (
+                await conn.execute(
+                    select(SUBSCRIBERS)
+                    .where(_S.id > cursor, _S.active.is_(True))
+                    .order_by(_S.id)
+                    .limit(self.chunk)
+                )
+            ).all()
+            if not subs:
+                return False
+            template = await conn.scalar(
+                select(BROADCASTS.c.utility_template).where(_B.id == broadcast.id)
+            )
+            recipients: list[dict[str, Any]] = []
+            messages: dict[int, dict[str, Any]] = {}
+            for sub in subs:
+                if not self._targets(broadcast, sub):
+                    continue
+                body = bodies.get((sub.channel, sub.language if sub.language == "en" else "km"))
+                status, reason = RecipientStatus.PLANNED, None
+                if body is None:
+                    status, reason = RecipientStatus.SKIPPED, SkipReason.NO_SENDER
+                elif sub.channel == "messenger":
+                    body = self._messenger_body(broadcast, sub, body, now, template)
+                    if body is None:
+                        status, reason = RecipientStatus.SKIPPED, SkipReason.MESSENGER_OUTSIDE_24H
+                recipients.append(
+                    {
+                        "broadcast_id": broadcast.id,
+                        "subscriber_id": sub.id,
+                        "channel": sub.channel,
+                        "area_code": sub.area_code,
+                        "status": status,
+                        "reason": reason,
+                    }
+                )
+                if body is not None:
+                    messages[sub.id] = {"sub": sub, "body": body}
+            if recipients:
+                await conn.execute(
+                    self._insert(RECIPIENTS).on_conflict_do_nothing(
+                        index_elements=["broadcast_id", "subscriber_id"]
+                    ),
+                    recipients,
+                )
+            if messages:
+                ids = (
+                    await conn.execute(
+                        select(_R.id, _R.subscriber_id).where(
+                            _R.broadcast_id == broadcast.id,
+                            _R.subscriber_id.in_(list(messages)),
+                        )
+                    )
+                ).all()
+                kind = (
+                    OutboundKind.ALERT
+                    if broadcast.kind == BroadcastKind.ALERT
+                    else OutboundKind.BROADCAST
+                )
+                priority = (
+                    Priority.ALERT if broadcast.kind == BroadcastKind.ALERT else Priority.BULK
+                )
+                due = broadcast.scheduled_at or 0.0
+                rows = []
+                for recipient_id, subscriber_id in ids:
+                    sub = messages[subscriber_id]["sub"]
+                    row = {
+                        "channel": sub.channel,
+                        "chat_id": sub.chat_id,
+                        "kind": kind,
+                        "body": messages[subscriber_id]["body"],
+                        "status": BulkStatus.QUEUED,
+                        "attempts": 0,
+                        "due_at": due,
+                        "priority": int(priority),
+                        "broadcast_id": broadcast.id,
+                        "recipient_id": recipient_id,
+                        "expires_at": broadcast.expires_at,
+                    }
+                    rows.append(row)
+                await conn.execute(insert(BULK_OUTBOUND), _with_created(rows))
+            await conn.execute(
+                update(BROADCASTS)
+                .where(_B.id == broadcast.id)
+                .values(plan_cursor=subs[-1].id, plan_until=time.time() + PLAN_LEASE_S)
+            )
+        return len(subs) == self.chunk
+
+    async def _hold(self, conn: AsyncConnection, broadcast_id: int, now: float) -> int | None:
+        """Renew the planner's lease in the chunk's transaction (locking the broadcast row
+        on PostgreSQL) and read the cursor; None if no longer ours."""
+        result = await conn.execute(
+            update(BROADCASTS)
+            .where(
+                _B.id == broadcast_id,
+                _B.plan_owner == self.owner,
+                _B.status == BroadcastStatus.PLANNING,
+            )
+            .values(plan_until=now + PLAN_LEASE_S)
+            .returning(_B.plan_cursor)
+        )
+        found = result.first()
+        return int(found[0]) if found is not None else None
+
+    # ----- the background loop ------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Plan what is due, end what is finished, expire what passed its time."""
+        now = time.time()
+        async with self._engine.connect() as conn:
+            due = [
+                r.id
+                for r in await conn.execute(
+                    select(_B.id).where(
+                        _B.status.in_(_ACTIVE_PLAN),
+                        or_(_B.scheduled_at.is_(None), _B.scheduled_at <= now),
+                        or_(
+                            _B.plan_owner.is_(None),
+                            _B.plan_until < now,
+                            _B.plan_owner == self.owner,
+                        ),
+                    )
+                )
+            ]
+        for broadcast_id in due:
+            await self.plan(broadcast_id)
+        async with self._writing() as conn:
+            await conn.execute(
+                update(BROADCASTS)
+                .where(
+                    _B.status.in_(
+                        (
+                            BroadcastStatus.APPROVED,
+                            BroadcastStatus.PLANNING,
+                            BroadcastStatus.SENDING,
+                            BroadcastStatus.PAUSED,
+                            BroadcastStatus.PENDING_APPROVAL,
+                            BroadcastStatus.DRAFT,
+                        )
+                    ),
+                    _B.expires_at.is_not(None),
+                    _B.expires_at <= now,
+                )
+                .values(status=BroadcastStatus.EXPIRED, updated_at=now)
+            )
+            await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(
+                    _O.status.in_((BulkStatus.QUEUED, BulkStatus.PAUSED)),
+                    _O.expires_at.is_not(None),
+                    _O.expires_at <= now,
+                )
+                .values(status=BulkStatus.EXPIRED)
+            )
+            open_rows = (
+                select(_O.id)
+                .where(
+                    _O.broadcast_id == _B.id,
+                    _O.status.in_((BulkStatus.QUEUED, BulkStatus.SENDING)),
+                )
+                .exists()
+            )
+            await conn.execute(
+                update(BROADCASTS)
+                .where(_B.status == BroadcastStatus.SENDING, ~open_rows)
+                .values(status=BroadcastStatus.DONE, updated_at=now)
+            )
+
+    def stop(self) -> None:
+        """End ``run()`` after the current tick (no query cut short)."""
+        self._stopped.set()
+
+    async def run(self, every_s: float = 1.0) -> None:
+        while not self._stopped.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.exception("dissemination.tick_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), every_s)
+
+    # ----- reports ------------------------------------------------------------------------
+
+    async def recipient_count(self, broadcast: Broadcast) -> dict[str, int]:
+        """How many subscribers a broadcast would reach now, per channel (the preview)."""
+        counts: dict[str, int] = {}
+        last = 0
+        async with self._engine.connect() as conn:
+            while True:
+                subs = (
+                    await conn.execute(
+                        select(_S.id, _S.channel, _S.topics, _S.language, _S.area_code)
+                        .where(_S.id > last, _S.active.is_(True))
+                        .order_by(_S.id)
+                        .limit(5000)
+                    )
+                ).all()
+                if not subs:
+                    break
+                last = subs[-1].id
+                for sub in subs:
+                    if self._targets(broadcast, sub):
+                        counts[sub.channel] = counts.get(sub.channel, 0) + 1
+        return counts
+
+    async def report(self, broadcast_id: int) -> Report:
+        current = await self.get(broadcast_id)
+        report = Report(broadcast_id=broadcast_id, status=current.status)
+        async with self._engine.connect() as conn:
+            skipped = await conn.execute(
+                select(_R.channel, _R.area_code, _R.reason, func.count())
+                .where(_R.broadcast_id == broadcast_id, _R.status == RecipientStatus.SKIPPED)
+                .group_by(_R.channel, _R.area_code, _R.reason)
+            )
+            for channel, area, reason, count in skipped:
+                self._count(report, "skipped", channel, area, count)
+                report.skipped_reasons[reason] = report.skipped_reasons.get(reason, 0) + count
+            sent = await conn.execute(
+                select(_O.channel, _R.area_code, _O.status, func.count())
+                .select_from(BULK_OUTBOUND.join(RECIPIENTS, _R.id == _O.recipient_id))
+                .where(_O.broadcast_id == broadcast_id)
+                .group_by(_O.channel, _R.area_code, _O.status)
+            )
+            for channel, area, status, count in sent:
+                key = {
+                    BulkStatus.QUEUED: "queued",
+                    BulkStatus.SENDING: "queued",
+                    BulkStatus.PAUSED: "queued",
+                    BulkStatus.SENT: "sent",
+                    BulkStatus.FAILED: "failed",
+                    BulkStatus.BLOCKED: "blocked",
+                    BulkStatus.CANCELLED: "cancelled",
+                    BulkStatus.EXPIRED: "expired",
+                }.get(status, "failed")
+                self._count(report, key, channel, area, count)
+        return report
+
+    @staticmethod
+    def _count(report: Report, key: str, channel: str, area: str | None, count: int) -> None:
+        setattr(report, key, getattr(report, key) + count)
+        report.targeted += count
+        province = (area or "")[:2] or "-"
+        for table, name in ((report.by_channel, channel), (report.by_province, province)):
+            bucket = table.setdefault(name, {})
+            bucket[key] = bucket.get(key, 0) + count
+            bucket["targeted"] = bucket.get("targeted", 0) + count
+
+
+def _with_created(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC)
+    for row in rows:
+        row["created_at"] = stamp
+    return rows

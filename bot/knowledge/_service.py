@@ -189,6 +189,7 @@ class KnowledgeService:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._parsed: tuple[str, dict[str, Any]] | None = None  # (etag, document)
 
     # --- revisions ---------------------------------------------------------------------
 
@@ -201,6 +202,23 @@ class KnowledgeService:
             if row is None:
                 return None
             return Live(row.number, row.etag, row.document, row.published_at)
+
+    async def live_document(self) -> dict[str, Any] | None:
+        """The live revision's document, parsed once per revision: each call asks only for
+        the live ETag, so a publish or a roll back (by any process) shows at the next call.
+        Callers must not change it."""
+        head = await self.live_etag()
+        if head is None:
+            return None
+        cached = self._parsed
+        if cached is not None and cached[0] == head[1]:
+            return cached[1]
+        live = await self.live()
+        if live is None:  # pragma: no cover - the head was there a moment ago
+            return None
+        document = live.document()
+        self._parsed = (live.etag, document)
+        return document
 
     async def live_etag(self) -> tuple[int, str] | None:
         """The live revision's number and ETag, without its document (cheap polling)."""

@@ -19,6 +19,7 @@ from bot.console import CONSOLE
 from bot.console._canned import parse_canned
 from bot.dissemination import DISSEMINATION
 from bot.knowledge import KNOWLEDGE, Actor, KnowledgeService, SourceInput
+from kbprofile._facts import NOT_SURE, PERIODS, UNITS
 from tests.bot.console_helpers import (
     ASK_FOR_A_PERSON,
     BANTEAY_NEANG,
@@ -52,7 +53,7 @@ def seed() -> dict[str, Any]:
 def test_facts_carry_both_languages_their_source_and_verified_date() -> None:
     facts = {f.id: f for f in kbprofile.document_facts(seed())}
     grade_10 = facts["scholarship.upper_secondary"]
-    assert "៣០,០០០ រៀល ក្នុងមួយខែ" in grade_10.km
+    assert "៣០.០០០ រៀល ក្នុងមួយខែ" in grade_10.km
     assert "30,000 riel a month" in grade_10.en
     assert grade_10.url.startswith("https://")
     assert grade_10.source
@@ -64,9 +65,9 @@ def test_facts_carry_both_languages_their_source_and_verified_date() -> None:
 def test_a_placeholder_reads_the_amount_or_the_official_not_sure_words() -> None:
     document = seed()
     text = "អាហារូបករណ៍ថ្នាក់ទី១០៖ {fact:scholarship.upper_secondary}។"
-    assert kbprofile.fill_facts(text, document, "km") == ("អាហារូបករណ៍ថ្នាក់ទី១០៖ ៣០,០០០ រៀល ក្នុងមួយខែ។")
+    assert kbprofile.fill_facts(text, document, "km") == ("អាហារូបករណ៍ថ្នាក់ទី១០៖ ៣០.០០០ រៀល ក្នុងមួយខែ។")
     assert kbprofile.fill_facts("{fact:nssf.health_contribution}", document, "en") == (
-        "2.6 percent of the wage"
+        "2.6% of wages"
     )
     unknown = kbprofile.fill_facts("{fact:disability_allowance.monthly}", document, "km")
     assert unknown.startswith(NOT_SURE_KM)
@@ -78,11 +79,13 @@ def test_a_placeholder_reads_the_amount_or_the_official_not_sure_words() -> None
     assert "៣០" not in nothing
 
 
-def test_the_not_sure_words_are_the_assistants() -> None:
-    messages = yaml.safe_load((KNOWLEDGE_DIR / "messages.yml").read_text("utf-8"))
-    from kbprofile._facts import NOT_SURE
-
-    assert messages["messages"]["not_sure_contact"] == NOT_SURE
+def test_the_words_are_the_assistants() -> None:
+    messages = yaml.safe_load((KNOWLEDGE_DIR / "messages.yml").read_text("utf-8"))["messages"]
+    assert messages["not_sure_contact"] == NOT_SURE
+    for unit, (km, en) in UNITS.items():
+        assert messages[f"amount_{unit}"] == {"km": km, "en": en}
+    for period, (km, en) in PERIODS.items():
+        assert messages[f"period_{period}"] == {"km": km, "en": en}
 
 
 def test_shipped_canned_replies_quote_only_facts_the_catalogue_has() -> None:
@@ -164,7 +167,7 @@ async def test_broadcast_facts_follow_a_publish_and_a_roll_back(gateway, databas
         )
         assert status == 303
         broadcast = await client.app[DISSEMINATION].get(int(location.rsplit("/", 1)[1]))
-        assert "៣៥,០០០ រៀល ក្នុងមួយខែ" in broadcast.text_km
+        assert "៣៥.០០០ រៀល ក្នុងមួយខែ" in broadcast.text_km
         assert "35,000 riel a month" in broadcast.text_en
         await service.rollback(bopha, 1)
         status, page = await user.get("/console/broadcasts")
@@ -193,8 +196,8 @@ async def test_canned_replies_insert_the_live_amount_in_the_citizens_language(
         status, page = await sokha.get(f"/console/c/{item['id']}")
         assert status == 200
         khmer = page.index(
-            "ប្រាក់អាហារូបករណ៍សម្រាប់សិស្សថ្នាក់ទី១ ដល់ទី៩ គឺ ២០,០០០ រៀល ក្នុងមួយខែ "
-            "ហើយសម្រាប់សិស្សថ្នាក់ទី១០ ដល់ទី១២ គឺ ៣០,០០០ រៀល ក្នុងមួយខែ។"
+            "ប្រាក់អាហារូបករណ៍សម្រាប់សិស្សថ្នាក់ទី១ ដល់ទី៩ គឺ ២០.០០០ រៀល ក្នុងមួយខែ "
+            "ហើយសម្រាប់សិស្សថ្នាក់ទី១០ ដល់ទី១២ គឺ ៣០.០០០ រៀល ក្នុងមួយខែ។"
         )
         english = page.index("and 30,000 riel a month for grades 10 to 12.")
         assert khmer < english  # the citizen's language first
@@ -202,8 +205,8 @@ async def test_canned_replies_insert_the_live_amount_in_the_citizens_language(
         assert NOT_SURE_KM in page  # the disability allowance is not known
         await publish_grade_10(service, chenda, bopha, 35000)
         status, page = await sokha.get(f"/console/c/{item['id']}")
-        assert "ថ្នាក់ទី១០ ដល់ទី១២ គឺ ៣៥,០០០ រៀល ក្នុងមួយខែ។" in page
+        assert "ថ្នាក់ទី១០ ដល់ទី១២ គឺ ៣៥.០០០ រៀល ក្នុងមួយខែ។" in page
         assert "and 35,000 riel a month for grades 10 to 12." in page
-        assert "៣០,០០០ រៀល" not in page
+        assert "៣០.០០០ រៀល" not in page
     finally:
         await sokha.close()

@@ -186,11 +186,10 @@ async def conversation(request: web.Request) -> web.StreamResponse:
         None if who.is_admin else who.organisation_id
     )
     mine = view.status == HandoffStatus.CLAIMED and view.agent_id == who.agent_id
-    first, canned = (
-        _canned(who, view, console.canned.current(), await live_document(request))
-        if mine
-        else ("km", [])
-    )
+    replies = console.canned.current() if mine else []
+    quotes = any(reply.facts() for reply in replies)
+    document = await live_document(request) if quotes else None
+    first, canned = _canned(who, view, replies, document) if mine else ("km", [])
     return render(
         request,
         "console/conversation.html",

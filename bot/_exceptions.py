@@ -96,7 +96,18 @@ class Undeliverable(ChannelError):
 
 
 class Refused(GatewayError):
-    """An operation the gateway refuses; the message is safe to show to the person."""
+    """An operation the gateway refuses; the message is safe to show to the person.
+
+    The message is English; ``km=`` gives the same in Khmer, which the console shows to a
+    person whose console is in Khmer (``words(language)``)."""
+
+    def __init__(self, *args: object, km: str | None = None) -> None:
+        super().__init__(*args)
+        self.km = km
+
+    def words(self, language: str) -> str:
+        """The refusal in ``language`` (English when there are no Khmer words)."""
+        return self.km if language == "km" and self.km else str(self)
 
 
 HandoffError = Refused  # its first name: handoff and console code still catch it

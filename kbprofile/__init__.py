@@ -36,22 +36,29 @@ from ._convert import (
     seed_to_document,
     set_fact,
 )
+from ._facts import FACT_PLACEHOLDER, Fact, amount_text, document_facts, fact_text, fill_facts
 from ._schema import SCHEMA_PATH, load_schema, validate
 
 __all__ = [
     "AMOUNT_UNKNOWN",
     "DEFAULT_OWNERS",
+    "FACT_PLACEHOLDER",
     "HSDS_VERSION",
     "PROFILE",
     "PROFILE_VERSION",
     "SCHEMA_PATH",
+    "Fact",
     "ProfileError",
     "amount_facts",
+    "amount_text",
+    "document_facts",
     "document_to_seed",
     "dump_seed_yaml",
     "dumps",
     "etag_of",
     "fact_paths",
+    "fact_text",
+    "fill_facts",
     "get_fact",
     "load_schema",
     "loads",

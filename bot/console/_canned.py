@@ -1,5 +1,11 @@
 """Canned replies (knowledge/canned_replies.yml): CSOs edit the file, the console re-reads
-it when it changes, and a reply without both Khmer and English is refused."""
+it when it changes, and a reply without both Khmer and English is refused.
+
+A reply never hard-codes a programme's amount: it writes ``{fact:<programme>.<amount id>}``
+(the ids of the knowledge base's catalogue, e.g. ``{fact:scholarship.upper_secondary}``),
+filled when the agent opens the conversation from the knowledge base's live revision in the
+reply's language, so a publish or a roll back shows at the next page load; an amount the
+catalogue does not know reads as the assistant's "not sure, please contact ..."."""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ from typing import Any
 
 import yaml
 
+import kbprofile
+
 from .._exceptions import SettingsError
 
-__all__ = ["CannedReplies", "CannedReply", "parse_canned"]
+__all__ = ["CannedReplies", "CannedReply", "parse_canned", "seed_document"]
 
 log = logging.getLogger("bot.console")
 REQUIRED_LANGUAGES = ("km", "en")
@@ -26,12 +34,21 @@ class CannedReply:
     km: str
     en: str
 
-    def text(self, language: str, **values: str) -> str:
-        """The reply in ``language`` (Khmer unless English), placeholders filled."""
+    def text(self, language: str, document: dict[str, Any] | None = None, **values: str) -> str:
+        """The reply in ``language`` (Khmer unless English), placeholders filled: ``values``
+        by name, ``{fact:...}`` from the knowledge base's ``document``."""
         template = self.en if language == "en" else self.km
         for key, value in values.items():
             template = template.replace("{" + key + "}", value)
-        return template
+        return kbprofile.fill_facts(template, document, language)
+
+    def facts(self) -> set[str]:
+        """The ``programme.amount`` ids the reply quotes."""
+        return {
+            f"{m.group(1)}.{m.group(2)}"
+            for text in (self.km, self.en)
+            for m in kbprofile.FACT_PLACEHOLDER.finditer(text)
+        }
 
 
 def parse_canned(text: str, source: str = "canned replies") -> list[CannedReply]:
@@ -47,9 +64,12 @@ def parse_canned(text: str, source: str = "canned replies") -> list[CannedReply]
         missing = [lang for lang in REQUIRED_LANGUAGES if not str(item.get(lang) or "").strip()]
         if missing:
             raise SettingsError(f"{source}: reply {item['id']!r} has no {' or '.join(missing)}")
-        replies.append(
-            CannedReply(str(item["id"]), str(item["km"]).strip(), str(item["en"]).strip())
-        )
+        reply = CannedReply(str(item["id"]), str(item["km"]).strip(), str(item["en"]).strip())
+        km_facts = {m.group(0) for m in kbprofile.FACT_PLACEHOLDER.finditer(reply.km)}
+        en_facts = {m.group(0) for m in kbprofile.FACT_PLACEHOLDER.finditer(reply.en)}
+        if km_facts != en_facts:
+            raise SettingsError(f"{source}: reply {reply.id!r} quotes other facts in km and en")
+        replies.append(reply)
     ids = [r.id for r in replies]
     if len(set(ids)) != len(ids):
         raise SettingsError(f"{source}: reply ids must be unique")
@@ -86,3 +106,25 @@ class CannedReplies:
                 log.exception("console.bad_canned_replies")
                 self._mtime = mtime  # logged once per edit, not once per page
         return list(self._replies)
+
+
+_seed_cache: dict[Path, tuple[float, dict[str, Any]]] = {}
+
+
+def seed_document(directory: Path) -> dict[str, Any] | None:
+    """The seed files as a catalogue, for a gateway without the knowledge feature (re-read
+    when programmes.yml changes; None if there is none)."""
+    path = directory / "programmes.yml"
+    if not path.exists():
+        return None
+    mtime = path.stat().st_mtime
+    cached = _seed_cache.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    try:
+        document = kbprofile.seed_to_document(directory)
+    except kbprofile.ProfileError:
+        log.warning("console.bad_seed")
+        return None
+    _seed_cache[path] = (mtime, document)
+    return document

@@ -12,16 +12,18 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from khmer_nlu.graphemes import shorten
 
+from .. import keys
 from ..accounts import CSO_ROLES, Role, Viewer
 from ..handoff import HANDOFFS, LIVE, RESYNC, HandoffView, HistoryItem, LiveEvent
 from ..storage._db import HandoffStatus
 from ._auth import AUTH, COOKIE
-from ._canned import CannedReply
+from ._canned import CannedReply, seed_document
 from ._features import ConsoleFeature, FeatureRoutes
 from ._labels import word
 from ._middleware import SECURITY_HEADERS
@@ -145,8 +147,23 @@ async def queue_api(request: web.Request) -> web.StreamResponse:
 # ----- one conversation --------------------------------------------------------------------
 
 
+async def live_document(request: web.Request) -> dict[str, Any] | None:
+    """The knowledge base's live catalogue (the seed files without the knowledge feature)."""
+    from ..knowledge import KNOWLEDGE  # here: the knowledge feature imports the console
+
+    knowledge = request.config_dict.get(KNOWLEDGE)
+    if knowledge is not None:
+        document = await knowledge.live_document()
+        if document is not None:
+            return document
+    return seed_document(request.config_dict[keys.SETTINGS].knowledge_dir)
+
+
 def _canned(
-    who: Viewer, view: HandoffView, replies: Sequence[CannedReply]
+    who: Viewer,
+    view: HandoffView,
+    replies: Sequence[CannedReply],
+    document: dict[str, Any] | None = None,
 ) -> tuple[str, list[CannedButton]]:
     first = "en" if view.language == "en" else "km"
     second = "km" if first == "en" else "en"
@@ -154,7 +171,7 @@ def _canned(
     buttons = []
     for lang in (first, second):
         for reply in replies:
-            text = reply.text(lang, **values)
+            text = reply.text(lang, document, **values)
             short = shorten(text, CANNED_CHARS + 1)  # a button's title, cut between clusters
             buttons.append(CannedButton(lang, text, short))
     return first, buttons
@@ -164,14 +181,15 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     """One conversation: header, summary, history and actions."""
     who = viewer(request)
     console = state(request)
-    view, history = await request.config_dict[HANDOFFS].conversation(
-        who, _handoff_id(request)
-    )
+    view, history = await request.config_dict[HANDOFFS].conversation(who, _handoff_id(request))
     orgs, agents = await console.admin.transfer_targets(
         None if who.is_admin else who.organisation_id
     )
     mine = view.status == HandoffStatus.CLAIMED and view.agent_id == who.agent_id
-    first, canned = _canned(who, view, console.canned.current()) if mine else ("km", [])
+    replies = console.canned.current() if mine else []
+    quotes = any(reply.facts() for reply in replies)
+    document = await live_document(request) if quotes else None
+    first, canned = _canned(who, view, replies, document) if mine else ("km", [])
     return render(
         request,
         "console/conversation.html",
@@ -193,9 +211,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
 async def conversation_partial(request: web.Request) -> web.StreamResponse:
     """The history alone, for live refreshes."""
-    history = await request.config_dict[HANDOFFS].history(
-        viewer(request), _handoff_id(request)
-    )
+    history = await request.config_dict[HANDOFFS].history(viewer(request), _handoff_id(request))
     return render(request, "console/_history.html", lines=_lines(history, ui_language(request)))
 
 

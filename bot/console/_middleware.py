@@ -116,15 +116,16 @@ def _refused(request: web.Request, exc: Refused) -> web.Response:
     if wants_json(request) or (is_api(request) and request.method in SAFE_METHODS):
         return web.json_response({"error": str(exc)}, status=status)
     feature = state(request).registry.feature_of(request)
+    lang = ui_language(request)
     return render(
         request,
         "console/error.html",
         status,
-        title=str(exc),
+        title=exc.words(lang),
         page="error",
-        message=str(exc),
+        message=exc.words(lang),
         back=_back(request, feature),
-        lang=ui_language(request),
+        lang=lang,
     )
 
 

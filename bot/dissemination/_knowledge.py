@@ -1,59 +1,43 @@
-"""Facts an announcement may quote, from the knowledge base, so amounts and dates are the
-harmonised ones. Today the knowledge/*.yml files; a live knowledge base replaces this one
-function later."""
+"""Facts an announcement may quote, from the knowledge base's LIVE revision (issue #14), so
+amounts and dates are the harmonised ones and a publish or a roll back changes what the
+console offers at the next page load; the seed files (knowledge/programmes.yml) only when
+the gateway runs without the knowledge feature."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from pathlib import Path
-from typing import Any
 
-import yaml
+from aiohttp import web
 
-__all__ = ["Fact", "knowledge_facts"]
+import kbprofile
+from kbprofile import Fact
 
-UNITS = {"riel": ("រៀល", "riel"), "percent": ("ភាគរយ", "percent")}
-PERIODS = {
-    "per_month": ("ក្នុងមួយខែ", "a month"),
-    "per_visit": ("ក្នុងមួយដង", "a visit"),
-    "per_baby": ("ក្នុងម្នាក់", "per baby"),
-    "of_wage": ("នៃប្រាក់ឈ្នួល", "of the wage"),
-}
-KHMER_DIGITS = str.maketrans("0123456789", "០១២៣៤៥៦៧៨៩")
+from .. import keys
+from ..knowledge import KNOWLEDGE
+
+__all__ = ["Fact", "knowledge_facts", "seed_facts"]
+
+log = logging.getLogger("bot.dissemination")
 
 
-@dataclass(frozen=True)
-class Fact:
-    id: str
-    km: str
-    en: str
-
-
-def _amount(topic: dict[str, Any], amount: dict[str, Any]) -> tuple[str, str] | None:
-    if amount.get("unknown") or "value" not in amount:
-        return None
-    label = amount.get("label") or topic.get("title") or {}
-    value = f"{amount['value']:,}"
-    unit = UNITS.get(str(amount.get("unit")), ("", ""))
-    period = PERIODS.get(str(amount.get("period")), ("", ""))
-    km = f"{label.get('km', '')}៖ {value.translate(KHMER_DIGITS)} {unit[0]} {period[0]}"
-    en = f"{label.get('en', '')}: {value} {unit[1]} {period[1]}"
-    return km.strip(), en.strip()
-
-
-def knowledge_facts(directory: Path) -> list[Fact]:
-    """Each programme's summary and amounts, in Khmer and English."""
-    path = directory / "programmes.yml"
-    if not path.exists():
+def seed_facts(directory: Path) -> list[Fact]:
+    """The seed files' facts (no live knowledge base here)."""
+    if not (directory / "programmes.yml").exists():
         return []
-    data: dict[str, Any] = yaml.load(path.read_text("utf-8"), Loader=yaml.CSafeLoader) or {}
-    facts: list[Fact] = []
-    for key, topic in (data.get("topics") or {}).items():
-        summary = topic.get("summary") or {}
-        if summary.get("km") and summary.get("en"):
-            facts.append(Fact(f"{key}.summary", summary["km"], summary["en"]))
-        for amount in topic.get("amounts") or []:
-            texts = _amount(topic, amount)
-            if texts:
-                facts.append(Fact(f"{key}.{amount.get('id', 'amount')}", *texts))
-    return facts
+    try:
+        return kbprofile.document_facts(kbprofile.seed_to_document(directory))
+    except kbprofile.ProfileError:
+        log.warning("dissemination.bad_seed")
+        return []
+
+
+async def knowledge_facts(request: web.Request) -> list[Fact]:
+    """Each programme's summary and known amounts, in Khmer and English, with source and
+    verified date, from the live revision."""
+    knowledge = request.config_dict.get(KNOWLEDGE)
+    if knowledge is not None:
+        document = await knowledge.live_document()
+        if document is not None:
+            return kbprofile.document_facts(document)
+    return seed_facts(request.config_dict[keys.SETTINGS].knowledge_dir)

@@ -56,6 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
     "expires": {"en": "Expires at (Phnom Penh time)", "km": "ផុតកំណត់នៅ (ម៉ោងភ្នំពេញ)"},
     "fact": {"en": "Insert a fact from the knowledge base", "km": "បញ្ចូលព័ត៌មានពីមូលដ្ឋានចំណេះដឹង"},
     "none": {"en": "(none)", "km": "(គ្មាន)"},
+    "verified": {"en": "verified on", "km": "ផ្ទៀងផ្ទាត់នៅ"},
     "save": {"en": "Save draft", "km": "រក្សាទុកសេចក្តីព្រាង"},
     "status": {"en": "Status", "km": "ស្ថានភាព"},
     "preview": {"en": "Preview per channel", "km": "មើលជាមុនតាមបណ្តាញ"},
@@ -145,7 +146,7 @@ def _url(request: web.Request, name: str, **parts: str | int) -> str:
 
 async def list_page(request: web.Request) -> web.Response:
     lang = ui_language(request)
-    facts = knowledge_facts(request.config_dict[keys.SETTINGS].knowledge_dir)
+    facts = await knowledge_facts(request)
     return render(
         request,
         "dissemination/list.html",
@@ -165,9 +166,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     text_km, text_en = form.get("text_km", ""), form.get("text_en", "")
     fact_id = form.get("fact", "")
     if fact_id:
-        facts = {
-            f.id: f for f in knowledge_facts(request.config_dict[keys.SETTINGS].knowledge_dir)
-        }
+        facts = {f.id: f for f in await knowledge_facts(request)}
         if fact_id in facts:
             text_km = f"{text_km}\n{facts[fact_id].km}".strip()
             text_en = f"{text_en}\n{facts[fact_id].en}".strip()

@@ -62,6 +62,17 @@ _URL = re.compile(r"https?://[^\s/]+\.[a-z]{2,}(/\S*)?")
 _PUBLISHED = re.compile(r"undated|~?\d{4}(-\d{2}(-\d{2})?)?")
 OPTIONAL_FACTS = ("eligibility_description", "alert")  # a draft may add these
 _HOST = re.compile(r"https?://([^/:]+)")
+# Refusals' Khmer words (the console shows them to a person whose console is in Khmer).
+SOURCE_PARTS_KM = {
+    "url": "អាសយដ្ឋានគេហទំព័រ",
+    "title": "ចំណងជើង",
+    "issuer": "អ្នកចេញផ្សាយ",
+    "date": "កាលបរិច្ឆេទចេញផ្សាយ",
+    "verified": "កាលបរិច្ឆេទផ្ទៀងផ្ទាត់",
+}
+LANGUAGES_KM = {"km": "ខ្មែរ", "en": "អង់គ្លេស"}
+SAME_TIME_KM = "កំណែមួយទៀតត្រូវបានផ្សព្វផ្សាយក្នុងពេលតែមួយ៖ សូមព្យាយាមម្តងទៀត"
+NO_REVISION_KM = "មូលដ្ឋានចំណេះដឹងមិនទាន់មានកំណែដែលបានផ្សព្វផ្សាយនៅឡើយទេ"
 # Official sources: the government's own sites (the NSPC, the ministries, NSAF, NSSF).
 OFFICIAL_SUFFIXES = (".gov.kh",)
 
@@ -102,17 +113,31 @@ class SourceInput:
         """Invalid (nothing saved) if a part is missing or malformed."""
         for name in ("url", "title", "issuer", "date", "verified"):
             if not getattr(self, name).strip():
-                raise Invalid(f"the source needs its {name}")
+                raise Invalid(
+                    f"the source needs its {name}", km=f"ប្រភពត្រូវមាន{SOURCE_PARTS_KM[name]}"
+                )
         if not _URL.fullmatch(self.url.strip()):
-            raise Invalid("the source's url is not a web address")
+            raise Invalid(
+                "the source's url is not a web address",
+                km="អាសយដ្ឋានរបស់ប្រភពមិនមែនជាអាសយដ្ឋានគេហទំព័រទេ",
+            )
         if not _PUBLISHED.fullmatch(self.date.strip()):
-            raise Invalid("the source's date is not YYYY-MM-DD, YYYY-MM, YYYY or undated")
+            raise Invalid(
+                "the source's date is not YYYY-MM-DD, YYYY-MM, YYYY or undated",
+                km="កាលបរិច្ឆេទរបស់ប្រភពត្រូវជា YYYY-MM-DD, YYYY-MM, YYYY ឬ undated",
+            )
         try:
             verified = dt.date.fromisoformat(self.verified.strip())
         except ValueError as exc:
-            raise Invalid("the verified date is not YYYY-MM-DD") from exc
+            raise Invalid(
+                "the verified date is not YYYY-MM-DD",
+                km="កាលបរិច្ឆេទផ្ទៀងផ្ទាត់ត្រូវជា YYYY-MM-DD",
+            ) from exc
         if verified > today:
-            raise Invalid("the verified date is in the future")
+            raise Invalid(
+                "the verified date is in the future",
+                km="កាលបរិច្ឆេទផ្ទៀងផ្ទាត់មិនអាចនៅថ្ងៃអនាគតបានទេ",
+            )
 
 
 @dataclass(frozen=True)
@@ -154,27 +179,41 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FactChange]:
     ]
 
 
-def publish_problems(service: Mapping[str, Any], changes: list[FactChange]) -> list[str]:
-    """Why a draft may not be published yet (empty: it may)."""
+def publish_problems(
+    service: Mapping[str, Any], changes: list[FactChange], language: str = "en"
+) -> list[str]:
+    """Why a draft may not be published yet (empty: it may), in English or Khmer."""
+    km = language == "km"
     problems = []
     sources = {s["id"]: s for s in service.get("sources", [])}
     for change in changes:
         fact = change.new
         if fact is None:
             continue
+        path = change.path
         if "value" not in fact:
-            for language in ("km", "en"):
-                if not str(fact.get(language, "")).strip():
-                    problems.append(f"{change.path}: the {language} text is missing")
+            for lang in ("km", "en"):
+                if not str(fact.get(lang, "")).strip():
+                    problems.append(
+                        f"{path}៖ ខ្វះអត្ថបទ{LANGUAGES_KM[lang]}"
+                        if km
+                        else f"{path}: the {lang} text is missing"
+                    )
         source = sources.get(fact.get("source", ""))
         if source is None or not all(
             str(source.get(k, "")).strip() for k in ("url", "title", "issuer", "date")
         ):
-            problems.append(f"{change.path}: no source (url, title, issuer, date)")
+            problems.append(
+                f"{path}៖ គ្មានប្រភព (អាសយដ្ឋាន ចំណងជើង អ្នកចេញផ្សាយ កាលបរិច្ឆេទ)"
+                if km
+                else f"{path}: no source (url, title, issuer, date)"
+            )
         try:
             dt.date.fromisoformat(str(fact.get("assured_date", "")))
         except ValueError:
-            problems.append(f"{change.path}: no verified date")
+            problems.append(
+                f"{path}៖ គ្មានកាលបរិច្ឆេទផ្ទៀងផ្ទាត់" if km else f"{path}: no verified date"
+            )
     return problems
 
 
@@ -189,6 +228,7 @@ class KnowledgeService:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._parsed: tuple[str, dict[str, Any]] | None = None  # (etag, document)
 
     # --- revisions ---------------------------------------------------------------------
 
@@ -201,6 +241,23 @@ class KnowledgeService:
             if row is None:
                 return None
             return Live(row.number, row.etag, row.document, row.published_at)
+
+    async def live_document(self) -> dict[str, Any] | None:
+        """The live revision's document, parsed once per revision: each call asks only for
+        the live ETag, so a publish or a roll back (by any process) shows at the next call.
+        Callers must not change it."""
+        head = await self.live_etag()
+        if head is None:
+            return None
+        cached = self._parsed
+        if cached is not None and cached[0] == head[1]:
+            return cached[1]
+        live = await self.live()
+        if live is None:  # pragma: no cover - the head was there a moment ago
+            return None
+        document = live.document()
+        self._parsed = (live.etag, document)
+        return document
 
     async def live_etag(self) -> tuple[int, str] | None:
         """The live revision's number and ETag, without its document (cheap polling)."""
@@ -224,7 +281,7 @@ class KnowledgeService:
         async with self._sessions() as session:
             row = await session.scalar(select(KbRevision).where(KbRevision.number == number))
         if row is None:
-            raise NotFound(f"no revision {number}")
+            raise NotFound(f"no revision {number}", km=f"មិនមានកំណែទី {number} ទេ")
         return row
 
     async def _publish(
@@ -239,7 +296,10 @@ class KnowledgeService:
     ) -> KbRevision:
         problems = kbprofile.validate(document)
         if problems:
-            raise Invalid("the catalogue does not fit the profile: " + "; ".join(problems[:5]))
+            raise Invalid(
+                "the catalogue does not fit the profile: " + "; ".join(problems[:5]),
+                km="កាតាឡុកមិនត្រូវនឹងទម្រង់ទេ៖ " + "; ".join(problems[:5]),
+            )
         last = await session.scalar(select(func.max(KbRevision.number)))
         number = (last or 0) + 1
         document = copy.deepcopy(document)
@@ -265,7 +325,9 @@ class KnowledgeService:
             try:
                 await session.commit()
             except IntegrityError as exc:
-                raise Conflict("another revision was published at the same time") from exc
+                raise Conflict(
+                    "another revision was published at the same time", km=SAME_TIME_KM
+                ) from exc
             log.info("knowledge.imported", extra={"revision": row.number})
             return row.number
 
@@ -291,7 +353,7 @@ class KnowledgeService:
                 )
             ).first()
         if row is None:
-            raise NotAllowed("this console user no longer exists")
+            raise NotAllowed("this console user no longer exists", km="អ្នកប្រើប្រាស់នេះលែងមានទៀតហើយ")
         return Actor(viewer.agent_id, viewer.role, str(row[0]), str(row[1]), str(row[2]))
 
     @staticmethod
@@ -308,11 +370,11 @@ class KnowledgeService:
     async def _live_service(self, service_id: str) -> tuple[int, dict[str, Any]]:
         live = await self.live()
         if live is None:
-            raise Conflict("the knowledge base has no published revision yet")
+            raise Conflict("the knowledge base has no published revision yet", km=NO_REVISION_KM)
         for service in live.document()["services"]:
             if service["id"] == service_id:
                 return live.number, service
-        raise NotFound(f"no programme {service_id!r}")
+        raise NotFound(f"no programme {service_id!r}", km=f"មិនមានកម្មវិធី {service_id} ទេ")
 
     async def start(self, actor: Actor, service_id: str) -> int:
         """A new draft of ``service_id`` from the live revision; takes the edit lock."""
@@ -320,7 +382,9 @@ class KnowledgeService:
         if not self.may_draft(actor, service):
             raise NotAllowed(
                 f"{service_id} belongs to {service['organization_id']}: "
-                "an editor changes only their own ministry's programmes"
+                "an editor changes only their own ministry's programmes",
+                km=f"{service_id} ជារបស់ {service['organization_id']}៖ "
+                "អ្នកកែសម្រួលកែបានតែកម្មវិធីរបស់ក្រសួងខ្លួនប៉ុណ្ណោះ",
             )
         now = self._clock()
         async with self._sessions() as session:
@@ -348,7 +412,7 @@ class KnowledgeService:
         async with self._sessions() as session:
             row = await session.get(KbChange, change_id)
         if row is None:
-            raise NotFound(f"no change {change_id}")
+            raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
         return row
 
     async def changes(self, *, open_only: bool = True) -> list[KbChange]:
@@ -382,7 +446,10 @@ class KnowledgeService:
     ) -> None:
         lock = await session.get(KbLock, service_id)
         if lock is not None and lock.agent_id != agent_id and _aware(lock.expires_at) > now:
-            raise Conflict(f"someone else is editing {service_id}: try again later")
+            raise Conflict(
+                f"someone else is editing {service_id}: try again later",
+                km=f"មានអ្នកផ្សេងកំពុងកែ {service_id}៖ សូមព្យាយាមម្តងទៀតនៅពេលក្រោយ",
+            )
 
     async def _take_lock(
         self,
@@ -417,25 +484,33 @@ class KnowledgeService:
         async with self._sessions() as session:
             change = await session.get(KbChange, change_id, with_for_update=True)
             if change is None:
-                raise NotFound(f"no change {change_id}")
+                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
             if change.author_id != actor.agent_id:
-                raise NotAllowed("only the author edits a draft; comment instead")
+                raise NotAllowed(
+                    "only the author edits a draft; comment instead",
+                    km="មានតែអ្នកសរសេរទេដែលកែសេចក្តីព្រាងបាន៖ សូមសរសេរមតិជំនួសវិញ",
+                )
             if change.status != ChangeStatus.DRAFT:
-                raise Conflict("this change is not a draft any more")
+                raise Conflict(
+                    "this change is not a draft any more",
+                    km="ការកែប្រែនេះលែងជាសេចក្តីព្រាងទៀតហើយ",
+                )
             if change.version != version:
                 raise Conflict(
                     "this draft was saved since you opened it (a newer version exists): "
-                    "reload it and make your change again"
+                    "reload it and make your change again",
+                    km="សេចក្តីព្រាងនេះត្រូវបានរក្សាទុកតាំងពីអ្នកបានបើកវា (មានកំណែថ្មីជាង)៖ "
+                    "សូមបើកវាឡើងវិញ ហើយធ្វើការកែប្រែរបស់អ្នកម្តងទៀត",
                 )
             await self._check_lock(session, change.service_id, actor.agent_id, now)
             if source is not None:
                 source.check(now.date())
             elif change.suggestion:
-                raise Invalid("a suggestion needs a source")
+                raise Invalid("a suggestion needs a source", km="សំណើត្រូវមានប្រភព")
             service = json.loads(change.service)
             changed = _apply(service, edits, source, actor)
             if not changed:
-                raise Invalid("nothing changed")
+                raise Invalid("nothing changed", km="គ្មានអ្វីផ្លាស់ប្តូរទេ")
             change.service = json.dumps(service, ensure_ascii=False, sort_keys=True)
             change.version += 1
             change.updated_at = now
@@ -449,13 +524,16 @@ class KnowledgeService:
         async with self._sessions() as session:
             change = await session.get(KbChange, change_id, with_for_update=True)
             if change is None:
-                raise NotFound(f"no change {change_id}")
+                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
             if change.author_id != actor.agent_id:
-                raise NotAllowed("only the author submits a draft")
+                raise NotAllowed(
+                    "only the author submits a draft",
+                    km="មានតែអ្នកសរសេរទេដែលដាក់ស្នើសេចក្តីព្រាងបាន",
+                )
             if change.status != ChangeStatus.DRAFT:
-                raise Conflict("this change is not a draft")
+                raise Conflict("this change is not a draft", km="ការកែប្រែនេះមិនមែនជាសេចក្តីព្រាងទេ")
             if not diff(json.loads(change.base_service), json.loads(change.service)):
-                raise Invalid("nothing changed")
+                raise Invalid("nothing changed", km="គ្មានអ្វីផ្លាស់ប្តូរទេ")
             change.status = ChangeStatus.IN_REVIEW
             change.updated_at = self._clock()
             self._comment(session, change_id, actor, CommentKind.SUBMIT, note)
@@ -471,7 +549,10 @@ class KnowledgeService:
     ) -> None:
         body = body.strip()
         if len(body) > MAX_COMMENT_CHARS:
-            raise Invalid(f"a comment has at most {MAX_COMMENT_CHARS} characters")
+            raise Invalid(
+                f"a comment has at most {MAX_COMMENT_CHARS} characters",
+                km=f"មតិមួយមានយ៉ាងច្រើន {MAX_COMMENT_CHARS} តួអក្សរ",
+            )
         if body or kind != CommentKind.COMMENT:
             session.add(
                 KbComment(
@@ -485,25 +566,31 @@ class KnowledgeService:
 
     async def comment(self, actor: Actor, change_id: int, body: str) -> None:
         if not body.strip():
-            raise Invalid("write a comment first")
+            raise Invalid("write a comment first", km="សូមសរសេរមតិជាមុនសិន")
         async with self._sessions() as session:
             if await session.get(KbChange, change_id) is None:
-                raise NotFound(f"no change {change_id}")
+                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
             self._comment(session, change_id, actor, CommentKind.COMMENT, body)
             await session.commit()
 
     async def reject(self, actor: Actor, change_id: int, note: str) -> None:
         """in_review -> draft, with the reviewer's reason (a reviewer)."""
         if not actor.reviewer:
-            raise NotAllowed("only the secretariat's reviewers send a change back")
+            raise NotAllowed(
+                "only the secretariat's reviewers send a change back",
+                km="មានតែអ្នកពិនិត្យរបស់អគ្គលេខាធិការដ្ឋានទេដែលបញ្ជូនការកែប្រែត្រឡប់វិញបាន",
+            )
         if not note.strip():
-            raise Invalid("say why the change goes back")
+            raise Invalid(
+                "say why the change goes back",
+                km="សូមប្រាប់មូលហេតុដែលការកែប្រែត្រូវបញ្ជូនត្រឡប់វិញ",
+            )
         async with self._sessions() as session:
             change = await session.get(KbChange, change_id, with_for_update=True)
             if change is None:
-                raise NotFound(f"no change {change_id}")
+                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
             if change.status != ChangeStatus.IN_REVIEW:
-                raise Conflict("this change is not in review")
+                raise Conflict("this change is not in review", km="ការកែប្រែនេះមិនកំពុងត្រូវបានពិនិត្យទេ")
             change.status = ChangeStatus.DRAFT
             change.updated_at = self._clock()
             self._comment(session, change_id, actor, CommentKind.REJECT, note)
@@ -512,25 +599,40 @@ class KnowledgeService:
     async def publish(self, actor: Actor, change_id: int, note: str = "") -> int:
         """in_review -> published: a new live revision with the changed programme."""
         if not actor.reviewer:
-            raise NotAllowed("only the secretariat's reviewers publish")
+            raise NotAllowed(
+                "only the secretariat's reviewers publish",
+                km="មានតែអ្នកពិនិត្យរបស់អគ្គលេខាធិការដ្ឋានទេដែលផ្សព្វផ្សាយបាន",
+            )
         async with self._sessions() as session:
             change = await session.get(KbChange, change_id, with_for_update=True)
             if change is None:
-                raise NotFound(f"no change {change_id}")
+                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
             if change.author_id == actor.agent_id:
-                raise NotAllowed("a reviewer cannot publish their own draft")
+                raise NotAllowed(
+                    "a reviewer cannot publish their own draft",
+                    km="អ្នកពិនិត្យមិនអាចផ្សព្វផ្សាយសេចក្តីព្រាងរបស់ខ្លួនឯងបានទេ",
+                )
             if change.status != ChangeStatus.IN_REVIEW:
-                raise Conflict("only a change in review is published")
+                raise Conflict(
+                    "only a change in review is published",
+                    km="មានតែការកែប្រែដែលកំពុងពិនិត្យទេដែលអាចផ្សព្វផ្សាយបាន",
+                )
             base = json.loads(change.base_service)
             service = json.loads(change.service)
             problems = publish_problems(service, diff(base, service))
             if problems:
-                raise Invalid("not ready to publish: " + "; ".join(problems))
+                raise Invalid(
+                    "not ready to publish: " + "; ".join(problems),
+                    km="មិនទាន់រួចរាល់សម្រាប់ផ្សព្វផ្សាយទេ៖ "
+                    + "; ".join(publish_problems(service, diff(base, service), "km")),
+                )
             live = await session.scalar(
                 select(KbRevision).order_by(KbRevision.number.desc()).limit(1)
             )
             if live is None:
-                raise Conflict("the knowledge base has no published revision yet")
+                raise Conflict(
+                    "the knowledge base has no published revision yet", km=NO_REVISION_KM
+                )
             document = kbprofile.loads(live.document)
             index = next(
                 (i for i, s in enumerate(document["services"]) if s["id"] == change.service_id),
@@ -539,7 +641,9 @@ class KnowledgeService:
             if index is None or document["services"][index] != base:
                 raise Conflict(
                     f"{change.service_id} changed since this draft began (revision "
-                    f"{change.base_revision} -> {live.number}): start a new draft"
+                    f"{change.base_revision} -> {live.number}): start a new draft",
+                    km=f"{change.service_id} បានផ្លាស់ប្តូរតាំងពីសេចក្តីព្រាងនេះបានចាប់ផ្តើម "
+                    f"(កំណែទី {change.base_revision} -> {live.number})៖ សូមចាប់ផ្តើមសេចក្តីព្រាងថ្មី",
                 )
             document["services"][index] = service
             row = await self._publish(
@@ -558,7 +662,8 @@ class KnowledgeService:
                 await session.commit()
             except IntegrityError as exc:
                 raise Conflict(
-                    "another revision was published at the same time: try again"
+                    "another revision was published at the same time: try again",
+                    km=SAME_TIME_KM,
                 ) from exc
             log.info("knowledge.published", extra={"change": change_id, "revision": row.number})
             return row.number
@@ -566,11 +671,14 @@ class KnowledgeService:
     async def rollback(self, actor: Actor, number: int) -> int:
         """Publish revision ``number``'s document again (a reviewer)."""
         if not actor.reviewer:
-            raise NotAllowed("only the secretariat's reviewers roll back")
+            raise NotAllowed(
+                "only the secretariat's reviewers roll back",
+                km="មានតែអ្នកពិនិត្យរបស់អគ្គលេខាធិការដ្ឋានទេដែលត្រឡប់ទៅកំណែមុនបាន",
+            )
         async with self._sessions() as session:
             old = await session.scalar(select(KbRevision).where(KbRevision.number == number))
             if old is None:
-                raise NotFound(f"no revision {number}")
+                raise NotFound(f"no revision {number}", km=f"មិនមានកំណែទី {number} ទេ")
             row = await self._publish(
                 session,
                 kbprofile.loads(old.document),
@@ -582,7 +690,8 @@ class KnowledgeService:
                 await session.commit()
             except IntegrityError as exc:
                 raise Conflict(
-                    "another revision was published at the same time: try again"
+                    "another revision was published at the same time: try again",
+                    km=SAME_TIME_KM,
                 ) from exc
             log.info("knowledge.rolled_back", extra={"to": number, "revision": row.number})
             return row.number
@@ -640,31 +749,42 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _text(value: Any, path: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise Invalid(f"{path}: expected Khmer and English texts")
+        raise Invalid(
+            f"{path}: expected Khmer and English texts", km=f"{path}៖ ត្រូវការអត្ថបទខ្មែរ និងអង់គ្លេស"
+        )
     found = {}
     for language in ("km", "en"):
         text = str(value.get(language) or "").strip()
         if len(text) > MAX_TEXT_CHARS:
-            raise Invalid(f"{path}: the {language} text is too long")
+            raise Invalid(
+                f"{path}: the {language} text is too long",
+                km=f"{path}៖ អត្ថបទ{LANGUAGES_KM[language]}វែងពេក",
+            )
         found[language] = text
     return found
 
 
 def _amount(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise Invalid(f"{path}: expected an amount")
+        raise Invalid(f"{path}: expected an amount", km=f"{path}៖ ត្រូវការចំនួនទឹកប្រាក់")
     raw = str(value.get("value", "")).strip().replace(",", "")
     if raw.lower() == kbprofile.AMOUNT_UNKNOWN:
         return {"value": kbprofile.AMOUNT_UNKNOWN, "unit": None, "period": None}
     try:
         number: float | int = int(raw) if raw.isdigit() else float(raw)
     except ValueError as exc:
-        raise Invalid(f"{path}: the amount is a number or 'unknown'") from exc
+        raise Invalid(
+            f"{path}: the amount is a number or 'unknown'",
+            km=f"{path}៖ ចំនួនទឹកប្រាក់ត្រូវជាលេខ ឬ unknown (មិនដឹង)",
+        ) from exc
     if not number > 0:
-        raise Invalid(f"{path}: the amount is above 0")
+        raise Invalid(f"{path}: the amount is above 0", km=f"{path}៖ ចំនួនទឹកប្រាក់ត្រូវធំជាង ០")
     unit, period = value.get("unit"), value.get("period")
     if unit not in AMOUNT_UNITS or period not in AMOUNT_PERIODS:
-        raise Invalid(f"{path}: choose the amount's unit and period")
+        raise Invalid(
+            f"{path}: choose the amount's unit and period",
+            km=f"{path}៖ សូមជ្រើសរើសឯកតា និងរយៈពេលនៃចំនួនទឹកប្រាក់",
+        )
     return {"value": number, "unit": unit, "period": period}
 
 
@@ -699,7 +819,10 @@ def _apply(
     for path, value in edits.items():
         current = kbprofile.get_fact(service, path)
         if current is None and path not in OPTIONAL_FACTS:
-            raise Invalid(f"no fact {path!r} in {service['id']}")
+            raise Invalid(
+                f"no fact {path!r} in {service['id']}",
+                km=f"មិនមានព័ត៌មាន {path} នៅក្នុង {service['id']} ទេ",
+            )
         new = _amount(value, path) if path.endswith(".amount") else _text(value, path)
         if _value(current) == new or (current is None and not any(new.values())):
             continue

@@ -207,7 +207,10 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         version = int(_one(values, "version"))
     except ValueError as exc:
-        raise Invalid("the form has no version: reload the page") from exc
+        raise Invalid(
+            "the form has no version: reload the page",
+            km="ទម្រង់នេះគ្មានលេខកំណែ៖ សូមបើកទំព័រឡើងវិញ",
+        ) from exc
     actor = await _actor(request)
     await _service(request).save(actor, change_id, version, _edits(values), _source(values))
     raise web.HTTPSeeOther(_url(request, "change", id=change_id))
@@ -251,7 +254,10 @@ async def preview(request: web.Request) -> web.Response:
     row = await knowledge.change(path_id(request, "change"))
     live = await knowledge.live()
     if live is None:
-        raise NotFound("no published knowledge base yet")
+        raise NotFound(
+            "no published knowledge base yet",
+            km="មូលដ្ឋានចំណេះដឹងមិនទាន់មានកំណែដែលបានផ្សព្វផ្សាយនៅឡើយទេ",
+        )
     document = live.document()
     draft = json.loads(json.dumps(document))
     draft["services"] = [
@@ -305,7 +311,10 @@ async def catalogue(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)
     live = await knowledge.live()
     if live is None:  # pragma: no cover - the head was there a moment ago
-        raise NotFound("no published knowledge base yet")
+        raise NotFound(
+            "no published knowledge base yet",
+            km="មូលដ្ឋានចំណេះដឹងមិនទាន់មានកំណែដែលបានផ្សព្វផ្សាយនៅឡើយទេ",
+        )
     headers = {
         "ETag": live.etag,
         "Cache-Control": "no-cache",

@@ -135,7 +135,9 @@ async def test_statements_per_console_request_do_not_grow_with_history_or_queue(
             assert not writes(seen), (path, seen)
         with statements(client) as seen:
             status, _ = await user.get(f"/console/c/{handoff}")
-        assert len(seen) <= 8, seen  # session, conversation (5), transfer targets (2)
+        # session, conversation (5), transfer targets (2), the knowledge base's live ETag
+        # (the canned replies quote its amounts; the document is parsed once per revision)
+        assert len(seen) <= 9, seen
     finally:
         await user.close()
 

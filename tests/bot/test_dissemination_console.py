@@ -48,7 +48,7 @@ async def test_draft_approve_preview_report_and_public_feed(gateway: Any) -> Non
         assert status == 303
         broadcast_id = int(location.rsplit("/", 1)[1])
         broadcast = await service.get(broadcast_id)
-        assert "២០,០០០ រៀល" in broadcast.text_km
+        assert "២០.០០០ រៀល" in broadcast.text_km
         assert "20,000 riel" in broadcast.text_en
         status, page = await editor.get(location)
         assert status == 200

@@ -37,6 +37,15 @@ from ._convert import (
     set_fact,
 )
 from ._schema import SCHEMA_PATH, load_schema, validate
+from ._words import (
+    amount_words,
+    fact_label,
+    format_number,
+    organisation_name,
+    period_name,
+    title_of,
+    unit_name,
+)
 
 __all__ = [
     "AMOUNT_UNKNOWN",
@@ -47,17 +56,24 @@ __all__ = [
     "SCHEMA_PATH",
     "ProfileError",
     "amount_facts",
+    "amount_words",
     "document_to_seed",
     "dump_seed_yaml",
     "dumps",
     "etag_of",
+    "fact_label",
     "fact_paths",
+    "format_number",
     "get_fact",
     "load_schema",
     "loads",
     "normalise",
+    "organisation_name",
+    "period_name",
     "seed_data_to_document",
     "seed_to_document",
     "set_fact",
+    "title_of",
+    "unit_name",
     "validate",
 ]

@@ -39,6 +39,7 @@ from ._convert import (
 from ._schema import SCHEMA_PATH, load_schema, validate
 from ._words import (
     amount_words,
+    date_words,
     fact_label,
     format_number,
     organisation_name,
@@ -57,6 +58,7 @@ __all__ = [
     "ProfileError",
     "amount_facts",
     "amount_words",
+    "date_words",
     "document_to_seed",
     "dump_seed_yaml",
     "dumps",

@@ -71,6 +71,23 @@ def format_number(value: float, language: str) -> str:
     return text.translate(_TO_KHMER_DIGITS) if language == KHMER else text
 
 
+_MONTHS = {
+    ENGLISH: "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
+    KHMER: "មករា កុម្ភៈ មីនា មេសា ឧសភា មិថុនា កក្កដា សីហា កញ្ញា តុលា វិច្ឆិកា ធ្នូ".split(),
+}
+
+
+def date_words(date: str | None, language: str) -> str:
+    """An ISO date as the assistant's answers write it: 25 Nov 2026 / ២៥ វិច្ឆិកា ២០២៦
+    (anything that is not YYYY-MM-DD is returned as it is)."""
+    language = _lang(language)
+    parts = str(date or "").split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
+        return str(date or "")
+    text = f"{int(parts[2])} {_MONTHS[language][int(parts[1]) - 1]} {parts[0]}"
+    return text.translate(_TO_KHMER_DIGITS) if language == KHMER else text
+
+
 def amount_words(fact: Mapping[str, Any] | None, language: str) -> str:
     """An amount fact in words: "30,000 riel a month", "៣០.០០០ រៀល ក្នុងមួយខែ"."""
     language = _lang(language)

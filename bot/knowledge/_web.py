@@ -83,6 +83,8 @@ def _page(request: web.Request, template: str, title: str, **values: Any) -> web
         k=partial(klabel, lang=lang),
         title_words=klabel(title, lang=lang),
         amount=kbprofile.amount_words,
+        date=kbprofile.date_words,
+        num=partial(kbprofile.format_number, language=lang),
         unit_name=kbprofile.unit_name,
         period_name=kbprofile.period_name,
         page="knowledge",

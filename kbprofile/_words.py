@@ -71,6 +71,8 @@ def format_number(value: float, language: str) -> str:
     return text.translate(_TO_KHMER_DIGITS) if language == KHMER else text
 
 
+_UNDATED = {ENGLISH: "undated", KHMER: "គ្មានកាលបរិច្ឆេទ"}
+_APPROXIMATE = {ENGLISH: "about {date}", KHMER: "ប្រហែល {date}"}
 _MONTHS = {
     ENGLISH: "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
     KHMER: "មករា កុម្ភៈ មីនា មេសា ឧសភា មិថុនា កក្កដា សីហា កញ្ញា តុលា វិច្ឆិកា ធ្នូ".split(),
@@ -78,14 +80,26 @@ _MONTHS = {
 
 
 def date_words(date: str | None, language: str) -> str:
-    """An ISO date as the assistant's answers write it: 25 Nov 2026 / ២៥ វិច្ឆិកា ២០២៦
-    (anything that is not YYYY-MM-DD is returned as it is)."""
+    """A catalogue date as the assistant's answers write it: 25 Nov 2026, about May 2020,
+    2019, undated / ២៥ វិច្ឆិកា ២០២៦, ប្រហែល ឧសភា ២០២០ (anything else is returned as it is)."""
     language = _lang(language)
-    parts = str(date or "").split("-")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
-        return str(date or "")
-    text = f"{int(parts[2])} {_MONTHS[language][int(parts[1]) - 1]} {parts[0]}"
-    return text.translate(_TO_KHMER_DIGITS) if language == KHMER else text
+    raw = str(date or "")
+    if raw == "undated":
+        return _UNDATED[language]
+    approximate = raw.startswith("~")
+    parts = raw.lstrip("~").split("-")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        return raw
+    if len(parts) > 1 and not 1 <= int(parts[1]) <= 12:
+        return raw
+    words = [parts[0]]
+    if len(parts) > 1:
+        words.insert(0, _MONTHS[language][int(parts[1]) - 1])
+    if len(parts) > 2:
+        words.insert(0, str(int(parts[2])))
+    text = " ".join(words)
+    text = text.translate(_TO_KHMER_DIGITS) if language == KHMER else text
+    return _APPROXIMATE[language].format(date=text) if approximate else text
 
 
 def amount_words(fact: Mapping[str, Any] | None, language: str) -> str:

@@ -86,6 +86,7 @@ LABELS: dict[str, dict[str, str]] = {
     "q_more": {"en": "More", "km": "បន្ថែម"},
     "q_where": {"en": "Where to apply?", "km": "ចុះឈ្មោះនៅឯណា?"},
     "q_source": {"en": "Source", "km": "ប្រភព"},
+    "source_published": {"en": "Published", "km": "ចេញផ្សាយ"},
     "kind_comment": {"en": "comment", "km": "មតិយោបល់"},
     "kind_submit": {"en": "sent for review", "km": "បានបញ្ជូនទៅពិនិត្យ"},
     "kind_reject": {"en": "sent back to the author", "km": "បានប្រគល់ទៅអ្នកសរសេរវិញ"},

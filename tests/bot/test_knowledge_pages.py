@@ -63,6 +63,9 @@ def test_amounts_and_labels_in_words() -> None:
     assert kbprofile.amount_words(amount, "en") == "30,000 riel a month"
     assert kbprofile.amount_words(amount, "km") == "៣០.០០០ រៀល ក្នុងមួយខែ"
     assert kbprofile.amount_words({"value": "unknown", "unit": None}, "km").startswith("មិនដឹង")
+    assert kbprofile.date_words("2026-11-25", "km") == "២៥ វិច្ឆិកា ២០២៦"
+    assert kbprofile.date_words("~2020-05", "en") == "about May 2020"
+    assert kbprofile.date_words("undated", "km") == "គ្មានកាលបរិច្ឆេទ"
     path = "cost_options.upper_secondary.amount"
     assert kbprofile.fact_label(path, "en", service) == "Amount — Upper secondary (grades 10-12)"
     assert kbprofile.fact_label(path, "km", service) == "ចំនួនទឹកប្រាក់ — វិទ្យាល័យ (ថ្នាក់ទី១០-១២)"

@@ -29,7 +29,7 @@ async def test_the_knowledge_pages_read_in_words_on_a_phone_and_a_desktop(
     gateway: Any, browser: Browser, monkeypatch: Any
 ) -> None:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("SP4ALL_KNOWLEDGE_MAX_AGE_DAYS", "200")
+    monkeypatch.setenv("SP4ALL_KNOWLEDGE_MAX_AGE_DAYS", "5")
     client = await gateway()
     base = str(client.make_url("")).rstrip("/")
     team = await make_team(client)

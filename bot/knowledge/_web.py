@@ -326,7 +326,7 @@ async def report(request: web.Request) -> web.Response:
     def worded(found: dict[str, Any]) -> dict[str, Any]:
         service = services.get(found["service"], {})
         words = {
-            "title": kbprofile.title_of(service, lang, found["service"]),
+            "programme": kbprofile.title_of(service, lang, found["service"]),
             "owner_name": kbprofile.organisation_name(document, found["owner"], lang),
         }
         if "path" in found:

@@ -117,6 +117,8 @@ async def test_every_page_reads_in_words_in_english_and_khmer(gateway, monkeypat
         assert_no_internal_names(text, "scholarship", "in_review", "mosvy")
         status, page = await reviewer.get("/console/knowledge/report")
         text = visible(page)
+        assert "Cash payments aim to keep kids in school" in text  # the source's own title
+        assert "ប្រហែល វិច្ឆិកា ២០២៤" in text  # published "~2024-11"
         assert "ឯកសារត្រូវយកមក — ប័ណ្ណសមធម៌ច្បាប់ដើម" in text
         assert "ចំនួនទឹកប្រាក់ — វិទ្យាល័យ (ថ្នាក់ទី១០-១២)" in text
         assert_no_internal_names(text, "scholarship", "gs-nspc", "mosvy")

@@ -87,6 +87,12 @@ LABELS: dict[str, dict[str, str]] = {
     "q_where": {"en": "Where to apply?", "km": "ចុះឈ្មោះនៅឯណា?"},
     "q_source": {"en": "Source", "km": "ប្រភព"},
     "source_published": {"en": "Published", "km": "ចេញផ្សាយ"},
+    "note_seed": {"en": "The first catalogue, from the seed files", "km": "កាតាឡុកដំបូង ពីឯកសារដើម"},
+    "note_change": {"en": "Change #{number}", "km": "ការកែប្រែ #{number}"},
+    "note_rollback": {
+        "en": "Rolled back to revision {number}",
+        "km": "ត្រឡប់ទៅកំណែទី {number} វិញ",
+    },
     "kind_comment": {"en": "comment", "km": "មតិយោបល់"},
     "kind_submit": {"en": "sent for review", "km": "បានបញ្ជូនទៅពិនិត្យ"},
     "kind_reject": {"en": "sent back to the author", "km": "បានប្រគល់ទៅអ្នកសរសេរវិញ"},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -303,11 +304,37 @@ async def preview(request: web.Request) -> web.Response:
     )
 
 
+_NOTE_CHANGE = re.compile(r"change (\d+)")
+_NOTE_ROLLBACK = re.compile(r"rollback to r(\d+)")
+
+
+def note_words(note: str, lang: str) -> str:
+    """A revision's note: the notes the workflow writes itself in words, a person's as is."""
+    number = partial(kbprofile.format_number, language=lang)
+    if note == "seed":
+        return klabel("note_seed", lang=lang)
+    if found := _NOTE_CHANGE.fullmatch(note):
+        return klabel("note_change", lang=lang, number=number(int(found[1])))
+    if found := _NOTE_ROLLBACK.fullmatch(note):
+        return klabel("note_rollback", lang=lang, number=number(int(found[1])))
+    return note
+
+
 async def history(request: web.Request) -> web.Response:
     revisions = await _service(request).revisions()
     names = await _names(request, {r.published_by for r in revisions if r.published_by})
     actor = await _actor(request)
-    return _page(request, "history.html", "history", revisions=revisions, names=names, actor=actor)
+    lang = ui_language(request)
+    notes = {r.number: note_words(r.note or "", lang) for r in revisions}
+    return _page(
+        request,
+        "history.html",
+        "history",
+        revisions=revisions,
+        names=names,
+        notes=notes,
+        actor=actor,
+    )
 
 
 async def rollback(request: web.Request) -> web.StreamResponse:

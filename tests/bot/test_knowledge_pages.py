@@ -9,6 +9,7 @@ import re
 from html.parser import HTMLParser
 
 import kbprofile
+from bot.knowledge._web import note_words
 from tests.bot.console_helpers import ConsoleUser
 from tests.bot.test_knowledge import changed_grade_10, fresh_actor, make_team
 
@@ -71,6 +72,9 @@ def test_amounts_and_labels_in_words() -> None:
     assert kbprofile.fact_label(path, "km", service) == "ចំនួនទឹកប្រាក់ — វិទ្យាល័យ (ថ្នាក់ទី១០-១២)"
     assert kbprofile.fact_label("cost_options.gone.amount", "en") == "Amount"
     assert kbprofile.fact_label("something.odd", "km") == "ព័ត៌មានផ្សេងទៀត"
+    assert note_words("rollback to r2", "km") == "ត្រឡប់ទៅកំណែទី ២ វិញ"
+    assert note_words("change 7", "en") == "Change #7"
+    assert note_words("ថ្លៃថ្មីពីក្រសួង", "en") == "ថ្លៃថ្មីពីក្រសួង"
 
 
 async def test_every_page_reads_in_words_in_english_and_khmer(gateway, monkeypatch) -> None:
@@ -115,6 +119,10 @@ async def test_every_page_reads_in_words_in_english_and_khmer(gateway, monkeypat
         text = visible(page)
         assert "ក្រសួងសង្គមកិច្ច" in text  # the owner by name
         assert_no_internal_names(text, "scholarship", "in_review", "mosvy")
+        status, page = await reviewer.get("/console/knowledge/history")
+        text = visible(page)
+        assert "កាតាឡុកដំបូង ពីឯកសារដើម" in text  # revision 1's note "seed" in words
+        assert_no_internal_names(text, "seed")
         status, page = await reviewer.get("/console/knowledge/report")
         text = visible(page)
         assert "Cash payments aim to keep kids in school" in text  # the source's own title

@@ -65,6 +65,7 @@ async def test_the_knowledge_pages_read_in_words_on_a_phone_and_a_desktop(
                     (reviewer, "/console/knowledge", "programmes"),
                     (reviewer, "/console/knowledge/report", "report"),
                     (reviewer, "/console/knowledge/history", "history"),
+                    (reviewer, f"/console/knowledge/changes/{change_id}/preview", "preview"),
                 ]
                 for page, path, shot in shots:
                     await page.goto(base + path)

@@ -40,7 +40,7 @@ LABELS: dict[str, dict[str, str]] = {
     "source_verified": {"en": "Verified on (YYYY-MM-DD)", "km": "ផ្ទៀងផ្ទាត់នៅថ្ងៃ (YYYY-MM-DD)"},
     "verified": {"en": "verified", "km": "ផ្ទៀងផ្ទាត់"},
     "no_source": {"en": "no source yet", "km": "មិនទាន់មានប្រភព"},
-    "amount": {"en": "Amount (a number or unknown)", "km": "ចំនួនទឹកប្រាក់ (លេខ ឬ unknown)"},
+    "amount": {"en": "Amount (a number or unknown)", "km": "ចំនួនទឹកប្រាក់ (លេខ ឬ មិនដឹង)"},
     "save": {"en": "Save the draft", "km": "រក្សាទុកសេចក្តីព្រាង"},
     "submit": {"en": "Send for review", "km": "បញ្ជូនទៅពិនិត្យ"},
     "publish": {"en": "Publish", "km": "ផ្សព្វផ្សាយ"},
@@ -106,7 +106,7 @@ LABELS: dict[str, dict[str, str]] = {
     "in_english": {"en": "English", "km": "អង់គ្លេស"},
     "unknown_hint": {
         "en": "Write unknown where the sources give no figure.",
-        "km": "សរសេរ unknown នៅកន្លែងដែលប្រភពមិនផ្តល់តួលេខ។",
+        "km": "សរសេរ មិនដឹង នៅកន្លែងដែលប្រភពមិនផ្តល់តួលេខ។",
     },
 }
 

@@ -5,13 +5,14 @@ text a person reads (a path may stay in an attribute for the form)."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 
 import kbprofile
 from bot.knowledge._web import note_words
 from tests.bot.console_helpers import ConsoleUser
-from tests.bot.test_knowledge import changed_grade_10, fresh_actor, make_team
+from tests.bot.test_knowledge import GRADE_10, MOEYS, changed_grade_10, fresh_actor, make_team
 
 INTERNAL = ("cost_options.", "application_process.", "per_month", "eligibility_description")
 
@@ -152,3 +153,18 @@ async def test_the_edit_form_labels_every_fact_in_words(gateway) -> None:
         assert_no_internal_names(text, "scholarship", "draft ")
     finally:
         await editor.close()
+
+
+async def test_an_amount_typed_as_the_khmer_console_writes_it(gateway) -> None:
+    client = await gateway()
+    team = await make_team(client)
+    sophal = await fresh_actor(team, "sophal")
+    change_id = await team.service.start(sophal, "scholarship")
+    amount = {"value": "៣៥.០០០", "unit": "riel", "period": "per_month"}
+    await team.service.save(sophal, change_id, 1, {GRADE_10: amount}, MOEYS)
+    saved = json.loads((await team.service.change(change_id)).service)
+    assert kbprofile.get_fact(saved, GRADE_10)["value"] == 35000  # type: ignore[index]
+    unknown = {"value": "មិនដឹង", "unit": "riel", "period": "per_month"}
+    await team.service.save(sophal, change_id, 2, {GRADE_10: unknown}, None)
+    saved = json.loads((await team.service.change(change_id)).service)
+    assert kbprofile.get_fact(saved, GRADE_10)["value"] == "unknown"  # type: ignore[index]

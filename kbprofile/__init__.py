@@ -38,6 +38,16 @@ from ._convert import (
 )
 from ._facts import FACT_PLACEHOLDER, Fact, amount_text, document_facts, fact_text, fill_facts
 from ._schema import SCHEMA_PATH, load_schema, validate
+from ._words import (
+    amount_words,
+    date_words,
+    fact_label,
+    format_number,
+    organisation_name,
+    period_name,
+    title_of,
+    unit_name,
+)
 
 __all__ = [
     "AMOUNT_UNKNOWN",
@@ -51,20 +61,28 @@ __all__ = [
     "ProfileError",
     "amount_facts",
     "amount_text",
+    "amount_words",
+    "date_words",
     "document_facts",
     "document_to_seed",
     "dump_seed_yaml",
     "dumps",
     "etag_of",
+    "fact_label",
     "fact_paths",
     "fact_text",
     "fill_facts",
+    "format_number",
     "get_fact",
     "load_schema",
     "loads",
     "normalise",
+    "organisation_name",
+    "period_name",
     "seed_data_to_document",
     "seed_to_document",
     "set_fact",
+    "title_of",
+    "unit_name",
     "validate",
 ]

@@ -11,20 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._convert import AMOUNT_UNKNOWN
+from ._words import PERIOD_WORDS, UNIT_WORDS, amount_words
 
 __all__ = ["FACT_PLACEHOLDER", "Fact", "amount_text", "document_facts", "fact_text", "fill_facts"]
 
 # The assistant's own words and number format (knowledge/messages.yml's amount_riel,
 # amount_percent and period_*, actions/text.py's format_number; a test keeps them equal), so
 # an announcement or a canned reply says an amount exactly as the assistant does.
-UNITS = {"riel": ("{value} រៀល", "{value} riel"), "percent": ("{value}%", "{value}%")}
-PERIODS = {
-    "per_month": ("ក្នុងមួយខែ", "a month"),
-    "per_visit": ("ក្នុងមួយដង", "each time"),
-    "per_baby": ("សម្រាប់ទារកម្នាក់", "for each baby"),
-    "of_wage": ("នៃប្រាក់ឈ្នួល", "of wages"),
-}
-KHMER_DIGITS = str.maketrans("0123456789,.", "០១២៣៤៥៦៧៨៩.,")  # 20,000.5 -> ២០.០០០,៥
+UNITS = {unit: (w["km"], w["en"]) for unit, w in UNIT_WORDS.items()}
+PERIODS = {period: (w["km"], w["en"]) for period, w in PERIOD_WORDS.items()}
 # knowledge/messages.yml's not_sure_contact (the assistant's own words; a test keeps them equal)
 NOT_SURE = {
     "km": "ខ្ញុំមិនប្រាកដពីចំនួនទឹកប្រាក់បច្ចុប្បន្នទេ។ សូមទាក់ទង {contact}។",
@@ -50,12 +45,9 @@ class Fact:
         return self.en if language == "en" else self.km
 
 
-def _lang(language: str) -> int:
-    return 1 if language == "en" else 0
-
-
 def amount_text(amount: dict[str, Any], language: str) -> str | None:
-    """ "30,000 riel a month" / "៣០.០០០ រៀល ក្នុងមួយខែ" (None if the amount is unknown)."""
+    """ "30,000 riel a month" / "៣០.០០០ រៀល ក្នុងមួយខែ" (None if the amount is unknown):
+    the console's words (``amount_words``), one formatter for every reader."""
     value = amount.get("value")
     if value is None or value == AMOUNT_UNKNOWN:
         return None
@@ -64,15 +56,9 @@ def amount_text(amount: dict[str, Any], language: str) -> str | None:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    number = f"{value:,}"
-    i = _lang(language)
-    if i == 0:
-        number = number.translate(KHMER_DIGITS)
-    unit = UNITS.get(str(amount.get("unit")), ("{value}", "{value}"))[i]
-    period = PERIODS.get(str(amount.get("period")), ("", ""))[i]
-    return " ".join(part for part in (unit.format(value=number), period) if part)
+    if not isinstance(value, int | float):
+        return None
+    return amount_words({**amount, "value": value}, language)
 
 
 def _provenance(service: dict[str, Any], fact: dict[str, Any]) -> dict[str, str]:

@@ -58,6 +58,9 @@ MAX_TEXT_CHARS = 4000
 MAX_COMMENT_CHARS = 2000
 AMOUNT_UNITS = ("riel", "percent")
 AMOUNT_PERIODS = ("per_month", "per_visit", "per_baby", "of_wage")
+UNKNOWN_KM = "មិនដឹង"  # what a Khmer editor types for "unknown"
+_KHMER_DIGITS = "០១២៣៤៥៦៧៨៩"
+_FROM_KHMER_DIGITS = str.maketrans(_KHMER_DIGITS, "0123456789")
 _URL = re.compile(r"https?://[^\s/]+\.[a-z]{2,}(/\S*)?")
 _PUBLISHED = re.compile(r"undated|~?\d{4}(-\d{2}(-\d{2})?)?")
 OPTIONAL_FACTS = ("eligibility_description", "alert")  # a draft may add these
@@ -764,11 +767,20 @@ def _text(value: Any, path: str) -> dict[str, str]:
     return found
 
 
+def _number_text(text: str) -> str:
+    """An amount as typed, in ASCII: "35,000" and, as the Khmer console writes it,
+    "៣៥.០០០" (Khmer digits: "." groups, "," is the decimal point) -> "35000"."""
+    text = "".join(text.split())
+    if any(c in _KHMER_DIGITS for c in text):
+        return text.translate(_FROM_KHMER_DIGITS).replace(".", "").replace(",", ".")
+    return text.replace(",", "")
+
+
 def _amount(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise Invalid(f"{path}: expected an amount", km=f"{path}៖ ត្រូវការចំនួនទឹកប្រាក់")
-    raw = str(value.get("value", "")).strip().replace(",", "")
-    if raw.lower() == kbprofile.AMOUNT_UNKNOWN:
+    raw = _number_text(str(value.get("value", "")))
+    if raw.lower() in (kbprofile.AMOUNT_UNKNOWN, UNKNOWN_KM):
         return {"value": kbprofile.AMOUNT_UNKNOWN, "unit": None, "period": None}
     try:
         number: float | int = int(raw) if raw.isdigit() else float(raw)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -82,6 +83,11 @@ def _page(request: web.Request, template: str, title: str, **values: Any) -> web
         f"knowledge/{template}",
         k=partial(klabel, lang=lang),
         title_words=klabel(title, lang=lang),
+        amount=kbprofile.amount_words,
+        date=kbprofile.date_words,
+        num=partial(kbprofile.format_number, language=lang),
+        unit_name=kbprofile.unit_name,
+        period_name=kbprofile.period_name,
         page="knowledge",
         **values,
     )
@@ -111,11 +117,13 @@ async def home(request: web.Request) -> web.Response:
     stale_by_service: dict[str, int] = {}
     for fact in stale:
         stale_by_service[fact["service"]] = stale_by_service.get(fact["service"], 0) + 1
+    lang = ui_language(request)
     programmes = [
         {
             "id": s["id"],
+            "title": kbprofile.title_of(s, lang, s["id"]),
             "name": s["name"],
-            "owner": s["organization_id"],
+            "owner": kbprofile.organisation_name(document, s["organization_id"], lang),
             "stale": stale_by_service.get(s["id"], 0),
             "may_draft": service.may_draft(actor, s),
         }
@@ -123,6 +131,7 @@ async def home(request: web.Request) -> web.Response:
     ]
     changes = await service.changes()
     names = await _names(request, {c.author_id for c in changes})
+    titles = {p["id"]: p["title"] for p in programmes}
     return _page(
         request,
         "home.html",
@@ -130,6 +139,7 @@ async def home(request: web.Request) -> web.Response:
         live=live,
         programmes=programmes,
         changes=changes,
+        titles=titles,
         names=names,
         actor=actor,
         max_age=max_age_days(),
@@ -142,10 +152,29 @@ async def draft(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(_url(request, "change", id=change_id))
 
 
-def _form_rows(service: dict[str, Any]) -> list[dict[str, Any]]:
+def _form_rows(service: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return [
-        {"path": path, "fact": fact, "amount": path.endswith(".amount")}
+        {
+            "path": path,
+            "label": kbprofile.fact_label(path, lang, service),
+            "fact": fact,
+            "amount": path.endswith(".amount"),
+        }
         for path, fact in kbprofile.fact_paths(service)
+    ]
+
+
+def _diff_rows(base: dict[str, Any], current: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The changed facts, each labelled in words from the draft's (or the live) names."""
+    return [
+        {
+            "path": c.path,
+            "label": kbprofile.fact_label(c.path, lang, current, base),
+            "amount": c.path.endswith(".amount"),
+            "old": c.old,
+            "new": c.new,
+        }
+        for c in diff(base, current)
     ]
 
 
@@ -155,7 +184,8 @@ async def change(request: web.Request) -> web.Response:
     row = await knowledge.change(path_id(request, "change"))
     base = json.loads(row.base_service)
     current = json.loads(row.service)
-    changes = diff(base, current)
+    lang = ui_language(request)
+    changes = _diff_rows(base, current, lang)
     sources = {s["id"]: s for s in current["sources"]}
     comments = await knowledge.comments(row.id)
     names = await _names(
@@ -168,7 +198,8 @@ async def change(request: web.Request) -> web.Response:
         "change",
         change=row,
         service=current,
-        rows=_form_rows(current),
+        programme=kbprofile.title_of(current, lang, row.service_id),
+        rows=_form_rows(current, lang),
         changes=changes,
         sources=sources,
         comments=comments,
@@ -267,15 +298,49 @@ async def preview(request: web.Request) -> web.Response:
         {"draft": kbprofile.normalise(draft), "live": document}, row.service_id
     )
     return _page(
-        request, "preview.html", "preview", change=row, answers=answers, questions=QUESTIONS
+        request,
+        "preview.html",
+        "preview",
+        change=row,
+        programme=kbprofile.title_of(
+            json.loads(row.service), ui_language(request), row.service_id
+        ),
+        answers=answers,
+        questions=QUESTIONS,
     )
+
+
+_NOTE_CHANGE = re.compile(r"change (\d+)")
+_NOTE_ROLLBACK = re.compile(r"rollback to r(\d+)")
+
+
+def note_words(note: str, lang: str) -> str:
+    """A revision's note: the notes the workflow writes itself in words, a person's as is."""
+    number = partial(kbprofile.format_number, language=lang)
+    if note == "seed":
+        return klabel("note_seed", lang=lang)
+    if found := _NOTE_CHANGE.fullmatch(note):
+        return klabel("note_change", lang=lang, number=number(int(found[1])))
+    if found := _NOTE_ROLLBACK.fullmatch(note):
+        return klabel("note_rollback", lang=lang, number=number(int(found[1])))
+    return note
 
 
 async def history(request: web.Request) -> web.Response:
     revisions = await _service(request).revisions()
     names = await _names(request, {r.published_by for r in revisions if r.published_by})
     actor = await _actor(request)
-    return _page(request, "history.html", "history", revisions=revisions, names=names, actor=actor)
+    lang = ui_language(request)
+    notes = {r.number: note_words(r.note or "", lang) for r in revisions}
+    return _page(
+        request,
+        "history.html",
+        "history",
+        revisions=revisions,
+        names=names,
+        notes=notes,
+        actor=actor,
+    )
 
 
 async def rollback(request: web.Request) -> web.StreamResponse:
@@ -286,12 +351,27 @@ async def rollback(request: web.Request) -> web.StreamResponse:
 
 async def report(request: web.Request) -> web.Response:
     knowledge = _service(request)
+    lang = ui_language(request)
+    live = await knowledge.live()
+    document = live.document() if live else {"services": [], "organizations": []}
+    services = {s["id"]: s for s in document["services"]}
+
+    def worded(found: dict[str, Any]) -> dict[str, Any]:
+        service = services.get(found["service"], {})
+        words = {
+            "programme": kbprofile.title_of(service, lang, found["service"]),
+            "owner_name": kbprofile.organisation_name(document, found["owner"], lang),
+        }
+        if "path" in found:
+            words["label"] = kbprofile.fact_label(found["path"], lang, service)
+        return {**found, **words}
+
     return _page(
         request,
         "report.html",
         "report",
-        stale=await knowledge.stale_facts(max_age_days()),
-        sources=await knowledge.source_report(),
+        stale=[worded(f) for f in await knowledge.stale_facts(max_age_days())],
+        sources=[worded(s) for s in await knowledge.source_report()],
         max_age=max_age_days(),
     )
 

@@ -345,7 +345,7 @@ async def test_the_whole_flow_through_the_forms(gateway) -> None:
         await reviewer.login("chenda")
         _status, page = await reviewer.get(change_url)
         assert 'class="changed"' in page
-        assert "30000" in page
+        assert "30,000 riel a month" in page
         resp = await reviewer.http.post(
             reviewer.url(change_url + "/publish"),
             data={"csrf_token": reviewer.csrf},

@@ -8,7 +8,6 @@ and waking the browsers waiting for that session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import math
 import re
@@ -17,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .._exceptions import BadInbound
+from .._waiting import wait_event
 from ..rasa._client import RasaReply
 from ..storage._models import InboundKind, InboundMessage
 from ._text_split import split_text
@@ -152,5 +152,4 @@ class WebChatChannel:
     async def wait(self, chat_id: str, timeout_s: float) -> None:
         """Return when a reply for this session is sent, or after ``timeout_s``."""
         event = self._events[chat_id]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), min(timeout_s, MAX_WAIT_S))
+        await wait_event(event, min(timeout_s, MAX_WAIT_S))

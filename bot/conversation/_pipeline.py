@@ -21,6 +21,7 @@ from typing import Any
 from .._exceptions import RasaUnavailable
 from .._metrics import Metrics
 from .._settings import Settings
+from .._waiting import wait_event
 from ..cases import FeedbackDesk
 from ..channels._base import Channel, callback_key
 from ..channels._texts import gateway_text, human_button
@@ -194,8 +195,7 @@ class Pipeline:
         next_due = await self._store.next_due_at(after=now)
         if next_due is not None:
             timeout = max(0.0, min(timeout, next_due - now))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        await wait_event(self._wakeup, timeout)
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self._settings.retry_max_s, self._settings.retry_base_s * 2**attempts))
@@ -373,9 +373,7 @@ class Pipeline:
         time; most answers come in well under a second, and every action counts against
         the bot's rate limit (and costs the gateway a request).
         """
-        try:
-            await asyncio.wait_for(answered.wait(), self._settings.typing_after_s)
-        except TimeoutError:
+        if not await wait_event(answered, self._settings.typing_after_s):
             await channel.typing(chat_id)
 
     async def _postpone(

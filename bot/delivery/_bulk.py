@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .._exceptions import ChannelError, RateLimited, RecipientBlocked, Undeliverable
 from .._metrics import Metrics
+from .._waiting import wait_event
 
 __all__ = [
     "BULK_OUTBOUND",
@@ -524,8 +525,7 @@ class BulkDelivery:
                 if self.stopped():
                     return
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                await wait_event(self._wakeup, self._poll_s)
                 continue
             self._wakeup.set()  # more may wait: the other loops claim too
             batch = asyncio.create_task(self._send_batch(rows))

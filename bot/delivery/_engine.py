@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from .._exceptions import ChannelError, RateLimited, RecipientBlocked, Undeliverable
 from .._metrics import Metrics
 from .._settings import Settings
+from .._waiting import wait_event
 from ..channels._base import Channel
 from ..storage._db import Outbound, OutboundStatus
 from ..storage._models import Priority
@@ -161,8 +162,7 @@ class DeliveryEngine:
         if self._next_due is not None:
             timeout = max(0.0, min(timeout, self._next_due - time.time()))
             self._next_due = None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        await wait_event(self._wakeup, timeout)
 
     def _schedule(self, delay_s: float) -> None:
         due = time.time() + delay_s

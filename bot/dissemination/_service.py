@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .._exceptions import Conflict, Invalid, NotAllowed, NotFound
+from .._waiting import wait_event
 from ..accounts import OrgKind, Role
 from ..storage._models import OutboundKind, Priority
 from ._tables import (
@@ -928,8 +929,7 @@ class DisseminationService:
                 if task is not None and task.cancelling():
                     raise
                 log.exception("dissemination.tick_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), every_s)
+            await wait_event(self._stopped, every_s)
 
     # ----- reports ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Public surface::
 
 from __future__ import annotations
 
+from ._canned import LIVE_CATALOGUE, LiveCatalogue
 from ._features import ConsoleFeature, FeatureRoutes, MenuEntry
 from ._labels import label, word
 from ._middleware import SECURITY_HEADERS, refusal_status
@@ -32,11 +33,13 @@ from ._web import (
 
 __all__ = [
     "CONSOLE",
+    "LIVE_CATALOGUE",
     "SECURITY_HEADERS",
     "Console",
     "ConsoleFeature",
     "ConsoleState",
     "FeatureRoutes",
+    "LiveCatalogue",
     "MenuEntry",
     "done",
     "fields",

@@ -12,15 +12,33 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+from aiohttp import web
 
 import kbprofile
 
 from .._exceptions import SettingsError
 
-__all__ = ["CannedReplies", "CannedReply", "parse_canned", "seed_document"]
+__all__ = [
+    "LIVE_CATALOGUE",
+    "CannedReplies",
+    "CannedReply",
+    "LiveCatalogue",
+    "parse_canned",
+    "seed_document",
+]
+
+
+class LiveCatalogue(Protocol):
+    """The knowledge base's live catalogue (None before its first revision)."""
+
+    async def __call__(self) -> dict[str, Any] | None: ...
+
+
+# Set by the knowledge feature, which imports the console (never the other way round).
+LIVE_CATALOGUE = web.AppKey("live_catalogue", LiveCatalogue)
 
 log = logging.getLogger("bot.console")
 REQUIRED_LANGUAGES = ("km", "en")

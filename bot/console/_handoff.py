@@ -23,7 +23,7 @@ from ..accounts import CSO_ROLES, Role, Viewer
 from ..handoff import HANDOFFS, LIVE, RESYNC, HandoffView, HistoryItem, LiveEvent
 from ..storage._db import HandoffStatus
 from ._auth import AUTH, COOKIE
-from ._canned import CannedReply, seed_document
+from ._canned import LIVE_CATALOGUE, CannedReply, seed_document
 from ._features import ConsoleFeature, FeatureRoutes
 from ._labels import word
 from ._middleware import SECURITY_HEADERS
@@ -149,11 +149,9 @@ async def queue_api(request: web.Request) -> web.StreamResponse:
 
 async def live_document(request: web.Request) -> dict[str, Any] | None:
     """The knowledge base's live catalogue (the seed files without the knowledge feature)."""
-    from ..knowledge import KNOWLEDGE  # here: the knowledge feature imports the console
-
-    knowledge = request.config_dict.get(KNOWLEDGE)
-    if knowledge is not None:
-        document = await knowledge.live_document()
+    live = request.config_dict.get(LIVE_CATALOGUE)
+    if live is not None:
+        document = await live()
         if document is not None:
             return document
     return seed_document(request.config_dict[keys.SETTINGS].knowledge_dir)

@@ -54,6 +54,14 @@ CHUNK = 1000
 PLAN_LEASE_S = 30.0
 APPROVERS = frozenset({Role.SECRETARIAT_REVIEWER, Role.ADMIN})
 _ACTIVE_PLAN = (BroadcastStatus.APPROVED, BroadcastStatus.PLANNING)
+_UNFINISHED = (
+    BroadcastStatus.APPROVED,
+    BroadcastStatus.PLANNING,
+    BroadcastStatus.SENDING,
+    BroadcastStatus.PAUSED,
+    BroadcastStatus.PENDING_APPROVAL,
+    BroadcastStatus.DRAFT,
+)
 _B = BROADCASTS.c
 _S = SUBSCRIBERS.c
 _O = BULK_OUTBOUND.c
@@ -872,22 +880,17 @@ class DisseminationService:
                     )
                 )
             ]
+            # an idle gateway takes no write lock every second (SQLite has one writer)
+            live = await conn.scalar(select(_B.id).where(_B.status.in_(_UNFINISHED)).limit(1))
+        if live is None:
+            return
         for broadcast_id in due:
             await self.plan(broadcast_id)
         async with self._writing() as conn:
             await conn.execute(
                 update(BROADCASTS)
                 .where(
-                    _B.status.in_(
-                        (
-                            BroadcastStatus.APPROVED,
-                            BroadcastStatus.PLANNING,
-                            BroadcastStatus.SENDING,
-                            BroadcastStatus.PAUSED,
-                            BroadcastStatus.PENDING_APPROVAL,
-                            BroadcastStatus.DRAFT,
-                        )
-                    ),
+                    _B.status.in_(_UNFINISHED),
                     _B.expires_at.is_not(None),
                     _B.expires_at <= now,
                 )

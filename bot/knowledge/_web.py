@@ -26,6 +26,7 @@ from .. import keys
 from .._exceptions import Invalid, NotFound
 from ..accounts import Role
 from ..console import (
+    LIVE_CATALOGUE,
     ConsoleFeature,
     FeatureRoutes,
     fields,
@@ -448,6 +449,7 @@ async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
     """The workflow on the gateway's database; the seed files become revision 1."""
     sessions = async_sessionmaker(app[keys.ENGINE], expire_on_commit=False)
     app[KNOWLEDGE] = service = KnowledgeService(sessions)
+    app[LIVE_CATALOGUE] = service.live_document  # canned replies quote the live facts
     try:
         await service.ensure_seeded(app[keys.SETTINGS].knowledge_dir)
     except kbprofile.ProfileError as exc:  # no seed here: the catalogue waits for an import

@@ -485,9 +485,7 @@ class KnowledgeService:
         made at ``version``; the changed facts get ``source``. Returns the new version."""
         now = self._clock()
         async with self._sessions() as session:
-            change = await session.get(KbChange, change_id, with_for_update=True)
-            if change is None:
-                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
+            change = await _change(session, change_id, for_update=True)
             if change.author_id != actor.agent_id:
                 raise NotAllowed(
                     "only the author edits a draft; comment instead",
@@ -525,9 +523,7 @@ class KnowledgeService:
     async def submit(self, actor: Actor, change_id: int, note: str = "") -> None:
         """draft -> in_review (the author); releases the edit lock."""
         async with self._sessions() as session:
-            change = await session.get(KbChange, change_id, with_for_update=True)
-            if change is None:
-                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
+            change = await _change(session, change_id, for_update=True)
             if change.author_id != actor.agent_id:
                 raise NotAllowed(
                     "only the author submits a draft",
@@ -571,8 +567,7 @@ class KnowledgeService:
         if not body.strip():
             raise Invalid("write a comment first", km="សូមសរសេរមតិជាមុនសិន")
         async with self._sessions() as session:
-            if await session.get(KbChange, change_id) is None:
-                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
+            await _change(session, change_id)
             self._comment(session, change_id, actor, CommentKind.COMMENT, body)
             await session.commit()
 
@@ -589,9 +584,7 @@ class KnowledgeService:
                 km="សូមប្រាប់មូលហេតុដែលការកែប្រែត្រូវបញ្ជូនត្រឡប់វិញ",
             )
         async with self._sessions() as session:
-            change = await session.get(KbChange, change_id, with_for_update=True)
-            if change is None:
-                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
+            change = await _change(session, change_id, for_update=True)
             if change.status != ChangeStatus.IN_REVIEW:
                 raise Conflict("this change is not in review", km="ការកែប្រែនេះមិនកំពុងត្រូវបានពិនិត្យទេ")
             change.status = ChangeStatus.DRAFT
@@ -607,9 +600,7 @@ class KnowledgeService:
                 km="មានតែអ្នកពិនិត្យរបស់អគ្គលេខាធិការដ្ឋានទេដែលផ្សព្វផ្សាយបាន",
             )
         async with self._sessions() as session:
-            change = await session.get(KbChange, change_id, with_for_update=True)
-            if change is None:
-                raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
+            change = await _change(session, change_id, for_update=True)
             if change.author_id == actor.agent_id:
                 raise NotAllowed(
                     "a reviewer cannot publish their own draft",
@@ -841,3 +832,11 @@ def _apply(
         kbprofile.set_fact(service, path, {**new, **provenance})
         changed.append(path)
     return changed
+
+
+async def _change(session: AsyncSession, change_id: int, *, for_update: bool = False) -> KbChange:
+    """The change, locked for an update when asked; NotFound in both languages."""
+    change = await session.get(KbChange, change_id, with_for_update=for_update)
+    if change is None:
+        raise NotFound(f"no change {change_id}", km=f"មិនមានការកែប្រែលេខ {change_id} ទេ")
+    return change

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -316,7 +317,7 @@ class LocalBulkLimiter:
         log_ = self._sent.setdefault(account, [])
         while log_ and log_[0] <= now - WINDOW_S:
             log_.pop(0)
-        if len(log_) >= int(limit):
+        if len(log_) >= math.ceil(limit):
             return log_[0] + WINDOW_S - now
         log_.append(now)
         return 0.0
@@ -404,7 +405,7 @@ class RedisBulkLimiter:
         self._seq += 1
         wait_us = await self._commit(
             keys=[f"{self._prefix}{account}|log"],
-            args=[int(WINDOW_S * _US), int(limit), f"{self._me}:{self._seq}"],
+            args=[int(WINDOW_S * _US), math.ceil(limit), f"{self._me}:{self._seq}"],
         )
         return int(wait_us) / _US
 

@@ -23,9 +23,13 @@ __all__ = ["Dissemination", "bulk_limits"]
 STOP_WAIT_S = 15.0
 
 
+PHONE_REPLY_SHARE = 0.2  # of an SMS or voice account's rate, kept for replies and call-backs
+
+
 def bulk_limits(settings: Settings) -> dict[str, float]:
     """Bulk sends per second per account: the channel's limit less the replies' headroom
-    (0 = unpaced: Messenger by default, the web chat)."""
+    (0 = unpaced: Messenger by default, the web chat). Somleng's SMS and voice accounts
+    keep a share of their rate for replies (a few calls per second in all)."""
     headroom = settings.delivery_reply_headroom_per_s
     limits = {}
     for name, per_s in (
@@ -33,6 +37,11 @@ def bulk_limits(settings: Settings) -> dict[str, float]:
         ("messenger", settings.delivery_messenger_per_s),
     ):
         limits[name] = max(per_s - headroom, per_s * 0.1) if per_s > 0 else 0.0
+    for name, per_s in (
+        ("sms", settings.delivery_sms_per_s),
+        ("voice", settings.delivery_voice_per_s),
+    ):
+        limits[name] = per_s * (1 - PHONE_REPLY_SHARE) if per_s > 0 else 0.0
     return limits
 
 

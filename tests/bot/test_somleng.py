@@ -20,6 +20,10 @@ from bot._settings import Settings
 from bot.channels._receipts import DeliveryReceipt
 from bot.channels._somleng import SOMLENG, SomlengChannel, SomlengSettings, twiml_for
 from bot.delivery import DeliveryEngine, LocalPacer, pace_limits
+from bot.delivery._bulk import BulkDelivery, LocalBulkLimiter
+from bot.dissemination import DisseminationService, Person
+from bot.dissemination._runtime import bulk_limits
+from bot.dissemination._senders import ChannelBulkSender
 from bot.storage._db import Outbound, create_engine
 from bot.storage._migrate import migrate
 from bot.storage._models import OutboundKind
@@ -212,3 +216,58 @@ async def test_signed_status_callbacks_are_recorded_and_forged_ones_refused(
         ("sms", "SM1", "delivered", None),
         ("voice", "CA1", "completed", 31.0),
     ]
+
+
+# ----- broadcasts: the bulk path ------------------------------------------------------------
+
+
+async def test_a_broadcast_by_sms_and_voice_keeps_within_each_accounts_bulk_pace(
+    database_url: str, somleng: FakeSomleng, channels: dict[str, SomlengChannel]
+) -> None:
+    """Bulk SMS and calls are paced per Somleng account like Telegram's, with a share of
+    the account kept for replies (a voice account allows 2 calls started per second)."""
+    engine, _ = create_engine(database_url)
+    await migrate(engine)
+    service = DisseminationService(engine, channels=("sms", "voice"))
+    phones = [f"+8551200{n:04d}" for n in range(8)]
+    for phone in phones:
+        for kind in ("sms", "voice"):
+            await service.subscribe(kind, phone, topics=["emergency"], area_code="04")
+    author = Person(agent_id=1, role="ministry_editor", org_kind="ministry")
+    approver = Person(agent_id=2, role="secretariat_reviewer", org_kind="secretariat")
+    bid = await service.create_draft(
+        author,
+        text_km=ALERT_KM,
+        text_en="Flood warning: move to higher ground.",
+        topic="emergency",
+        area_codes=["04"],
+    )
+    await service.approve(bid, approver)
+    assert await service.plan(bid)
+    limits = bulk_limits(Settings(delivery_sms_per_s=5.0, delivery_voice_per_s=2.0))
+    assert limits["sms"] == pytest.approx(4.0)
+    assert limits["voice"] == pytest.approx(1.6)
+    bulk = BulkDelivery(
+        engine=engine,
+        owner="phone-test",
+        senders={name: ChannelBulkSender(channel) for name, channel in channels.items()},
+        limiter=LocalBulkLimiter(limits),
+        limits=limits,
+        metrics=Metrics(),
+        poll_s=0.05,
+    )
+    task = asyncio.create_task(bulk.run())
+    try:
+        await wait_until(lambda: len(somleng.calls) >= len(phones), timeout=20)
+    finally:
+        bulk.stop()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(m["To"] for m in somleng.messages) == phones
+    assert sorted(c["To"] for c in somleng.calls) == phones
+    for kind, most_allowed in (("sms", 4), ("voice", 2)):
+        times = somleng.times[kind]
+        most = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+        assert most <= most_allowed, (kind, most, [round(t - times[0], 3) for t in times])
+    # eight calls at 1.6 per second take about four seconds, not one burst
+    assert somleng.times["voice"][-1] - somleng.times["voice"][0] > 3.5
+    await engine.dispose()

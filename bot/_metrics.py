@@ -42,6 +42,14 @@ _HELP = {
         "counter",
         "Claimed rows given back to the queue: their pace slot was too far (bulk, a 429).",
     ),
+    "gateway_bulk_requeued_total": (
+        "counter",
+        "Bulk rows a dead worker left that had not started (or no journal): queued again.",
+    ),
+    "gateway_bulk_resent_in_doubt_total": (
+        "counter",
+        "Alerts in flight when their worker died: sent again (an announcement is not).",
+    ),
 }
 
 

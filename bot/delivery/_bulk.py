@@ -6,11 +6,20 @@ SKIP LOCKED`` on PostgreSQL), straight to ``sending`` under a lease, sends the b
 concurrently (each send paced by a sliding one-second window per channel account, shared
 through Redis), and records the whole batch's outcomes in one transaction.
 
-A process killed mid-batch leaves at most one batch ``sending``; once its lease expires the
-rows go back to ``queued`` and are sent again with the same idempotency key
-(``broadcast:recipient``, sent as ``X-Idempotency-Key``), so a platform that honours the
-key delivers each once. Bulk rows are never ``unconfirmed``: a missed alert is worse than
-the few repeated ones a platform without such a key may show after a kill.
+A process killed mid-batch leaves at most its batches in flight ``sending``. Telegram and
+Messenger take no idempotency key, so a row sent again is a message shown twice. Each
+worker therefore keeps a send journal in Redis (``RedisSendJournal``): a row is noted as
+started just before its request goes out, and its platform id as soon as the answer comes
+back. When the dead worker's lease expires, a live worker reads its journal:
+
+* never started: back to ``queued`` (nothing was sent);
+* answered: ``sent``, with the platform's id (not sent again);
+* started, no answer (the request was in flight at the kill): an alert is sent again (a
+  missed warning is worse than a repeated one); an announcement ends ``unconfirmed``,
+  counted in its report, never repeated.
+
+Without Redis (the embedded single-process default) the journal dies with the process, and
+the rows go back to ``queued`` (sent again with the same idempotency key, ``X-Idempotency-Key``).
 """
 
 from __future__ import annotations
@@ -59,7 +68,10 @@ __all__ = [
     "BulkSender",
     "BulkStatus",
     "LocalBulkLimiter",
+    "LocalSendJournal",
     "RedisBulkLimiter",
+    "RedisSendJournal",
+    "SendJournal",
 ]
 
 log = logging.getLogger("bot.delivery.bulk")
@@ -82,6 +94,7 @@ class BulkStatus:
     SENT = "sent"
     FAILED = "failed"
     BLOCKED = "blocked"
+    UNCONFIRMED = "unconfirmed"  # an announcement in flight when its worker died: not resent
 
 
 _META = MetaData()
@@ -207,16 +220,52 @@ _UNSUBSCRIBE = (
     )
     .values(active=False, updated_at=bindparam("v_at"))
 )
-# A process that died mid-batch: its rows go back to the queue (sent again with the same
-# idempotency key), never to ``unconfirmed``.
-_REQUEUE_DEAD = (
-    update(BULK_OUTBOUND)
+# Rows of a process that died mid-batch (lease expired); each is then decided from that
+# process's send journal (module docstring), never left ``sending``.
+DEAD_BATCH = 5000
+_DEAD = (
+    select(_O.id, _O.lease_owner, _O.kind)
     .where(
         _O.status == BulkStatus.SENDING,
         _O.broadcast_id.is_not(None),
         _O.lease_until < bindparam("w_now"),
     )
+    .order_by(_O.id)
+    .limit(DEAD_BATCH)
+    .with_for_update(skip_locked=True)
+)
+_STILL_DEAD = and_(
+    _O.id == bindparam("w_id"),
+    _O.status == BulkStatus.SENDING,
+    _O.lease_until < bindparam("w_now"),
+)
+_REQUEUE_DEAD = (
+    update(BULK_OUTBOUND)
+    .where(_STILL_DEAD)
     .values(status=BulkStatus.QUEUED, lease_owner=None, lease_until=None)
+)
+_ANSWERED_DEAD = (
+    update(BULK_OUTBOUND)
+    .where(_STILL_DEAD)
+    .values(
+        status=BulkStatus.SENT,
+        external_id=bindparam("v_external_id"),
+        sent_at=bindparam("v_sent_at"),
+        attempts=_O.attempts + 1,
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_UNCONFIRMED_DEAD = (
+    update(BULK_OUTBOUND)
+    .where(_STILL_DEAD)
+    .values(
+        status=BulkStatus.UNCONFIRMED,
+        error="in flight when its worker stopped: not sent again",
+        attempts=_O.attempts + 1,
+        lease_owner=None,
+        lease_until=None,
+    )
 )
 _EXPIRE = (
     update(BULK_OUTBOUND)
@@ -416,6 +465,121 @@ class RedisBulkLimiter:
         await self._redis.aclose()
 
 
+STARTED = "s"
+ANSWERED = "a:"
+JOURNAL_TTL_S = 24 * 3600
+
+
+class SendJournal(Protocol):
+    """Which claimed rows a worker began to send, and the platform's id of those answered
+    (module docstring). ``durable``: whether it outlives the worker."""
+
+    durable: bool
+
+    async def begin(self, owner: str, row_ids: list[int]) -> None:
+        """Just before the requests go out."""
+        ...
+
+    def answered(self, owner: str, row_id: int, external_id: str | None) -> None:
+        """As soon as the platform answered (written soon after, several at once)."""
+        ...
+
+    async def forget(self, owner: str, row_ids: list[int]) -> None:
+        """Once their outcomes are in the database."""
+        ...
+
+    async def read(self, owner: str, row_ids: list[int]) -> dict[int, str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalSendJournal:
+    """No journal (one process: it would die with the process anyway)."""
+
+    durable = False
+
+    async def begin(self, owner: str, row_ids: list[int]) -> None:
+        """Nothing kept."""
+
+    def answered(self, owner: str, row_id: int, external_id: str | None) -> None:
+        """Nothing kept."""
+
+    async def forget(self, owner: str, row_ids: list[int]) -> None:
+        """Nothing kept."""
+
+    async def read(self, owner: str, row_ids: list[int]) -> dict[int, str]:
+        return {}
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class RedisSendJournal:
+    """One Redis hash per worker (row id -> ``s`` or ``a:<platform id>``). Answers are
+    group-committed: while one write is in flight the next ones gather, so a worker
+    sending thousands a second makes a few hundred Redis calls, not thousands."""
+
+    durable = True
+
+    def __init__(self, redis: Any, prefix: str = "sp4all:bulk:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._pending: dict[str, dict[int, str]] = {}
+        self._flushing: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "sp4all:bulk:") -> RedisSendJournal:
+        import redis.asyncio as aioredis
+
+        return cls(aioredis.Redis.from_url(url), prefix)
+
+    def _key(self, owner: str) -> str:
+        return f"{self._prefix}journal:{owner}"
+
+    async def begin(self, owner: str, row_ids: list[int]) -> None:
+        key = self._key(owner)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping=dict.fromkeys(row_ids, STARTED))
+            pipe.expire(key, JOURNAL_TTL_S)
+            await pipe.execute()
+
+    def answered(self, owner: str, row_id: int, external_id: str | None) -> None:
+        self._pending.setdefault(owner, {})[row_id] = ANSWERED + (external_id or "")
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(), name="bulk journal")
+
+    async def _flush(self) -> None:
+        while self._pending:
+            pending, self._pending = self._pending, {}
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for owner, notes in pending.items():
+                        pipe.hset(self._key(owner), mapping=notes)
+                    await pipe.execute()
+            except Exception:  # the row stays "started": an announcement ends unconfirmed
+                log.warning("bulk.journal_unavailable", exc_info=True)
+
+    async def forget(self, owner: str, row_ids: list[int]) -> None:
+        pending = self._pending.get(owner, {})
+        for row_id in row_ids:  # not yet written: never written (a note being written may
+            pending.pop(row_id, None)  # land after this; harmless, the row is recorded)
+        await self._redis.hdel(self._key(owner), *row_ids)
+
+    async def read(self, owner: str, row_ids: list[int]) -> dict[int, str]:
+        values = await self._redis.hmget(self._key(owner), row_ids)
+        return {
+            row_id: value.decode() if isinstance(value, bytes) else str(value)
+            for row_id, value in zip(row_ids, values, strict=True)
+            if value is not None
+        }
+
+    async def aclose(self) -> None:
+        if self._flushing is not None:
+            with contextlib.suppress(Exception):
+                await self._flushing
+        await self._redis.aclose()
+
+
 @dataclass
 class _Outcome:
     row: BulkRow
@@ -450,8 +614,10 @@ class BulkDelivery:
         max_attempts: int = 5,
         retry_base_s: float = 1.0,
         retry_max_s: float = 60.0,
+        journal: SendJournal | None = None,
     ) -> None:
         self._engine = engine
+        self._journal: SendJournal = journal or LocalSendJournal()
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
         self.owner = owner
@@ -544,11 +710,57 @@ class BulkDelivery:
         self._swept_at = now
         async with self._writing() as conn:
             await conn.execute(_RENEW, {"w_owner": self.owner, "v_until": now + self._lease_s})
-            requeued = await conn.execute(_REQUEUE_DEAD, {"w_now": now})
+            dead = (await conn.execute(_DEAD, {"w_now": now})).all()
+            if dead:
+                await self._recover(conn, dead, now)
             await conn.execute(_EXPIRE, {"w_now": now})
-        if requeued.rowcount:
-            self._metrics.inc("gateway_bulk_requeued_total", requeued.rowcount)
-            log.warning("bulk.requeued_after_dead_worker", extra={"rows": requeued.rowcount})
+
+    async def _recover(self, conn: Any, dead: list[Any], now: float) -> None:
+        """Decide each row a dead worker left ``sending`` from its send journal."""
+        notes: dict[int, str] = {}
+        by_owner: dict[str, list[int]] = {}
+        for row in dead:
+            by_owner.setdefault(row.lease_owner or "", []).append(row.id)
+        for owner, ids in by_owner.items():
+            try:
+                notes.update(await self._journal.read(owner, ids))
+            except Exception:  # no journal: sent again, as without one
+                log.warning("bulk.journal_unreadable", exc_info=True)
+        requeue, answered, unconfirmed = [], [], []
+        for row in dead:
+            note = notes.get(row.id)
+            key = {"w_id": row.id, "w_now": now}
+            if note is None:
+                requeue.append(key)  # never started
+            elif note.startswith(ANSWERED):
+                answered.append(
+                    {
+                        **key,
+                        "v_external_id": note[len(ANSWERED) :] or None,
+                        "v_sent_at": datetime.now(UTC),
+                    }
+                )
+            elif row.kind == "alert":
+                requeue.append(key)  # in flight: a warning may come twice, never not at all
+                self._metrics.inc("gateway_bulk_resent_in_doubt_total")
+            else:
+                unconfirmed.append(key)
+        for statement, rows in (
+            (_REQUEUE_DEAD, requeue),
+            (_ANSWERED_DEAD, answered),
+            (_UNCONFIRMED_DEAD, unconfirmed),
+        ):
+            if rows:
+                await conn.execute(statement, rows)
+        self._metrics.inc("gateway_bulk_requeued_total", len(requeue))
+        log.warning(
+            "bulk.recovered_dead_worker",
+            extra={
+                "requeued": len(requeue),
+                "sent": len(answered),
+                "unconfirmed": len(unconfirmed),
+            },
+        )
 
     def _batch_size(self) -> int:
         paced = [v for v in self._limits.values() if v > 0]
@@ -585,15 +797,30 @@ class BulkDelivery:
         return rows
 
     async def _send_batch(self, rows: list[BulkRow]) -> None:
+        unpaced = [r.id for r in rows if self._limits.get(r.channel, 0.0) <= 0]
+        if unpaced:  # their requests all go out now (paced ones: each as its slot comes)
+            await self._begin(unpaced)
         outcomes = await asyncio.gather(*(self._send(row) for row in rows))
         while True:
             try:
                 await self._record(outcomes)
-                return
+                break
             except Exception:
                 self._metrics.inc("gateway_delivery_errors_total")
                 log.exception("bulk.record_failed")
                 await asyncio.sleep(ERROR_PAUSE_S)
+        try:
+            await self._journal.forget(self.owner, [r.id for r in rows])
+        except Exception:
+            log.warning("bulk.journal_unavailable", exc_info=True)
+
+    async def _begin(self, row_ids: list[int]) -> None:
+        """Note the rows as started; if the journal is down, send anyway (a kill before
+        their outcome is recorded then sends them again)."""
+        try:
+            await self._journal.begin(self.owner, row_ids)
+        except Exception:
+            log.warning("bulk.journal_unavailable", exc_info=True)
 
     async def _pace(self, account: str) -> None:
         """Wait for this send's slot on the shared schedule, then commit it against the
@@ -617,6 +844,8 @@ class BulkDelivery:
             await self._pace(row.channel)
         except asyncio.CancelledError:
             return _Outcome(row, "back", counted=False)
+        if self._limits.get(row.channel, 0.0) > 0:
+            await self._begin([row.id])
         try:
             external_id = await sender.send_bulk(row.chat_id, row.body, row.idempotency_key)
         except RateLimited as exc:
@@ -632,6 +861,7 @@ class BulkDelivery:
                 return _Outcome(row, BulkStatus.FAILED, error=str(exc))
             delay = min(self._retry_max_s, self._retry_base_s * 2**row.attempts)
             return _Outcome(row, "retry", error=str(exc), delay_s=delay)
+        self._journal.answered(self.owner, row.id, external_id)
         return _Outcome(row, BulkStatus.SENT, external_id=external_id)
 
     async def _record(self, outcomes: list[_Outcome]) -> None:

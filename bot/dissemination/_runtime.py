@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .._metrics import Metrics
 from .._settings import Settings
-from ..delivery._bulk import BulkDelivery, BulkLimiter, LocalBulkLimiter, RedisBulkLimiter
+from ..delivery._bulk import (
+    BulkDelivery,
+    BulkLimiter,
+    LocalBulkLimiter,
+    LocalSendJournal,
+    RedisBulkLimiter,
+    RedisSendJournal,
+    SendJournal,
+)
 from ._chat import Places, SubscriptionChat
 from ._senders import ChannelBulkSender, MessengerBulkSender, TelegramBulkSender
 from ._service import DisseminationService
@@ -78,6 +86,11 @@ class Dissemination:
             if settings.redis_url
             else LocalBulkLimiter(limits)
         )
+        self._journal: SendJournal = (
+            RedisSendJournal.from_url(settings.redis_url, prefix=f"{settings.redis_prefix}bulk:")
+            if settings.redis_url
+            else LocalSendJournal()
+        )
         self.bulk = BulkDelivery(
             engine=engine,
             owner=owner,
@@ -90,6 +103,7 @@ class Dissemination:
             max_attempts=settings.max_send_attempts,
             retry_base_s=settings.retry_base_s,
             retry_max_s=settings.retry_max_s,
+            journal=self._journal,
         )
         self.service = DisseminationService(
             engine, owner=owner, wake_bulk=self.bulk.wake, channels=tuple(channels)
@@ -112,4 +126,5 @@ class Dissemination:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._limiter.aclose()
+        await self._journal.aclose()
         await self._session.close()

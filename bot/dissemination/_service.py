@@ -135,13 +135,14 @@ class Report:
     skipped: int = 0
     cancelled: int = 0
     expired: int = 0
+    unconfirmed: int = 0  # in flight when its worker died: maybe received, never resent
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     by_province: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def done_share(self) -> float:
-        finished = self.sent + self.failed + self.blocked + self.skipped
+        finished = self.sent + self.failed + self.blocked + self.skipped + self.unconfirmed
         return finished / self.targeted if self.targeted else 1.0
 
 
@@ -986,6 +987,7 @@ class DisseminationService:
                     BulkStatus.BLOCKED: "blocked",
                     BulkStatus.CANCELLED: "cancelled",
                     BulkStatus.EXPIRED: "expired",
+                    BulkStatus.UNCONFIRMED: "unconfirmed",
                 }.get(status, "failed")
                 self._count(report, key, channel, area, count)
         return report

@@ -77,6 +77,7 @@ LABELS: dict[str, dict[str, str]] = {
     "skipped": {"en": "skipped", "km": "រំលង"},
     "cancelled": {"en": "cancelled", "km": "បានបោះបង់"},
     "expired": {"en": "expired", "km": "ផុតកំណត់"},
+    "unconfirmed": {"en": "not confirmed", "km": "មិនទាន់បញ្ជាក់"},
     "by_channel": {"en": "By channel", "km": "តាមបណ្តាញ"},
     "by_province": {"en": "By province", "km": "តាមខេត្ត"},
     "reasons": {"en": "Skipped because", "km": "មូលហេតុរំលង"},

@@ -81,6 +81,7 @@ log = logging.getLogger("bot.delivery.bulk")
 # the limit. The sustained rate is limit / WINDOW_S (98.5 %).
 WINDOW_S = 1.015
 ERROR_PAUSE_S = 1.0
+IDLE_S = 10.0  # a paced account idle this long has its connections warmed before it sends
 
 
 class BulkStatus:
@@ -635,6 +636,8 @@ class BulkDelivery:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._swept_at = 0.0
+        self._active_at: dict[str, float] = {}
+        self._warming: dict[str, asyncio.Task[None]] = {}
         self.sent = 0
 
     def wake(self) -> None:
@@ -662,10 +665,6 @@ class BulkDelivery:
 
     async def run(self) -> None:
         """Run until cancelled; a stop finishes and records each batch in flight."""
-        for sender in self._senders.values():
-            warm = getattr(sender, "warm", None)
-            if warm is not None:
-                await warm(self._batch_size() * self._loops)
         loops = [asyncio.create_task(self._loop(i), name=f"bulk {i}") for i in range(self._loops)]
         try:
             await asyncio.gather(*loops)
@@ -796,7 +795,29 @@ class BulkDelivery:
             self._metrics.inc("gateway_delivery_claims_total", len(rows))
         return rows
 
+    async def _warm_if_idle(self, rows: list[BulkRow]) -> None:
+        """Before a paced account's first sends after a pause, open its connections (a
+        platform's sender may offer ``warm``); the other loops' batches wait for it too."""
+        now = time.monotonic()
+        for channel in {r.channel for r in rows}:
+            idle = now - self._active_at.get(channel, 0.0) > IDLE_S
+            self._active_at[channel] = now
+            warm = getattr(self._senders.get(channel), "warm", None)
+            if idle and warm is not None and self._limits.get(channel, 0.0) > 0:
+                self._warming[channel] = asyncio.create_task(
+                    warm(self._batch_size() * self._loops), name=f"warm {channel}"
+                )
+            task = self._warming.get(channel)
+            if task is not None:
+                try:
+                    await asyncio.shield(task)
+                except ChannelError:
+                    log.warning("bulk.warm_failed", extra={"channel": channel})
+                if task.done():
+                    self._warming.pop(channel, None)
+
     async def _send_batch(self, rows: list[BulkRow]) -> None:
+        await self._warm_if_idle(rows)
         unpaced = [r.id for r in rows if self._limits.get(r.channel, 0.0) <= 0]
         if unpaced:  # their requests all go out now (paced ones: each as its slot comes)
             await self._begin(unpaced)

@@ -572,6 +572,30 @@ class DisseminationService:
             )
         return int(stopped.rowcount or 0)
 
+    async def resend_unconfirmed(self, broadcast_id: int) -> int:
+        """The operator's choice for messages in flight when a worker died (never resent
+        on their own: some citizens may have them): queue them again while the broadcast
+        is live; returns how many."""
+        current = await self.get(broadcast_id)
+        if current.status not in (BroadcastStatus.SENDING, BroadcastStatus.DONE):
+            raise Conflict(f"this broadcast is {current.status}: nothing is sent again")
+        if current.expires_at is not None and current.expires_at <= time.time():
+            raise Conflict("this broadcast has expired")
+        async with self._writing() as conn:
+            queued = await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(_O.broadcast_id == broadcast_id, _O.status == BulkStatus.UNCONFIRMED)
+                .values(status=BulkStatus.QUEUED, due_at=0.0, error=None)
+            )
+            if queued.rowcount:
+                await conn.execute(
+                    update(BROADCASTS)
+                    .where(_B.id == broadcast_id, _B.status == BroadcastStatus.DONE)
+                    .values(status=BroadcastStatus.SENDING, updated_at=time.time())
+                )
+        self._wake()
+        return int(queued.rowcount or 0)
+
     def _wake(self) -> None:
         if self._wake_bulk is not None:
             self._wake_bulk()

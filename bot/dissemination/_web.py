@@ -78,6 +78,10 @@ LABELS: dict[str, dict[str, str]] = {
     "cancelled": {"en": "cancelled", "km": "បានបោះបង់"},
     "expired": {"en": "expired", "km": "ផុតកំណត់"},
     "unconfirmed": {"en": "not confirmed", "km": "មិនទាន់បញ្ជាក់"},
+    "resend_unconfirmed": {
+        "en": "Send the unconfirmed again (some may get it twice)",
+        "km": "ផ្ញើសារដែលមិនទាន់បញ្ជាក់ម្តងទៀត (អ្នកខ្លះអាចទទួលបានពីរដង)",
+    },
     "by_channel": {"en": "By channel", "km": "តាមបណ្តាញ"},
     "by_province": {"en": "By province", "km": "តាមខេត្ត"},
     "reasons": {"en": "Skipped because", "km": "មូលហេតុរំលង"},
@@ -209,6 +213,8 @@ async def detail(request: web.Request) -> web.Response:
     lang = ui_language(request)
     service = _service(request)
     broadcast = await service.get(path_id(request, "broadcast"))
+    report = await service.report(broadcast.id)
+    verbs = [*ACTIONS, "resend_unconfirmed"] if report.unconfirmed else list(ACTIONS)
     return render(
         request,
         "dissemination/detail.html",
@@ -218,9 +224,9 @@ async def detail(request: web.Request) -> web.Response:
         live=broadcast.status in LIVE,
         previews=_previews(broadcast),
         counts=await service.recipient_count(broadcast),
-        report=await service.report(broadcast.id),
+        report=report,
         shown=_shown,
-        actions=[(a, _url(request, "action", id=broadcast.id, action=a)) for a in ACTIONS],
+        actions=[(a, _url(request, "action", id=broadcast.id, action=a)) for a in verbs],
     )
 
 
@@ -238,6 +244,8 @@ async def action(request: web.Request) -> web.StreamResponse:
         await service.resume(broadcast_id)
     elif verb == "cancel":
         await service.cancel(broadcast_id)
+    elif verb == "resend_unconfirmed":
+        await service.resend_unconfirmed(broadcast_id)
     else:
         raise web.HTTPNotFound()
     return done(request, _url(request, "detail", id=broadcast_id), {"ok": True})

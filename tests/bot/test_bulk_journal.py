@@ -135,6 +135,32 @@ async def test_rows_of_a_killed_worker_are_decided_by_its_journal(
     assert (report.sent, report.unconfirmed, report.targeted) == (2, 2, 4)
     assert report.done_share == 1.0
     assert metrics.value("gateway_bulk_resent_in_doubt_total") == 1
+    # the secretariat chooses to send the two unconfirmed again (once more only)
+    await service.tick()
+    assert await service.resend_unconfirmed(news) == 2
+    assert await service.resend_unconfirmed(news) == 0
+    async with aiohttp.ClientSession() as session:
+        again = BulkDelivery(
+            engine=engine,
+            owner="live-worker:3",
+            senders={"telegram": TelegramBulkSender(session, fake_telegram.base_url, TOKEN)},
+            limiter=LocalBulkLimiter({}),
+            limits={},
+            metrics=Metrics(),
+            poll_s=0.05,
+        )
+        task = asyncio.create_task(again.run())
+        try:
+
+            async def resent() -> bool:
+                return (await service.report(news)).sent == 4
+
+            await wait_until_async(resent, bool, timeout=15)
+        finally:
+            again.stop()
+            await asyncio.gather(task, return_exceptions=True)
+    sent_to = sorted(str(c.params["chat_id"]) for c in fake_telegram.sent())
+    assert sent_to == ["12", "13", "14", "21", "22"]
 
 
 async def test_a_worker_journals_what_it_sends_and_forgets_it_once_recorded(

@@ -83,7 +83,11 @@ class Dissemination:
             retry_max_s=settings.retry_max_s,
         )
         self.service = DisseminationService(
-            engine, owner=owner, wake_bulk=self.bulk.wake, channels=tuple(channels)
+            engine,
+            owner=owner,
+            wake_bulk=self.bulk.wake,
+            channels=tuple(channels),
+            public_url=settings.public_url,
         )
         self.chat = SubscriptionChat(self.service, Places.load(settings.gazetteer_path.parent))
         self._tasks = [

@@ -3,10 +3,24 @@
 Telegram's is a lean ``sendMessage`` over aiohttp (PTB builds objects we do not need for
 a broadcast); Messenger's applies the 24-hour rule's three forms; others (the web chat) go
 through their channel's own ``send``.
+
+An announcement's recording (``audio_url`` in the body) is one row and two calls: the text,
+then the recording by its public URL (Telegram: ``sendVoice`` for OGG, a voice note;
+``sendAudio`` for MP3 and M4A; ``sendDocument`` for WAV, which Telegram plays neither way.
+Messenger: an ``audio`` attachment). Why not a second row: the recipient keeps its one
+outbound row and its idempotency key ``broadcast:recipient`` (reports count each citizen
+once; a pause, a cancel or STOP stops text and recording together), and a recording never
+arrives without its text or before it. The second call has its own key
+(``broadcast:recipient:audio``). Once the text went out, a failed recording does not fail
+the row (a retry would send the text again): a 429 is waited out once, then the failure is
+logged and the row counts as sent; the recording stays on the public page. The pacer counts
+a row as one send: a broadcast with a recording makes two calls per row.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +31,29 @@ from ..channels._base import Channel
 
 __all__ = ["ChannelBulkSender", "MessengerBulkSender", "TelegramBulkSender"]
 
+log = logging.getLogger("bot.dissemination.senders")
+
 KEY_HEADER = "X-Idempotency-Key"
+AUDIO_RETRY_MAX_S = 5.0  # a 429 on the recording is waited out once, if this short
+TELEGRAM_AUDIO = {"audio/ogg": "sendVoice", "audio/mpeg": "sendAudio", "audio/mp4": "sendAudio"}
+TELEGRAM_AUDIO_FIELD = {"sendVoice": "voice", "sendAudio": "audio", "sendDocument": "document"}
+
+
+async def _after_text(send: Any, what: str) -> None:
+    """The recording's call, after the text went out: one wait on a 429, then give up
+    (logged without the chat) rather than fail a row whose text was delivered."""
+    for attempt in (1, 2):
+        try:
+            await send()
+            return
+        except RateLimited as exc:
+            if attempt == 2 or exc.retry_after > AUDIO_RETRY_MAX_S:
+                log.warning("bulk.audio_not_sent", extra={"channel": what, "error": str(exc)})
+                return
+            await asyncio.sleep(exc.retry_after)
+        except ChannelError as exc:
+            log.warning("bulk.audio_not_sent", extra={"channel": what, "error": str(exc)})
+            return
 
 
 class TelegramBulkSender:
@@ -27,14 +63,28 @@ class TelegramBulkSender:
         self, session: aiohttp.ClientSession, api_url: str, token: str, timeout_s: float = 10.0
     ) -> None:
         self._session = session
-        self._url = f"{api_url.rstrip('/')}{token}/sendMessage"
+        self._base = f"{api_url.rstrip('/')}{token}/"
+        self._url = f"{self._base}sendMessage"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
         payload = {"chat_id": chat_id, "text": body.get("html") or "", "parse_mode": "HTML"}
+        message_id = await self._call(self._url, payload, key)
+        audio = str(body.get("audio_url") or "")
+        if audio:
+            method = TELEGRAM_AUDIO.get(str(body.get("audio_type") or ""), "sendDocument")
+            voice = {"chat_id": chat_id, TELEGRAM_AUDIO_FIELD[method]: audio}
+
+            async def send() -> None:
+                await self._call(self._base + method, voice, f"{key}:audio")
+
+            await _after_text(send, "telegram")
+        return message_id
+
+    async def _call(self, url: str, payload: dict[str, Any], key: str) -> str | None:
         try:
             async with self._session.post(
-                self._url, json=payload, headers={KEY_HEADER: key}, timeout=self._timeout
+                url, json=payload, headers={KEY_HEADER: key}, timeout=self._timeout
             ) as response:
                 status = response.status
                 data: Any = await response.json(content_type=None)
@@ -99,6 +149,23 @@ class MessengerBulkSender:
                 "messaging_type": "RESPONSE",
                 "message": {"text": text},
             }
+        message_id = await self._post(payload, key)
+        audio = str(body.get("audio_url") or "")
+        if audio and not body.get("utility_template"):  # outside 24 h: the template only
+            attachment = {
+                **payload,
+                "message": {
+                    "attachment": {"type": "audio", "payload": {"url": audio, "is_reusable": True}}
+                },
+            }
+
+            async def send() -> None:
+                await self._post(attachment, f"{key}:audio")
+
+            await _after_text(send, "messenger")
+        return message_id
+
+    async def _post(self, payload: dict[str, Any], key: str) -> str | None:
         try:
             async with self._session.post(
                 self._url,

@@ -5,8 +5,9 @@ a broadcast); Messenger's applies the 24-hour rule's three forms; others (the we
 through their channel's own ``send``.
 
 An announcement's recording (``audio_url`` in the body) is one row and two calls: the text,
-then the recording by its public URL (Telegram: ``sendVoice`` for OGG, a voice note;
-``sendAudio`` for MP3 and M4A; ``sendDocument`` for WAV, which Telegram plays neither way.
+then the recording by its public URL (Telegram: ``sendVoice`` for OGG/Opus, a voice note;
+``sendAudio`` for MP3 and M4A; ``sendDocument`` for WAV and Ogg Vorbis, which Telegram
+plays neither way.
 Messenger: an ``audio`` attachment). Why not a second row: the recipient keeps its one
 outbound row and its idempotency key ``broadcast:recipient`` (reports count each citizen
 once; a pause, a cancel or STOP stops text and recording together), and a recording never
@@ -35,7 +36,11 @@ log = logging.getLogger("bot.dissemination.senders")
 
 KEY_HEADER = "X-Idempotency-Key"
 AUDIO_RETRY_MAX_S = 5.0  # a 429 on the recording is waited out once, if this short
-TELEGRAM_AUDIO = {"audio/ogg": "sendVoice", "audio/mpeg": "sendAudio", "audio/mp4": "sendAudio"}
+TELEGRAM_AUDIO = {  # others (Ogg Vorbis, WAV) as a document
+    "audio/ogg; codecs=opus": "sendVoice",
+    "audio/mpeg": "sendAudio",
+    "audio/mp4": "sendAudio",
+}
 TELEGRAM_AUDIO_FIELD = {"sendVoice": "voice", "sendAudio": "audio", "sendDocument": "document"}
 
 

@@ -18,6 +18,7 @@ import logging
 import secrets
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,7 @@ _O = BULK_OUTBOUND.c
 _R = RECIPIENTS.c
 _A = AUDIO.c
 MAX_AUDIO_BYTES = 5 * 1024 * 1024
+AUDIO_CACHE_BYTES = 4 * MAX_AUDIO_BYTES  # approved recordings kept in each process
 # what phones and chat apps play, by the name browsers give; the first of each is stored
 AUDIO_TYPES = {
     "audio/mpeg": "audio/mpeg",
@@ -96,6 +98,10 @@ AUDIO_TYPES = {
     "audio/m4a": "audio/mp4",
 }
 UNTYPED = frozenset({"", "application/octet-stream"})  # the content decides
+OGG_OPUS = "audio/ogg; codecs=opus"
+# what a call can <Play> (Twilio's TwiML and Somleng: MP3 and WAV); with another recording
+# the call says the text
+CALL_PLAYABLE = frozenset({"audio/mpeg", "audio/wav"})
 AUDIO_LANGUAGES = ("km", "en", "")  # '': another language (an indigenous one), for everyone
 AUDIO_URL_LANGUAGE = {"km": "km", "en": "en", "": "other"}
 
@@ -200,9 +206,12 @@ def audio_path(broadcast_id: int, language: str) -> str:
 
 
 def sniff_audio(data: bytes) -> str | None:
-    """The audio format the bytes begin with (MP3, OGG, WAV, MP4/M4A), else None."""
+    """The audio format the bytes begin with (MP3, OGG, WAV, MP4/M4A), else None; an Ogg
+    stream whose first packet is OpusHead is ``audio/ogg; codecs=opus`` (a voice note)."""
     if data[:4] == b"OggS":
-        return "audio/ogg"
+        segments = data[26] if len(data) > 26 else 0
+        first_packet = data[27 + segments : 35 + segments]
+        return OGG_OPUS if first_packet == b"OpusHead" else "audio/ogg"
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "audio/wav"
     if data[4:8] == b"ftyp":
@@ -275,13 +284,15 @@ def render_body(
     Telegram or Messenger chat gets the text, then the recording as a voice note (the
     sender's second call); the web chat's page shows a player (a path on this gateway, the
     page's own origin). An SMS stays text only. Platforms fetch the recording from the
-    public URL, so without ``public_url`` they get none."""
+    public URL, so without ``public_url`` they get none; a call plays only MP3 or WAV."""
     body: dict[str, Any] = (
         {"html": html.escape(text, quote=False)}
         if channel == "telegram"
         else {"text": text, "language": language}
     )
     if audio is None or channel == "sms":
+        return body
+    if channel == "voice" and audio.content_type not in CALL_PLAYABLE:
         return body
     if channel == "webchat":
         return {**body, "audio_url": audio.path, "audio_type": audio.content_type}
@@ -313,6 +324,8 @@ class DisseminationService:
         self.channels = tuple(channels)
         self.chunk = chunk
         self.public_url = public_url.rstrip("/")  # where platforms fetch the recordings
+        # approved recordings never change: kept here, a call campaign fetches them often
+        self._published_audio: OrderedDict[tuple[int, str], Recording] = OrderedDict()
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> Any:
@@ -560,7 +573,8 @@ class DisseminationService:
             )
         found = sniff_audio(data)
         declared = content_type.split(";", 1)[0].strip().lower()
-        if found is None or (declared not in UNTYPED and AUDIO_TYPES.get(declared) != found):
+        base = (found or "").split(";", 1)[0]
+        if found is None or (declared not in UNTYPED and AUDIO_TYPES.get(declared) != base):
             raise Invalid(
                 "this file is not a recording phones can play: use MP3, OGG, WAV or M4A",
                 km="ឯកសារនេះមិនមែនជាការថតសំឡេងដែលទូរសព្ទអាចចាក់បានទេ៖ សូមប្រើ MP3, OGG, WAV ឬ M4A",
@@ -615,7 +629,12 @@ class DisseminationService:
         self, broadcast_id: int, language: str, *, published_only: bool = False
     ) -> Recording | None:
         """A recording with its bytes; ``published_only``: None unless the broadcast was
-        approved (the public URL never serves a draft's recording)."""
+        approved (the public URL never serves a draft's recording; an approved one no
+        longer changes, so it is kept in memory, up to AUDIO_CACHE_BYTES)."""
+        key = (broadcast_id, language)
+        if published_only and key in self._published_audio:
+            self._published_audio.move_to_end(key)
+            return self._published_audio[key]
         query = select(AUDIO).where(_A.broadcast_id == broadcast_id, _A.language == language)
         if published_only:
             query = query.join(BROADCASTS, _B.id == _A.broadcast_id).where(
@@ -625,7 +644,7 @@ class DisseminationService:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return Recording(
+        found = Recording(
             row.broadcast_id,
             row.language,
             row.content_type,
@@ -634,6 +653,11 @@ class DisseminationService:
             row.created_at,
             bytes(row.data),
         )
+        if published_only:
+            self._published_audio[key] = found
+            while sum(r.size for r in self._published_audio.values()) > AUDIO_CACHE_BYTES:
+                self._published_audio.popitem(last=False)
+        return found
 
     async def recordings(self, broadcast_ids: Iterable[int]) -> dict[int, list[Recording]]:
         """The recordings of these broadcasts, without their bytes (pages and planning)."""

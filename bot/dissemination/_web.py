@@ -9,6 +9,7 @@ reloads itself every few seconds while a broadcast is sent)."""
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -103,11 +104,11 @@ LABELS: dict[str, dict[str, str]] = {
         "km": "ការថតសំឡេងជាភាសាផ្សេង (ឧ. ភាសាជនជាតិដើមភាគតិច) សម្រាប់អ្នកដែលគ្មានការថតជាភាសារបស់ខ្លួន",
     },
     "audio_hint": {
-        "en": "MP3, OGG, WAV or M4A, at most 5 MB. A call plays the recording; chat "
-        "subscribers get it after the text. Changing a recording sends the announcement "
-        "back to draft.",
-        "km": "MP3, OGG, WAV ឬ M4A អតិបរមា ៥ មេកាបៃ។ ការហៅទូរសព្ទចាក់ការថតសំឡេង "
-        "អ្នកជាវតាមការជជែកទទួលបានវាបន្ទាប់ពីអត្ថបទ។ "
+        "en": "MP3, OGG, WAV or M4A, at most 5 MB. A call plays an MP3 or WAV recording "
+        "(with another format it reads the text); chat subscribers get the recording after "
+        "the text. Changing a recording sends the announcement back to draft.",
+        "km": "MP3, OGG, WAV ឬ M4A អតិបរមា ៥ មេកាបៃ។ ការហៅទូរសព្ទចាក់ការថតសំឡេង MP3 ឬ WAV "
+        "(ទម្រង់ផ្សេងទៀត វានឹងអានអត្ថបទ)។ អ្នកជាវតាមការជជែកទទួលបានវាបន្ទាប់ពីអត្ថបទ។ "
         "ការប្ដូរការថតសំឡេង នាំសេចក្តីប្រកាសត្រឡប់ទៅជាសេចក្តីព្រាងវិញ។",
     },
     "no_audio": {
@@ -319,12 +320,36 @@ async def remove_audio(request: web.Request) -> web.StreamResponse:
 
 
 def _audio_response(request: web.Request, recording: Recording, cache: str) -> web.Response:
-    """The bytes with their type, length and ETag (a 304 when the caller has them)."""
+    """The bytes with their type, length and ETag (a 304 when the caller has them), or the
+    one byte range asked for (players seek, and some play nothing without ranges)."""
     etag = f'"{recording.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": cache, "Accept-Ranges": "none"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": cache,
+        "Accept-Ranges": "bytes",
+        "Content-Type": recording.content_type,
+    }
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=recording.data, content_type=recording.content_type, headers=headers)
+    data, size = recording.data, len(recording.data)
+    wanted = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+    if wanted is None:
+        return web.Response(body=data, headers=headers)
+    first, last = wanted.groups()
+    if not first and not last:
+        return web.Response(body=data, headers=headers)
+    if first:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    else:
+        start, end = max(size - int(last or 0), 0), size - 1
+    if start > end or start >= size:
+        headers["Content-Range"] = f"bytes */{size}"
+        return web.Response(status=416, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return web.Response(status=206, body=data[start : end + 1], headers=headers)
+
+
+_RANGE = re.compile(r"bytes=(\d{0,15})-(\d{0,15})")
 
 
 async def console_audio(request: web.Request) -> web.Response:

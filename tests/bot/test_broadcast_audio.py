@@ -75,7 +75,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
 
 def test_fixtures_are_recognised_by_their_first_bytes() -> None:
-    assert sniff_audio(ogg_opus()) == "audio/ogg"
+    assert sniff_audio(ogg_opus()) == "audio/ogg; codecs=opus"
+    vorbis = bytearray(ogg_opus())
+    vorbis[28:36] = b"\x01vorbis\x00"
+    assert sniff_audio(bytes(vorbis)) == "audio/ogg"
     assert sniff_audio(mp3()) == "audio/mpeg"
     assert sniff_audio(b"RIFF\x24\x00\x00\x00WAVEfmt ") == "audio/wav"
     assert sniff_audio(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00") == "audio/mp4"
@@ -105,7 +108,7 @@ async def test_recordings_are_kept_checked_and_given_to_each_language(
     )
     ogg = ogg_opus()
     saved = await service.attach_audio(bid, "", ogg, "audio/ogg; codecs=opus")
-    assert (saved.content_type, saved.size) == ("audio/ogg", len(ogg))
+    assert (saved.content_type, saved.size) == ("audio/ogg; codecs=opus", len(ogg))
     found = await service.audio(bid, "")
     assert found is not None
     assert found.data == ogg
@@ -139,14 +142,10 @@ async def test_recordings_are_kept_checked_and_given_to_each_language(
         }
     other, english = f"/announcements/{bid}/audio/other", f"/announcements/{bid}/audio/en"
     assert rows["7001"]["audio_url"] == PUBLIC + other
-    assert rows["7001"]["audio_type"] == "audio/ogg"
+    assert rows["7001"]["audio_type"] == "audio/ogg; codecs=opus"
     assert rows["7002"]["audio_url"] == PUBLIC + english
-    assert rows[PHONE] == {
-        "text": f"{TITLE_KM}\n\n{TEXT_KM}",
-        "language": "km",
-        "audio_url": PUBLIC + other,
-        "audio_type": "audio/ogg",
-    }
+    # a call plays only MP3 or WAV: with an OGG recording it says the text
+    assert rows[PHONE] == {"text": f"{TITLE_KM}\n\n{TEXT_KM}", "language": "km"}
     assert rows["+85598765432"] == {"text": f"{TITLE_KM}\n\n{TEXT_KM}", "language": "km"}
     assert rows["session-audio-01"]["audio_url"] == other  # the page's own origin
     # approved: served publicly, and no longer changed
@@ -239,13 +238,21 @@ async def test_an_editor_uploads_a_recording_served_publicly_only_once_approved(
         resp = await client.get(public)
         assert resp.status == 200
         assert await resp.read() == ogg
-        assert resp.headers["Content-Type"] == "audio/ogg"
+        assert resp.headers["Content-Type"] == "audio/ogg; codecs=opus"
         assert resp.headers["Content-Length"] == str(len(ogg))
         etag = f'"{hashlib.sha256(ogg).hexdigest()}"'
         assert resp.headers["ETag"] == etag
         assert "public" in resp.headers["Cache-Control"]
         again = await client.get(public, headers={"If-None-Match": etag})
         assert again.status == 304
+        part = await client.get(public, headers={"Range": "bytes=0-3"})
+        assert part.status == 206
+        assert await part.read() == b"OggS"
+        assert part.headers["Content-Range"] == f"bytes 0-3/{len(ogg)}"
+        tail = await client.get(public, headers={"Range": "bytes=-8"})
+        assert await tail.read() == ogg[-8:]
+        beyond = await client.get(public, headers={"Range": f"bytes={len(ogg)}-"})
+        assert beyond.status == 416
         assert (await client.get(f"/announcements/{bid}/audio/en")).status == 404
         page_resp = await client.get("/announcements")
         assert f'src="{public}"' in await page_resp.text()
@@ -328,8 +335,8 @@ async def test_calls_play_it_and_chats_get_it_after_the_text(
     bid = await service.create_draft(
         AUTHOR, title_km=TITLE_KM, text_km=TEXT_KM, text_en=TEXT_EN, topic=Topic.PAYMENTS
     )
-    await service.attach_audio(bid, "km", ogg_opus(), "audio/ogg")
-    await service.attach_audio(bid, "en", mp3(), "audio/mpeg")
+    await service.attach_audio(bid, "km", mp3(), "audio/mpeg")
+    await service.attach_audio(bid, "en", ogg_opus(), "audio/ogg")
     await service.approve(bid, SECRETARIAT)
     km_url, en_url = (
         f"{PUBLIC}/announcements/{bid}/audio/km",
@@ -353,16 +360,16 @@ async def test_calls_play_it_and_chats_get_it_after_the_text(
     assert somleng.calls[0]["To"] == PHONE
     # the SMS is the text only
     assert somleng.messages[0]["Body"] == f"{TITLE_KM}\n\n{TEXT_KM}"
-    # Telegram: the text, then the recording (OGG: a voice note; MP3: an audio file)
+    # Telegram: the text, then the recording (MP3: an audio file; OGG/Opus: a voice note)
     order = [
         (c.method, str(c.params["chat_id"]))
         for c in fake_telegram.calls
         if c.method in ("sendMessage", "sendVoice", "sendAudio")
     ]
-    assert order.index(("sendMessage", "8001")) < order.index(("sendVoice", "8001"))
-    assert order.index(("sendMessage", "8002")) < order.index(("sendAudio", "8002"))
-    assert fake_telegram.sent("sendVoice")[0].params["voice"] == km_url
-    assert fake_telegram.sent("sendAudio")[0].params["audio"] == en_url
+    assert order.index(("sendMessage", "8001")) < order.index(("sendAudio", "8001"))
+    assert order.index(("sendMessage", "8002")) < order.index(("sendVoice", "8002"))
+    assert fake_telegram.sent("sendAudio")[0].params["audio"] == km_url
+    assert fake_telegram.sent("sendVoice")[0].params["voice"] == en_url
     texts = {str(c.params["chat_id"]): c.params["text"] for c in fake_telegram.sent()}
     assert TEXT_KM in texts["8001"]
     assert TEXT_EN in texts["8002"]
@@ -386,7 +393,8 @@ async def test_calls_play_it_and_chats_get_it_after_the_text(
     assert TEXT_KM in messages[0]["text"]
     played = await client.get(messages[0]["audio_url"])
     assert played.status == 200
-    assert await played.read() == ogg_opus()
+    assert await played.read() == mp3()
+    assert played.headers["Content-Type"] == "audio/mpeg"
     chat_page = await (await client.get("/chat")).text()
     assert "audio_url" in chat_page  # the page shows a player for it
     # every recipient counted once, every row sent

@@ -436,13 +436,18 @@ async def announcements_page(request: web.Request) -> web.Response:
 
 
 async def announcements_atom(request: web.Request) -> web.Response:
-    items = await request.config_dict[DISSEMINATION].published()
+    service = request.config_dict[DISSEMINATION]
+    items = await service.published()
     base = f"{request.scheme}://{request.host}"
     updated = _iso(
         max((b.published_at or 0 for b in items), default=calendar.timegm(time.gmtime()))
     )
     xml = _PUBLIC.get_template("dissemination/feed.atom").render(
-        items=items, base=base, updated=updated, iso=_iso
+        items=items,
+        base=base,
+        updated=updated,
+        iso=_iso,
+        recordings=await service.recordings(b.id for b in items),
     )
     return web.Response(text=xml, content_type="application/atom+xml", charset="utf-8")
 

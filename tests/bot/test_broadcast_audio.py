@@ -256,6 +256,9 @@ async def test_an_editor_uploads_a_recording_served_publicly_only_once_approved(
         assert (await client.get(f"/announcements/{bid}/audio/en")).status == 404
         page_resp = await client.get("/announcements")
         assert f'src="{public}"' in await page_resp.text()
+        feed = await (await client.get("/announcements.atom")).text()
+        assert f'type="audio/ogg; codecs=opus" length="{len(ogg)}"' in feed
+        assert f'{public}"/>' in feed
         # approved: the recording can no longer be changed
         status, body = await upload(editor, f"{location}/audio/km", mp3(), "audio/mpeg", "x.mp3")
         assert status == 409

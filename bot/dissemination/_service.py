@@ -83,7 +83,7 @@ _R = RECIPIENTS.c
 _A = AUDIO.c
 MAX_AUDIO_BYTES = 5 * 1024 * 1024
 AUDIO_CACHE_BYTES = 4 * MAX_AUDIO_BYTES  # approved recordings kept in each process
-# what phones and chat apps play, by the name browsers give; the first of each is stored
+# the types browsers declare for what phones and chat apps play -> the format they mean
 AUDIO_TYPES = {
     "audio/mpeg": "audio/mpeg",
     "audio/mp3": "audio/mpeg",

@@ -336,8 +336,8 @@ def _audio_response(request: web.Request, recording: Recording, cache: str) -> w
     if wanted is None:
         return web.Response(body=data, headers=headers)
     first, last = wanted.groups()
-    if not first and not last:
-        return web.Response(body=data, headers=headers)
+    if (not first and not last) or (first and last and int(last) < int(first)):
+        return web.Response(body=data, headers=headers)  # not a valid range: ignored
     if first:
         start, end = int(first), min(int(last) if last else size - 1, size - 1)
     else:
@@ -455,12 +455,11 @@ async def announcements_atom(request: web.Request) -> web.Response:
 async def announcement_audio(request: web.Request) -> web.Response:
     """An approved announcement's recording, for phone platforms (a call plays it), chat
     platforms (a voice note), the web chat and listeners; never a draft's (404)."""
-    try:
-        broadcast_id = int(request.match_info["id"])
-    except ValueError as exc:
-        raise web.HTTPNotFound() from exc
-    segment = request.match_info["lang"]
-    if segment not in URL_LANGUAGE or not 0 <= broadcast_id <= 2**31 - 1:
+    raw, segment = request.match_info["id"], request.match_info["lang"]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or segment not in URL_LANGUAGE:
+        raise web.HTTPNotFound()
+    broadcast_id = int(raw)
+    if broadcast_id > 2**31 - 1:  # an INTEGER column: PostgreSQL refuses more
         raise web.HTTPNotFound()
     recording = await request.config_dict[DISSEMINATION].audio(
         broadcast_id, URL_LANGUAGE[segment], published_only=True

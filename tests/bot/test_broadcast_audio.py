@@ -253,6 +253,11 @@ async def test_an_editor_uploads_a_recording_served_publicly_only_once_approved(
         assert await tail.read() == ogg[-8:]
         beyond = await client.get(public, headers={"Range": f"bytes={len(ogg)}-"})
         assert beyond.status == 416
+        for nonsense in ("bytes=5-2", "bytes=-", "lines=1-2", "bytes=0-1,4-5", "ប៉ុន្មាន"):
+            whole = await client.get(public, headers={"Range": nonsense})
+            assert (whole.status, await whole.read()) == (200, ogg), nonsense
+        for path in ("abc", "-1", "1e3", "٣"):
+            assert (await client.get(f"/announcements/{path}/audio/km")).status == 404, path
         assert (await client.get(f"/announcements/{bid}/audio/en")).status == 404
         page_resp = await client.get("/announcements")
         assert f'src="{public}"' in await page_resp.text()

@@ -64,7 +64,7 @@ def _page() -> tuple[str, dict[str, str]]:
         "default-src 'none'; "
         f"script-src {' '.join(map(_sha256, scripts)) or chr(39) + 'none' + chr(39)}; "
         f"style-src {' '.join(map(_sha256, styles)) or chr(39) + 'none' + chr(39)}; "
-        "img-src 'self'; connect-src 'self'; form-action 'self'; "
+        "img-src 'self'; media-src 'self'; connect-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
     return html, {"Content-Security-Policy": csp, **_OTHER_HEADERS}

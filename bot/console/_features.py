@@ -5,7 +5,7 @@ roles (NotAllowed -> 403, in the shared middleware)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -44,6 +44,8 @@ class ConsoleFeature:
     context: Context | None = None
     templates: str | None = None  # a package with a templates/ folder
     back: Callable[[web.Request], str] | None = None  # where a refused form leads back
+    # routes that take a file (full route name -> bytes), beyond the gateway's body limit
+    uploads: Mapping[str, int] = field(default_factory=dict)
 
     def label(self, language: str) -> str:
         """The menu label in the console's language."""

@@ -33,7 +33,7 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 PUBLIC_ROUTES = frozenset({"console:root", "console:login", "console:static"})
 STATIC_PREFIX = f"{PREFIX}/static/"
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
@@ -83,6 +83,21 @@ def _check_roles(feature: ConsoleFeature | None, auth: Session) -> None:
         raise NotAllowed(f"this needs the {next(iter(feature.roles))} role")
     names = ", ".join(sorted(word("role", r, "en") for r in feature.roles))
     raise NotAllowed(f"this is for: {names}")
+
+
+_TOO_LARGE = (
+    "the file is too large to upload",
+    "ឯកសារធំពេកមិនអាចផ្ទុកឡើងបានទេ",
+)
+
+
+def _upload_limit(request: web.Request) -> int:
+    """A route that takes a file may read more than the gateway's body limit (0: no)."""
+    if request.method in SAFE_METHODS:
+        return 0
+    feature = state(request).registry.feature_of(request)
+    name = request.match_info.route.name or ""
+    return feature.uploads.get(name, 0) if feature is not None else 0
 
 
 def _refuse_logged_out(request: web.Request) -> web.StreamResponse:
@@ -142,6 +157,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
                 response = _refuse_logged_out(request)
                 _harden(response, request)
                 return response
+            upload = _upload_limit(request)
+            if upload:  # a file field: this route's own limit, before the form is read
+                request = request.clone(client_max_size=upload)
             request[AUTH] = auth
             if request.method not in SAFE_METHODS:
                 await _check_csrf(request, auth)
@@ -149,6 +167,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except Refused as exc:
         response = _refused(request, exc)
+    except web.HTTPRequestEntityTooLarge as exc:
+        response = _refused(request, Invalid(_TOO_LARGE[0], km=_TOO_LARGE[1]))
+        response.set_status(exc.status)
     except web.HTTPException as exc:
         _harden(exc, request)
         raise

@@ -106,7 +106,11 @@ class Dissemination:
             journal=self._journal,
         )
         self.service = DisseminationService(
-            engine, owner=owner, wake_bulk=self.bulk.wake, channels=tuple(channels)
+            engine,
+            owner=owner,
+            wake_bulk=self.bulk.wake,
+            channels=tuple(channels),
+            public_url=settings.public_url,
         )
         self.chat = SubscriptionChat(self.service, Places.load(settings.gazetteer_path.parent))
         self._tasks = [

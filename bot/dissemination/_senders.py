@@ -3,6 +3,22 @@
 Telegram's is a lean ``sendMessage`` over aiohttp (PTB builds objects we do not need for
 a broadcast); Messenger's applies the 24-hour rule's three forms; others (the web chat) go
 through their channel's own ``send``.
+
+An announcement's recording (``audio_url`` in the body) is one row and two calls: the text,
+then the recording by its public URL (Telegram: ``sendVoice`` for OGG/Opus, a voice note;
+``sendAudio`` for MP3 and M4A; ``sendDocument`` for WAV and Ogg Vorbis, which Telegram
+plays neither way.
+Messenger: an ``audio`` attachment). Why not a second row: the recipient keeps its one
+outbound row and its idempotency key ``broadcast:recipient`` (reports count each citizen
+once; a pause, a cancel or STOP stops text and recording together), and a recording never
+arrives without its text or before it. The second call has its own key
+(``broadcast:recipient:audio``). Once the text went out, a failed recording does not fail
+the row (a retry would send the text again): a 429 is waited out once, then the failure is
+logged and the row counts as sent; the recording stays on the public page. The delivery
+engine makes the second call (``send_recording``) with its own pace slot, so a broadcast
+with a recording stays within the account's limit. Messenger sends the recording only
+inside the 24-hour window (a notification token or a utility template allows the one
+message).
 """
 
 from __future__ import annotations
@@ -19,6 +35,12 @@ from ..channels._base import Channel
 __all__ = ["ChannelBulkSender", "MessengerBulkSender", "TelegramBulkSender"]
 
 KEY_HEADER = "X-Idempotency-Key"
+TELEGRAM_AUDIO = {  # others (Ogg Vorbis, WAV) as a document
+    "audio/ogg; codecs=opus": "sendVoice",
+    "audio/mpeg": "sendAudio",
+    "audio/mp4": "sendAudio",
+}
+TELEGRAM_AUDIO_FIELD = {"sendVoice": "voice", "sendAudio": "audio", "sendDocument": "document"}
 
 
 class TelegramBulkSender:
@@ -28,8 +50,9 @@ class TelegramBulkSender:
         self, session: aiohttp.ClientSession, api_url: str, token: str, timeout_s: float = 10.0
     ) -> None:
         self._session = session
-        self._url = f"{api_url.rstrip('/')}{token}/sendMessage"
-        self._me_url = f"{api_url.rstrip('/')}{token}/getMe"
+        self._base = f"{api_url.rstrip('/')}{token}/"
+        self._url = f"{self._base}sendMessage"
+        self._me_url = f"{self._base}getMe"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def warm(self, connections: int) -> None:
@@ -49,9 +72,18 @@ class TelegramBulkSender:
 
     async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
         payload = {"chat_id": chat_id, "text": body.get("html") or "", "parse_mode": "HTML"}
+        return await self._call(self._url, payload, key)
+
+    async def send_recording(self, chat_id: str, body: dict[str, Any], key: str) -> None:
+        """The recording after the text, by its public URL, as a voice note if it can."""
+        method = TELEGRAM_AUDIO.get(str(body.get("audio_type") or ""), "sendDocument")
+        voice = {"chat_id": chat_id, TELEGRAM_AUDIO_FIELD[method]: str(body["audio_url"])}
+        await self._call(self._base + method, voice, f"{key}:audio")
+
+    async def _call(self, url: str, payload: dict[str, Any], key: str) -> str | None:
         try:
             async with self._session.post(
-                self._url, json=payload, headers={KEY_HEADER: key}, timeout=self._timeout
+                url, json=payload, headers={KEY_HEADER: key}, timeout=self._timeout
             ) as response:
                 status = response.status
                 data: Any = await response.json(content_type=None)
@@ -116,6 +148,25 @@ class MessengerBulkSender:
                 "messaging_type": "RESPONSE",
                 "message": {"text": text},
             }
+        return await self._post(payload, key)
+
+    async def send_recording(self, chat_id: str, body: dict[str, Any], key: str) -> None:
+        """The recording as an audio attachment, inside the 24-hour window only."""
+        if body.get("notification_token") or body.get("utility_template"):
+            return
+        attachment = {
+            "recipient": {"id": chat_id},
+            "messaging_type": "RESPONSE",
+            "message": {
+                "attachment": {
+                    "type": "audio",
+                    "payload": {"url": str(body["audio_url"]), "is_reusable": True},
+                }
+            },
+        }
+        await self._post(attachment, f"{key}:audio")
+
+    async def _post(self, payload: dict[str, Any], key: str) -> str | None:
         try:
             async with self._session.post(
                 self._url,

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import logging
 import secrets
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +33,7 @@ from .._waiting import wait_event
 from ..accounts import OrgKind, Role
 from ..storage._models import OutboundKind, Priority
 from ._tables import (
+    AUDIO,
     BROADCASTS,
     BULK_OUTBOUND,
     RECIPIENTS,
@@ -43,7 +46,18 @@ from ._tables import (
     Topic,
 )
 
-__all__ = ["Broadcast", "DisseminationService", "Person", "Report", "Subscriber"]
+__all__ = [
+    "AUDIO_TYPES",
+    "MAX_AUDIO_BYTES",
+    "Broadcast",
+    "DisseminationService",
+    "Person",
+    "Recording",
+    "Report",
+    "Subscriber",
+    "audio_path",
+    "sniff_audio",
+]
 
 log = logging.getLogger("bot.dissemination")
 
@@ -66,6 +80,30 @@ _B = BROADCASTS.c
 _S = SUBSCRIBERS.c
 _O = BULK_OUTBOUND.c
 _R = RECIPIENTS.c
+_A = AUDIO.c
+MAX_AUDIO_BYTES = 5 * 1024 * 1024
+AUDIO_CACHE_BYTES = 4 * MAX_AUDIO_BYTES  # approved recordings kept in each process
+# the types browsers declare for what phones and chat apps play -> the format they mean
+AUDIO_TYPES = {
+    "audio/mpeg": "audio/mpeg",
+    "audio/mp3": "audio/mpeg",
+    "audio/ogg": "audio/ogg",
+    "audio/opus": "audio/ogg",
+    "audio/wav": "audio/wav",
+    "audio/x-wav": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/mp4": "audio/mp4",
+    "audio/x-m4a": "audio/mp4",
+    "audio/m4a": "audio/mp4",
+}
+UNTYPED = frozenset({"", "application/octet-stream"})  # the content decides
+OGG_OPUS = "audio/ogg; codecs=opus"
+# what a call can <Play> (Twilio's TwiML and Somleng: MP3 and WAV); with another recording
+# the call says the text
+CALL_PLAYABLE = frozenset({"audio/mpeg", "audio/wav"})
+AUDIO_LANGUAGES = ("km", "en", "")  # '': another language (an indigenous one), for everyone
+AUDIO_URL_LANGUAGE = {"km": "km", "en": "en", "": "other"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +184,49 @@ class Report:
         return finished / self.targeted if self.targeted else 1.0
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A broadcast's recording in one language (``data`` empty when only listed)."""
+
+    broadcast_id: int
+    language: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: float
+    data: bytes = b""
+
+    @property
+    def path(self) -> str:
+        return audio_path(self.broadcast_id, self.language)
+
+
+def audio_path(broadcast_id: int, language: str) -> str:
+    """The public URL's path of a recording ('' -> ``other``)."""
+    return f"/announcements/{broadcast_id}/audio/{AUDIO_URL_LANGUAGE[language]}"
+
+
+def sniff_audio(data: bytes) -> str | None:
+    """The audio format the bytes begin with (MP3, OGG, WAV, MP4/M4A), else None; an Ogg
+    stream whose first packet is OpusHead is ``audio/ogg; codecs=opus`` (a voice note)."""
+    if data[:4] == b"OggS":
+        segments = data[26] if len(data) > 26 else 0
+        first_packet = data[27 + segments : 35 + segments]
+        return OGG_OPUS if first_packet == b"OpusHead" else "audio/ogg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[4:8] == b"ftyp":
+        return "audio/mp4"
+    if data[:3] == b"ID3":
+        return "audio/mpeg"
+    # an MPEG audio frame: 11 sync bits, a version and a layer that are not "reserved"
+    if len(data) >= 4 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:
+        version, layer = (data[1] >> 3) & 3, (data[1] >> 1) & 3
+        if version != 1 and layer != 0 and data[2] >> 4 != 0xF:
+            return "audio/mpeg"
+    return None
+
+
 def _broadcast(row: Any) -> Broadcast:
     return Broadcast(
         id=row.id,
@@ -195,11 +276,30 @@ def area_matches(subscriber_area: str | None, targets: Sequence[str]) -> bool:
     return any(subscriber_area.startswith(t) or t.startswith(subscriber_area) for t in targets)
 
 
-def render_body(channel: str, text: str, language: str) -> dict[str, Any]:
-    """The stored body of one bulk message for a channel (what its sender sends)."""
-    if channel == "telegram":
-        return {"html": html.escape(text, quote=False)}
-    return {"text": text, "language": language}
+def render_body(
+    channel: str, text: str, language: str, audio: Recording | None = None, public_url: str = ""
+) -> dict[str, Any]:
+    """The stored body of one bulk message for a channel (what its sender sends).
+
+    With a recording: a call plays it (``audio_url``; without one it says the text); a
+    Telegram or Messenger chat gets the text, then the recording as a voice note (the
+    sender's second call); the web chat's page shows a player (a path on this gateway, the
+    page's own origin). An SMS stays text only. Platforms fetch the recording from the
+    public URL, so without ``public_url`` they get none; a call plays only MP3 or WAV."""
+    body: dict[str, Any] = (
+        {"html": html.escape(text, quote=False)}
+        if channel == "telegram"
+        else {"text": text, "language": language}
+    )
+    if audio is None or channel == "sms":
+        return body
+    if channel == "voice" and audio.content_type not in CALL_PLAYABLE:
+        return body
+    if channel == "webchat":
+        return {**body, "audio_url": audio.path, "audio_type": audio.content_type}
+    if not public_url:
+        return body
+    return {**body, "audio_url": public_url + audio.path, "audio_type": audio.content_type}
 
 
 class DisseminationService:
@@ -214,6 +314,7 @@ class DisseminationService:
         wake_bulk: Any = None,
         channels: Iterable[str] = ("telegram", "messenger", "webchat"),
         chunk: int = CHUNK,
+        public_url: str = "",
     ) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
@@ -223,6 +324,9 @@ class DisseminationService:
         self._wake_bulk = wake_bulk
         self.channels = tuple(channels)
         self.chunk = chunk
+        self.public_url = public_url.rstrip("/")  # where platforms fetch the recordings
+        # approved recordings never change: kept here, a call campaign fetches them often
+        self._published_audio: OrderedDict[tuple[int, str], Recording] = OrderedDict()
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> Any:
@@ -442,6 +546,146 @@ class DisseminationService:
             **merged,
             **extra,
         )
+
+    # ----- recordings ---------------------------------------------------------------------
+
+    async def attach_audio(
+        self, broadcast_id: int, language: str, data: bytes, content_type: str
+    ) -> Recording:
+        """Attach (or replace) the recording of a draft or of one waiting for approval; like
+        any change, it goes back to draft (the approver hears what is sent). MP3, OGG, WAV or
+        M4A up to MAX_AUDIO_BYTES, recognised by its first bytes, not only its declared type."""
+        if language not in AUDIO_LANGUAGES:
+            raise Invalid(
+                "a recording is in Khmer, English or another language",
+                km="ការថតសំឡេងត្រូវជាភាសាខ្មែរ អង់គ្លេស ឬភាសាផ្សេងទៀត",
+            )
+        if not data:
+            raise Invalid(
+                "the file is empty: choose a recording", km="ឯកសារទទេ៖ សូមជ្រើសរើសការថតសំឡេង"
+            )
+        if len(data) > MAX_AUDIO_BYTES:
+            raise Invalid(
+                f"the recording is too large ({len(data) / 1048576:.1f} MB): at most "
+                f"{MAX_AUDIO_BYTES // 1048576} MB. Shorten it or save it at a lower quality "
+                "(for example MP3 at 64 kbit/s)",
+                km=f"ការថតសំឡេងធំពេក៖ អតិបរមា {MAX_AUDIO_BYTES // 1048576} មេកាបៃ។ "
+                "សូមកាត់ឱ្យខ្លី ឬរក្សាទុកក្នុងគុណភាពទាបជាងនេះ (ឧ. MP3 64 kbit/s)",
+            )
+        found = sniff_audio(data)
+        declared = content_type.split(";", 1)[0].strip().lower()
+        base = (found or "").split(";", 1)[0]
+        if found is None or (declared not in UNTYPED and AUDIO_TYPES.get(declared) != base):
+            raise Invalid(
+                "this file is not a recording phones can play: use MP3, OGG, WAV or M4A",
+                km="ឯកសារនេះមិនមែនជាការថតសំឡេងដែលទូរសព្ទអាចចាក់បានទេ៖ សូមប្រើ MP3, OGG, WAV ឬ M4A",
+            )
+        now = time.time()
+        values = {
+            "content_type": found,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "data": data,
+            "created_at": now,
+        }
+        stmt = self._insert(AUDIO).values(broadcast_id=broadcast_id, language=language, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=["broadcast_id", "language"], set_=values)
+        async with self._writing() as conn:
+            await self._back_to_draft(conn, broadcast_id, now)
+            await conn.execute(stmt)
+        return Recording(broadcast_id, language, found, len(data), str(values["sha256"]), now)
+
+    async def remove_audio(self, broadcast_id: int, language: str) -> bool:
+        """Remove a draft's recording (back to draft); False if it had none."""
+        now = time.time()
+        async with self._writing() as conn:
+            await self._back_to_draft(conn, broadcast_id, now)
+            done = await conn.execute(
+                delete(AUDIO).where(_A.broadcast_id == broadcast_id, _A.language == language)
+            )
+        return bool(done.rowcount)
+
+    async def _back_to_draft(self, conn: AsyncConnection, broadcast_id: int, now: float) -> None:
+        """In the change's transaction (the row locked on PostgreSQL, so an approval cannot
+        slip in between): Conflict unless a draft or waiting for approval."""
+        done = await conn.execute(
+            update(BROADCASTS)
+            .where(
+                _B.id == broadcast_id,
+                _B.status.in_((BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL)),
+            )
+            .values(status=BroadcastStatus.DRAFT, updated_at=now)
+        )
+        if done.rowcount != 1:
+            found = await conn.scalar(select(_B.id).where(_B.id == broadcast_id))
+            if found is None:
+                raise NotFound("no such broadcast")
+            raise Conflict(
+                "a recording can only be changed while the announcement is a draft or "
+                "waiting for approval",
+                km="អាចប្ដូរការថតសំឡេងបាន តែពេលសេចក្តីប្រកាសនៅជាសេចក្តីព្រាង ឬកំពុងរង់ចាំការអនុម័តប៉ុណ្ណោះ",
+            )
+
+    async def audio(
+        self, broadcast_id: int, language: str, *, published_only: bool = False
+    ) -> Recording | None:
+        """A recording with its bytes; ``published_only``: None unless the broadcast was
+        approved (the public URL never serves a draft's recording; an approved one no
+        longer changes, so it is kept in memory, up to AUDIO_CACHE_BYTES)."""
+        key = (broadcast_id, language)
+        if published_only and key in self._published_audio:
+            self._published_audio.move_to_end(key)
+            return self._published_audio[key]
+        query = select(AUDIO).where(_A.broadcast_id == broadcast_id, _A.language == language)
+        if published_only:
+            query = query.join(BROADCASTS, _B.id == _A.broadcast_id).where(
+                _B.published_at.is_not(None)
+            )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        found = Recording(
+            row.broadcast_id,
+            row.language,
+            row.content_type,
+            row.size,
+            row.sha256,
+            row.created_at,
+            bytes(row.data),
+        )
+        if published_only:
+            self._published_audio[key] = found
+            while sum(r.size for r in self._published_audio.values()) > AUDIO_CACHE_BYTES:
+                self._published_audio.popitem(last=False)
+        return found
+
+    async def recordings(self, broadcast_ids: Iterable[int]) -> dict[int, list[Recording]]:
+        """The recordings of these broadcasts, without their bytes (pages and planning)."""
+        ids = list(broadcast_ids)
+        found: dict[int, list[Recording]] = {i: [] for i in ids}
+        if not ids:
+            return found
+        query = (
+            select(
+                _A.broadcast_id, _A.language, _A.content_type, _A.size, _A.sha256, _A.created_at
+            )
+            .where(_A.broadcast_id.in_(ids))
+            .order_by(_A.broadcast_id, _A.language.desc())
+        )
+        async with self._engine.connect() as conn:
+            for row in await conn.execute(query):
+                found[row.broadcast_id].append(
+                    Recording(
+                        row.broadcast_id,
+                        row.language,
+                        row.content_type,
+                        row.size,
+                        row.sha256,
+                        row.created_at,
+                    )
+                )
+        return found
 
     async def submit(self, broadcast_id: int) -> None:
         """Ask for approval."""
@@ -709,8 +953,15 @@ class DisseminationService:
         if broadcast.expires_at is not None and broadcast.expires_at <= now:
             await self._move(broadcast_id, _ACTIVE_PLAN, BroadcastStatus.EXPIRED)
             return False
+        audio = {r.language: r for r in (await self.recordings([broadcast_id]))[broadcast_id]}
         bodies = {
-            (channel, language): render_body(channel, broadcast.text(language), language)
+            (channel, language): render_body(
+                channel,
+                broadcast.text(language),
+                language,
+                audio.get(language) or audio.get(""),  # their language's, else the other one
+                self.public_url,
+            )
             for channel in self.channels
             for language in ("km", "en")
         }

@@ -1,14 +1,15 @@
-"""Tables and statuses of dissemination (Core tables; migration 0008)."""
+"""Tables and statuses of dissemination (Core tables; migrations 0008, 0012)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Integer, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, Integer, LargeBinary, String, Table, Text
 
 from ..delivery._bulk import _META, BULK_OUTBOUND, SUBSCRIBERS, BulkStatus
 
 __all__ = [
+    "AUDIO",
     "BROADCASTS",
     "BULK_OUTBOUND",
     "RECIPIENTS",
@@ -99,4 +100,15 @@ RECIPIENTS = Table(
     Column("area_code", String(16)),
     Column("status", String(16)),
     Column("reason", String(64)),
+)
+AUDIO = Table(
+    "gw_broadcast_audio",
+    _META,
+    Column("broadcast_id", Integer, primary_key=True),
+    Column("language", String(8), primary_key=True),  # 'km', 'en' or '' (another language)
+    Column("content_type", String(32)),
+    Column("size", Integer),
+    Column("sha256", String(64)),
+    Column("data", LargeBinary),
+    Column("created_at", Float),
 )

@@ -9,16 +9,19 @@ reloads itself every few seconds while a broadcast is sent)."""
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
 from .. import keys
+from .._exceptions import Invalid, NotFound
 from ..accounts import Role
 from ..console import (
     ConsoleFeature,
@@ -34,7 +37,15 @@ from ..console import (
 from ..storage._db import Organisation
 from . import DISSEMINATION
 from ._knowledge import knowledge_facts
-from ._service import CHANNEL_LIMITS, Broadcast, DisseminationService, Person
+from ._service import (
+    AUDIO_URL_LANGUAGE,
+    CHANNEL_LIMITS,
+    MAX_AUDIO_BYTES,
+    Broadcast,
+    DisseminationService,
+    Person,
+    Recording,
+)
 from ._tables import BroadcastStatus, Topic
 
 __all__ = ["BROADCASTS_FEATURE", "LABELS", "add_public_routes"]
@@ -86,6 +97,32 @@ LABELS: dict[str, dict[str, str]] = {
     "by_province": {"en": "By province", "km": "តាមខេត្ត"},
     "reasons": {"en": "Skipped because", "km": "មូលហេតុរំលង"},
     "announcements": {"en": "Announcements", "km": "សេចក្តីប្រកាស"},
+    "recordings": {
+        "en": "Recordings (voice calls and voice notes)",
+        "km": "ការថតសំឡេង (ការហៅទូរសព្ទ និងសារសំឡេង)",
+    },
+    "audio_km": {"en": "Khmer recording", "km": "ការថតសំឡេងជាភាសាខ្មែរ"},
+    "audio_en": {"en": "English recording", "km": "ការថតសំឡេងជាភាសាអង់គ្លេស"},
+    "audio_other": {
+        "en": "Recording in another language (e.g. an indigenous language), for everyone "
+        "without one in their language",
+        "km": "ការថតសំឡេងជាភាសាផ្សេង (ឧ. ភាសាជនជាតិដើមភាគតិច) សម្រាប់អ្នកដែលគ្មានការថតជាភាសារបស់ខ្លួន",
+    },
+    "audio_hint": {
+        "en": "MP3, OGG, WAV or M4A, at most 5 MB. A call plays an MP3 or WAV recording "
+        "(with another format it reads the text); chat subscribers get the recording after "
+        "the text. Changing a recording sends the announcement back to draft.",
+        "km": "MP3, OGG, WAV ឬ M4A អតិបរមា ៥ មេកាបៃ។ ការហៅទូរសព្ទចាក់ការថតសំឡេង MP3 ឬ WAV "
+        "(ទម្រង់ផ្សេងទៀត វានឹងអានអត្ថបទ)។ អ្នកជាវតាមការជជែកទទួលបានវាបន្ទាប់ពីអត្ថបទ។ "
+        "ការប្ដូរការថតសំឡេង នាំសេចក្តីប្រកាសត្រឡប់ទៅជាសេចក្តីព្រាងវិញ។",
+    },
+    "no_audio": {
+        "en": "no recording: a call says the text",
+        "km": "គ្មានការថតសំឡេង៖ ការហៅទូរសព្ទនឹងអានអត្ថបទ",
+    },
+    "upload": {"en": "Upload recording", "km": "ផ្ទុកការថតសំឡេងឡើង"},
+    "remove_audio": {"en": "Remove recording", "km": "លុបការថតសំឡេង"},
+    "listen": {"en": "Listen", "km": "ស្តាប់"},
     "public_intro": {
         "en": "Approved announcements and alerts of the social protection mechanism. Media "
         "partners may republish them; the Atom feed has the same.",
@@ -227,7 +264,109 @@ async def detail(request: web.Request) -> web.Response:
         report=report,
         shown=_shown,
         actions=[(a, _url(request, "action", id=broadcast.id, action=a)) for a in verbs],
+        recordings=await _recording_rows(request, broadcast),
     )
+
+
+EDITABLE = (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL)
+URL_LANGUAGE = {v: k for k, v in AUDIO_URL_LANGUAGE.items()}  # 'other' -> ''
+
+
+async def _recording_rows(request: web.Request, broadcast: Broadcast) -> list[dict[str, Any]]:
+    """One row per language: its recording (a player) and, while editable, the forms."""
+    found = {
+        r.language: r for r in (await _service(request).recordings([broadcast.id]))[broadcast.id]
+    }
+    rows = []
+    for language, segment in AUDIO_URL_LANGUAGE.items():
+        parts: dict[str, str | int] = {"id": broadcast.id, "lang": segment}
+        rows.append(
+            {
+                "label": f"audio_{segment}",
+                "recording": found.get(language),
+                "src": _url(request, "audio", **parts),
+                "upload": _url(request, "audio_upload", **parts),
+                "remove": _url(request, "audio_remove", **parts),
+                "editable": broadcast.status in EDITABLE,
+            }
+        )
+    return rows
+
+
+def _audio_language(request: web.Request) -> str:
+    segment = request.match_info["lang"]
+    if segment not in URL_LANGUAGE:
+        raise NotFound("no such recording")
+    return URL_LANGUAGE[segment]
+
+
+async def upload_audio(request: web.Request) -> web.StreamResponse:
+    """The detail page's file field (multipart, under the console's CSRF token)."""
+    broadcast_id = path_id(request, "broadcast")
+    language = _audio_language(request)
+    if request.content_type != "multipart/form-data":
+        raise Invalid("send the recording as a file", km="សូមផ្ញើការថតសំឡេងជាឯកសារ")
+    upload = (await request.post()).get("audio")
+    if not isinstance(upload, FileField):
+        raise Invalid("choose a recording to upload", km="សូមជ្រើសរើសការថតសំឡេងដើម្បីផ្ទុកឡើង")
+    data = upload.file.read(MAX_AUDIO_BYTES + 1)
+    recording = await _service(request).attach_audio(
+        broadcast_id, language, data, upload.content_type
+    )
+    return done(
+        request,
+        _url(request, "detail", id=broadcast_id),
+        {"size": recording.size, "content_type": recording.content_type},
+    )
+
+
+async def remove_audio(request: web.Request) -> web.StreamResponse:
+    broadcast_id = path_id(request, "broadcast")
+    removed = await _service(request).remove_audio(broadcast_id, _audio_language(request))
+    return done(request, _url(request, "detail", id=broadcast_id), {"removed": removed})
+
+
+def _audio_response(request: web.Request, recording: Recording, cache: str) -> web.Response:
+    """The bytes with their type, length and ETag (a 304 when the caller has them), or the
+    one byte range asked for (players seek, and some play nothing without ranges)."""
+    etag = f'"{recording.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": cache,
+        "Accept-Ranges": "bytes",
+        "Content-Type": recording.content_type,
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    data, size = recording.data, len(recording.data)
+    wanted = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+    if wanted is None:
+        return web.Response(body=data, headers=headers)
+    first, last = wanted.groups()
+    if (not first and not last) or (first and last and int(last) < int(first)):
+        return web.Response(body=data, headers=headers)  # not a valid range: ignored
+    if first:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    else:
+        start, end = max(size - int(last or 0), 0), size - 1
+    if start > end or start >= size:
+        headers["Content-Range"] = f"bytes */{size}"
+        return web.Response(status=416, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return web.Response(status=206, body=data[start : end + 1], headers=headers)
+
+
+_RANGE = re.compile(r"bytes=(\d{0,15})-(\d{0,15})")
+
+
+async def console_audio(request: web.Request) -> web.Response:
+    """The recording of any broadcast, for the people who draft and approve it."""
+    recording = await _service(request).audio(
+        path_id(request, "broadcast"), _audio_language(request)
+    )
+    if recording is None:
+        raise NotFound("no such recording")
+    return _audio_response(request, recording, "private, no-cache")
 
 
 async def action(request: web.Request) -> web.StreamResponse:
@@ -261,6 +400,9 @@ def _setup(routes: FeatureRoutes) -> None:
     routes.post("", create, name="create")
     routes.get("/{id}", detail, name="detail")
     routes.post("/{id}/{action}", action, name="action")
+    routes.get("/{id}/audio/{lang}", console_audio, name="audio")
+    routes.post("/{id}/audio/{lang}", upload_audio, name="audio_upload")
+    routes.post("/{id}/audio/{lang}/remove", remove_audio, name="audio_remove")
     routes.api_get("/{id}/report", report_json, name="report")
 
 
@@ -273,6 +415,7 @@ BROADCASTS_FEATURE = ConsoleFeature(
     prefix="/broadcasts",
     home="list",
     templates="bot.dissemination",
+    uploads={"broadcasts:audio_upload": MAX_AUDIO_BYTES + 64 * 1024},  # the form around it
 )
 
 # ----- public pages ------------------------------------------------------------------------
@@ -289,25 +432,54 @@ def _iso(epoch: float | None) -> str:
 
 async def announcements_page(request: web.Request) -> web.Response:
     lang = "en" if request.query.get("lang") == "en" else "km"
-    items = await request.config_dict[DISSEMINATION].published()
+    service = request.config_dict[DISSEMINATION]
+    items = await service.published()
     html = _PUBLIC.get_template("dissemination/public.html").render(
-        lang=lang, tr=_tr(lang), items=items, shown=_shown
+        lang=lang,
+        tr=_tr(lang),
+        items=items,
+        shown=_shown,
+        recordings=await service.recordings(b.id for b in items),
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
 async def announcements_atom(request: web.Request) -> web.Response:
-    items = await request.config_dict[DISSEMINATION].published()
+    service = request.config_dict[DISSEMINATION]
+    items = await service.published()
     base = f"{request.scheme}://{request.host}"
     updated = _iso(
         max((b.published_at or 0 for b in items), default=calendar.timegm(time.gmtime()))
     )
     xml = _PUBLIC.get_template("dissemination/feed.atom").render(
-        items=items, base=base, updated=updated, iso=_iso
+        items=items,
+        base=base,
+        updated=updated,
+        iso=_iso,
+        recordings=await service.recordings(b.id for b in items),
     )
     return web.Response(text=xml, content_type="application/atom+xml", charset="utf-8")
+
+
+async def announcement_audio(request: web.Request) -> web.Response:
+    """An approved announcement's recording, for phone platforms (a call plays it), chat
+    platforms (a voice note), the web chat and listeners; never a draft's (404)."""
+    raw, segment = request.match_info["id"], request.match_info["lang"]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or segment not in URL_LANGUAGE:
+        raise web.HTTPNotFound()
+    broadcast_id = int(raw)
+    if broadcast_id > 2**31 - 1:  # an INTEGER column: PostgreSQL refuses more
+        raise web.HTTPNotFound()
+    recording = await request.config_dict[DISSEMINATION].audio(
+        broadcast_id, URL_LANGUAGE[segment], published_only=True
+    )
+    if recording is None:
+        raise web.HTTPNotFound()
+    # an approved announcement's recording no longer changes
+    return _audio_response(request, recording, "public, max-age=86400")
 
 
 def add_public_routes(app: web.Application) -> None:
     app.router.add_get("/announcements", announcements_page)
     app.router.add_get("/announcements.atom", announcements_atom)
+    app.router.add_get("/announcements/{id}/audio/{lang}", announcement_audio)

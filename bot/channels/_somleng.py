@@ -150,6 +150,18 @@ class SomlengChannel:
         self._messages = account.messages
         self._calls = account.calls
 
+    async def warm(self, connections: int) -> None:
+        """Open the connection to Somleng before a paced run (a first send that has to
+        connect arrives late and bunches with the next ones, above the account's limit):
+        a GET of the account; any HTTP answer, even a refusal, leaves it open."""
+        del connections  # paced at a few per second: one connection carries them
+        try:
+            await self._client.api.v2010.accounts(self._settings.account_sid).fetch_async()
+        except TwilioRestException:
+            return
+        except (TwilioException, OSError, TimeoutError) as exc:
+            raise ChannelError(f"somleng unreachable: {type(exc).__name__}") from exc
+
     def render(self, replies: list[RasaReply]) -> list[dict[str, Any]]:
         """Texts only (no buttons on a phone line); a voice body says the text."""
         bodies: list[dict[str, Any]] = []

@@ -38,8 +38,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         ENGLISH: "Your request has reached {org}. Someone will reply here soon.",
     },
     "handoff_out_of_hours": {
-        KHMER: "{org} បិទនៅពេលនេះ។ បុគ្គលិកនឹងឆ្លើយតបអ្នកចាប់ពី{when}។ "
-        "សាររបស់អ្នកត្រូវបានរក្សាទុក។",
+        KHMER: "{org} បិទនៅពេលនេះ។ បុគ្គលិកនឹងឆ្លើយតបអ្នកចាប់ពី{when}។ សាររបស់អ្នកត្រូវបានរក្សាទុក។",
         ENGLISH: "{org} is closed right now. Someone will answer you from {when}. "
         "Your messages are kept.",
     },
@@ -60,8 +59,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "so that you get an answer sooner.",
     },
     "handoff_closed": {
-        KHMER: "ការសន្ទនាជាមួយបុគ្គលិកបានបញ្ចប់។ ឥឡូវនេះ ជំនួយការស្វ័យប្រវត្តិនឹងឆ្លើយអ្នកវិញ។ "
-        "អ្នកអាចសួរខ្ញុំបានគ្រប់ពេល។",
+        KHMER: "ការសន្ទនាជាមួយបុគ្គលិកបានបញ្ចប់។ ឥឡូវនេះ ជំនួយការស្វ័យប្រវត្តិនឹងឆ្លើយអ្នកវិញ។ អ្នកអាចសួរខ្ញុំបានគ្រប់ពេល។",
         ENGLISH: "The conversation with our staff has ended. The assistant answers you again "
         "now; you can ask me anything at any time.",
     },
@@ -111,7 +109,7 @@ def org_for_citizens(name: str, national_pool: bool, language: str | None) -> st
 
 
 def author_line(reply: dict[str, object]) -> str | None:
-    """"Sokha · Organisation" for a person's message (the citizen must see a person is
+    """ "Sokha · Organisation" for a person's message (the citizen must see a person is
     talking), None for the assistant's."""
     agent = reply.get("agent")
     if not isinstance(agent, dict) or not agent.get("name"):
@@ -121,7 +119,7 @@ def author_line(reply: dict[str, object]) -> str | None:
 
 
 def when_text(at: datetime, now: datetime, language: str | None) -> str:
-    """"today at 13:30" / "ថ្ងៃច័ន្ទ ម៉ោង ០៨:០០": local times as people say them."""
+    """ "today at 13:30" / "ថ្ងៃច័ន្ទ ម៉ោង ០៨:០០": local times as people say them."""
     lang = language if language in _WEEKDAY_NAMES else DEFAULT_LANGUAGE
     clock = at.strftime("%H:%M")
     if lang == KHMER:

@@ -134,9 +134,9 @@ async def webchat_history(request: web.Request) -> web.Response:
             )
         ).all()
     # one timeline: by time, a citizen's message before the replies written in its instant
-    timeline: list[tuple[Any, int, int, Any]] = [
-        (r.created_at, 0, r.id, r) for r in inbound
-    ] + [(r.created_at, 1, r.id, r) for r in outbound]
+    timeline: list[tuple[Any, int, int, Any]] = [(r.created_at, 0, r.id, r) for r in inbound] + [
+        (r.created_at, 1, r.id, r) for r in outbound
+    ]
     timeline.sort(key=lambda t: t[:3])
     timeline = timeline[-limit:]
     titles: dict[str, str] = {}  # payload -> title of the buttons shown before

@@ -81,6 +81,7 @@ log = logging.getLogger("bot.delivery.bulk")
 # the limit. The sustained rate is limit / WINDOW_S (98.5 %).
 WINDOW_S = 1.015
 ERROR_PAUSE_S = 1.0
+RECORDING_RETRY_MAX_S = 5.0  # a 429 on a recording is waited out once, if this short
 IDLE_S = 10.0  # a paced account idle this long has its connections warmed before it sends
 
 
@@ -883,7 +884,30 @@ class BulkDelivery:
             delay = min(self._retry_max_s, self._retry_base_s * 2**row.attempts)
             return _Outcome(row, "retry", error=str(exc), delay_s=delay)
         self._journal.answered(self.owner, row.id, external_id)
+        if row.body.get("audio_url") and hasattr(sender, "send_recording"):
+            await self._send_recording(row, sender)
         return _Outcome(row, BulkStatus.SENT, external_id=external_id)
+
+    async def _send_recording(self, row: BulkRow, sender: Any) -> None:
+        """The announcement's recording after its text, in its own pace slot. The text went
+        out: a failure here never fails the row (a retry would repeat the text); a 429 is
+        waited out once if short, then the recording is given up (logged, no chat)."""
+        for attempt in (1, 2):
+            try:
+                await self._pace(row.channel)
+                await sender.send_recording(row.chat_id, row.body, row.idempotency_key)
+                return
+            except asyncio.CancelledError:
+                return
+            except RateLimited as exc:
+                await self._limiter.push_back(row.channel, exc.retry_after)
+                if attempt == 2 or exc.retry_after > RECORDING_RETRY_MAX_S:
+                    break
+                await asyncio.sleep(exc.retry_after)
+            except ChannelError:
+                break
+        self._metrics.inc("gateway_bulk_recording_not_sent_total", channel=row.channel)
+        log.warning("bulk.recording_not_sent", extra={"channel": row.channel})
 
     async def _record(self, outcomes: list[_Outcome]) -> None:
         now = time.time()

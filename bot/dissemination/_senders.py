@@ -200,6 +200,12 @@ class ChannelBulkSender:
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
 
+    async def warm(self, connections: int) -> None:
+        """The channel's own warm-up, if it has one (Somleng's SMS and voice)."""
+        warm = getattr(self._channel, "warm", None)
+        if warm is not None:
+            await warm(connections)
+
     async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
         external_id = await self._channel.send(chat_id, body)
         self._channel.recorded(chat_id)

@@ -315,9 +315,7 @@ class HandoffCommands(ServiceCore):
             await self._event(session, handoff, EventKind.REPLY, viewer)
             org = await session.get(Organisation, viewer.organisation_id)
             # who wrote it: every channel shows "name · organisation" with a person's words
-            where = (
-                org_for_citizens(org.name, org.national_pool, handoff.language) if org else ""
-            )
+            where = org_for_citizens(org.name, org.national_pool, handoff.language) if org else ""
             author = {"name": viewer.display_name, "organisation": where}
             await self._tell(
                 session,

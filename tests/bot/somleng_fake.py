@@ -24,6 +24,7 @@ class FakeSomleng:
     calls: list[dict[str, str]] = field(default_factory=list)
     times: dict[str, list[float]] = field(default_factory=lambda: {"sms": [], "voice": []})
     refusals: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    account_reads: int = 0
     server: TestServer | None = None
 
     @property
@@ -69,9 +70,18 @@ class FakeSomleng:
     async def calls_json(self, request: web.Request) -> web.Response:
         return await self._create(request, "voice")
 
+    async def account_json(self, request: web.Request) -> web.Response:
+        if request.match_info["sid"] != ACCOUNT_SID or not self._authorised(request):
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        self.account_reads += 1
+        return web.json_response(
+            {"sid": ACCOUNT_SID, "friendly_name": "SP4ALL", "status": "active"}
+        )
+
     def app(self) -> web.Application:
         app = web.Application()
         base = "/2010-04-01/Accounts/{sid}"
+        app.router.add_get(f"{base}.json", self.account_json)
         app.router.add_post(f"{base}/Messages.json", self.messages_json)
         app.router.add_post(f"{base}/Calls.json", self.calls_json)
         return app

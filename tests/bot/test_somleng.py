@@ -268,6 +268,7 @@ async def test_a_broadcast_by_sms_and_voice_keeps_within_each_accounts_bulk_pace
         times = somleng.times[kind]
         most = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
         assert most <= most_allowed, (kind, most, [round(t - times[0], 3) for t in times])
+    assert somleng.account_reads >= 1  # the connection was opened before the first send
     # eight calls at 1.6 per second take about four seconds, not one burst
     assert somleng.times["voice"][-1] - somleng.times["voice"][0] > 3.5
     await engine.dispose()

@@ -43,6 +43,7 @@ __all__ = [
     "SomlengChannel",
     "SomlengSettings",
     "add_somleng_routes",
+    "signed_by_somleng",
     "somleng_ctx",
     "twiml_for",
 ]
@@ -211,6 +212,18 @@ def _callback_url(request: web.Request) -> str:
     """The URL Somleng called, as it signed it (the public URL behind a proxy)."""
     public = request.config_dict[keys.SETTINGS].public_url
     return f"{public}{request.rel_url}" if public else str(request.url)
+
+
+def signed_by_somleng(
+    request: web.Request, settings: SomlengSettings, params: Mapping[str, str]
+) -> bool:
+    """Whether Somleng signed this form post (its URL as Somleng called it)."""
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    return bool(
+        RequestValidator(settings.auth_token).validate(
+            _callback_url(request), dict(params), signature
+        )
+    )
 
 
 async def status_callback(request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ from ..console import (
 from ..storage._db import Organisation
 from . import DISSEMINATION
 from ._knowledge import knowledge_facts
+from ._phone import add_inbound_sms_route
 from ._service import CHANNEL_LIMITS, Broadcast, DisseminationService, Person
 from ._tables import BroadcastStatus, Topic
 
@@ -302,3 +303,4 @@ async def announcements_atom(request: web.Request) -> web.Response:
 def add_public_routes(app: web.Application) -> None:
     app.router.add_get("/announcements", announcements_page)
     app.router.add_get("/announcements.atom", announcements_atom)
+    add_inbound_sms_route(app)  # Somleng's inbound SMS: STOP / ឈប់ by SMS

@@ -42,6 +42,8 @@ PHONE_KINDS = ("sms", "voice")
 # Cambodia's extent, with a margin: a shared point outside it is "outside Cambodia".
 CAMBODIA_BOX = (9.5, 102.0, 15.0, 108.0)  # south, west, north, east
 _DIGIT = re.compile(r"[0-9\u17e0-\u17e9]")
+_NUMBER_LIKE = re.compile(r"^[+0-9\u17e0-\u17e9\s\-\.\(\)]+$")
+MIN_DIGITS = 5
 MAX_CHOICES = 5
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _KHMER_CHAR = re.compile(r"[\u1780-\u17ff]")
@@ -339,9 +341,14 @@ class SubscriptionChat:
         *,
         button: bool,
         location: Mapping[str, Any] | None = None,
+        number: bool = False,
     ) -> list[dict[str, Any]] | None:
+        """``location``: a shared location's meta; ``number``: only a phone number typed
+        for the SMS or voice step (asked before the case desk, whose codes look alike)."""
         if location is not None:  # a shared location: the place, if one is asked for
             return await self._location(channel, chat_id, location)
+        if number:
+            return await self._number_first(channel, chat_id, text)
         folded = fold(text)
         if button and text.startswith(PREFIX):
             return await self._button(channel, chat_id, text[len(PREFIX) :], language or "km")
@@ -395,6 +402,16 @@ class SubscriptionChat:
                 "buttons": [{"title": _t("cancel", lang), "payload": PREFIX + "cancel"}],
             }
         ]
+
+    async def _number_first(
+        self, channel: str, chat_id: str, text: str
+    ) -> list[dict[str, Any]] | None:
+        if not _NUMBER_LIKE.match(text.strip()) or len(_DIGIT.findall(text)) < MIN_DIGITS:
+            return None
+        sub = await self._service.subscriber(channel, chat_id)
+        if sub is None or not (sub.state or "").startswith(ASK_PHONE):
+            return None
+        return await self._phone_typed(sub, text)
 
     async def _phone_typed(self, sub: Subscriber, text: str) -> list[dict[str, Any]] | None:
         """The number for SMS or calls: saved as its own subscriber (channel sms or voice)

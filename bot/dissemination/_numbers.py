@@ -32,6 +32,8 @@ def cambodian_mobile(text: str) -> str | None:
         national = raw[2 + len(COUNTRY) :]
     elif raw.startswith(COUNTRY) and len(raw) >= len(COUNTRY) + 8:
         national = raw[len(COUNTRY) :]
+    elif raw.startswith("00"):  # another country's international prefix
+        return None
     elif raw.startswith("0"):
         national = raw[1:]
     else:

@@ -333,6 +333,22 @@ class DisseminationService:
             )
         return bool(done.rowcount)
 
+    async def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(SUBSCRIBERS).where(_S.id == subscriber_id))).first()
+        return _subscriber(row) if row is not None else None
+
+    async def phone_subscribers(self, limit: int = 200) -> list[Subscriber]:
+        """SMS and voice subscribers, newest first (the console shows them masked)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(SUBSCRIBERS)
+                .where(_S.channel.in_(("sms", "voice")))
+                .order_by(_S.id.desc())
+                .limit(limit)
+            )
+            return [_subscriber(row) for row in rows]
+
     # ----- broadcasts ---------------------------------------------------------------------
 
     async def get(self, broadcast_id: int) -> Broadcast:

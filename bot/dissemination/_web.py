@@ -35,6 +35,7 @@ from ..storage._db import Organisation
 from . import DISSEMINATION
 from ._knowledge import knowledge_facts
 from ._phone import add_inbound_sms_route
+from ._phone_web import add_phone_pages
 from ._service import CHANNEL_LIMITS, Broadcast, DisseminationService, Person
 from ._tables import BroadcastStatus, Topic
 
@@ -81,6 +82,7 @@ LABELS: dict[str, dict[str, str]] = {
     "by_channel": {"en": "By channel", "km": "តាមបណ្តាញ"},
     "by_province": {"en": "By province", "km": "តាមខេត្ត"},
     "reasons": {"en": "Skipped because", "km": "មូលហេតុរំលង"},
+    "phone_subscribers": {"en": "Phone subscribers (SMS, voice)", "km": "អ្នកជាវតាមទូរសព្ទ"},
     "announcements": {"en": "Announcements", "km": "សេចក្តីប្រកាស"},
     "public_intro": {
         "en": "Approved announcements and alerts of the social protection mechanism. Media "
@@ -159,6 +161,7 @@ async def list_page(request: web.Request) -> web.Response:
         shown=_shown,
         detail=lambda b: _url(request, "detail", id=b.id),
         create_url=_url(request, "create"),
+        subscribers_url=_url(request, "phone_subscribers"),
     )
 
 
@@ -251,6 +254,7 @@ async def report_json(request: web.Request) -> web.Response:
 def _setup(routes: FeatureRoutes) -> None:
     routes.get("", list_page, name="list")
     routes.post("", create, name="create")
+    add_phone_pages(routes)  # /subscribers: before /{id}
     routes.get("/{id}", detail, name="detail")
     routes.post("/{id}/{action}", action, name="action")
     routes.api_get("/{id}/report", report_json, name="report")

@@ -11,6 +11,11 @@ Rasa's way: the gateway answers these messages itself.
   segmenter's word boundaries, which the gateway's environment does not have.
 * ``my subscriptions`` / ``ការជាវរបស់ខ្ញុំ`` lists what the citizen receives, with buttons
   to change the place or the topics, or to stop.
+* While the place is asked for, a shared location (its nearest commune, found by the
+  channel) answers it; a point outside Cambodia asks for the name instead.
+* "Also by SMS" / "also by voice call" ask for a phone number (``_numbers``), saved as a
+  subscriber of its own (channel ``sms`` or ``voice``) with the chat's topics, place and
+  language, and shown back masked.
 
 The dialogue's step is the ``state`` column of the chat's ``gw_subscribers`` row.
 """

@@ -49,6 +49,7 @@ log = logging.getLogger("bot.dissemination")
 
 MAX_TEXT = 2000  # Messenger's limit, the smallest of the chat channels (Telegram 4,096)
 CHANNEL_LIMITS = {"telegram": 4096, "messenger": 2000, "webchat": 4096}
+CHANNEL_LIMITS["sms"] = 670  # 10 parts of a Khmer (UCS-2) SMS: _somleng.MAX_SMS_CHARS
 MESSENGER_WINDOW_S = 24 * 3600
 CHUNK = 1000
 PLAN_LEASE_S = 30.0

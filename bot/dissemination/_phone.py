@@ -17,7 +17,7 @@ from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
 from .. import keys
-from ..channels._somleng import SOMLENG_SETTINGS, signed_by_somleng
+from ..channels._somleng import SOMLENG_SETTINGS, signed_by_somleng, somleng_form
 from . import DISSEMINATION
 from ._chat import STOP_WORDS, TEXTS, fold
 from ._numbers import cambodian_mobile, masked
@@ -45,8 +45,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
     settings = request.config_dict.get(SOMLENG_SETTINGS)
     if settings is None or not settings.enabled:
         raise web.HTTPNotFound()
-    form = await request.post()
-    params = {k: str(v) for k, v in form.items()}
+    params = await somleng_form(request)
     if not signed_by_somleng(request, settings, params):
         log.warning("somleng.inbound_bad_signature", extra={"channel": "sms"})
         raise web.HTTPForbidden(text="bad signature")

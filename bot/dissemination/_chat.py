@@ -22,6 +22,7 @@ The dialogue's step is the ``state`` column of the chat's ``gw_subscribers`` row
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ import yaml
 
 from khmer_nlu.normalize import normalize
 
+from ..channels._geo import Commune, nearest_commune
 from ._numbers import cambodian_mobile, masked
 from ._service import DisseminationService, Subscriber
 from ._tables import Topic
@@ -256,7 +258,8 @@ class Places:
     """Provinces, districts and communes by name (Khmer or Latin), from the gazetteer copy
     in knowledge/gazetteer (whatever levels it holds)."""
 
-    def __init__(self, places: list[Place]) -> None:
+    def __init__(self, places: list[Place], communes: list[Commune] | None = None) -> None:
+        self.communes = communes or []  # those with coordinates, for a shared location
         self._by_code = {p.code: p for p in places}
         self._by_name: dict[str, list[Place]] = {}
         for place in places:
@@ -267,6 +270,7 @@ class Places:
     @classmethod
     def load(cls, directory: Path) -> Places:
         places: list[Place] = []
+        communes: list[Commune] = []
         for level in ("provinces", "districts", "communes"):
             path = directory / f"{level}.yml"
             if not path.exists():
@@ -284,7 +288,11 @@ class Places:
                         str(unit.get("latin") or ""),
                     )
                 )
-        return cls(places)
+                geo = item.get("geodata") or {}
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    lat, lon = float(geo["lat"]), float(geo["long"])
+                    communes.append(Commune(str(code), places[-1].km, places[-1].latin, lat, lon))
+        return cls(places, communes)
 
     def find(self, text: str) -> list[Place]:
         """Places with this name, provinces first (a shorter code is a larger unit)."""
@@ -386,7 +394,15 @@ class SubscriptionChat:
         if sub is None or sub.state != ASK_PLACE:
             return None
         lang = sub.language
+        point = location.get("location") or {}
+        try:
+            lat, lon = float(point["latitude"]), float(point["longitude"])
+        except (KeyError, TypeError, ValueError):
+            lat, lon = 0.0, 0.0
         code = str(location.get("place_code") or "")
+        if not code and point:  # the channel did not look it up (Messenger): look it up here
+            found = nearest_commune(lat, lon, self._places.communes)
+            code = found[0].code if found else ""
         if code:
             topics = await self._place_chosen(channel, chat_id, code, lang)
             located = {
@@ -394,11 +410,6 @@ class SubscriptionChat:
                 "buttons": [{"title": _t("change_place", lang), "payload": PREFIX + "start"}],
             }
             return [located, *topics]
-        point = location.get("location") or {}
-        try:
-            lat, lon = float(point["latitude"]), float(point["longitude"])
-        except (KeyError, TypeError, ValueError):
-            lat, lon = 0.0, 0.0
         south, west, north, east = CAMBODIA_BOX
         inside = south <= lat <= north and west <= lon <= east
         return [

@@ -9,11 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.channels._messenger import parse_events
 from bot.dissemination import DISSEMINATION, Person, Topic
 from bot.dissemination._chat import STOP_WORDS, fold
 from bot.dissemination._numbers import cambodian_mobile, masked
+from bot.storage._models import InboundKind
 from tests.bot.console_helpers import tg_update
-from tests.bot.gateway_fakes import TG_SECRET, FakeRasa, FakeTelegram, wait_until
+from tests.bot.gateway_fakes import TG_SECRET, FakeGraph, FakeRasa, FakeTelegram, wait_until
+from tests.bot.test_messenger_flow import event, page, signed
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SESSION = "session-khmer-0001"
@@ -383,3 +386,59 @@ def test_cambodian_numbers_as_people_type_them() -> None:
     ):
         assert cambodian_mobile(wrong) is None, wrong
     assert masked(expected) == "+855 ••• ••• 678"
+
+
+async def test_a_location_shared_on_messenger_answers_the_place_question(
+    gateway: Any, fake_graph: FakeGraph, fake_rasa: FakeRasa, tmp_path: Path
+) -> None:
+    client = await gateway(gazetteer_path=gazetteer_with_coordinates(tmp_path))
+    service = client.app[DISSEMINATION]
+    psid = "4001"
+
+    async def send(n: int, count: int, **message: Any) -> dict[str, Any]:
+        raw, headers = signed(page([event(psid, f"mid.{n}", **message)]))
+        resp = await client.post("/messenger/webhook", data=raw, headers=headers)
+        assert resp.status == 200
+        await wait_until(lambda: len(fake_graph.messages()) == count)
+        return dict(fake_graph.messages()[-1]["message"])
+
+    assert "commune" in (await send(1, 1, text="subscribe"))["text"]
+    point = {"coordinates": {"lat": NEAR_THE_MARKET[0], "long": NEAR_THE_MARKET[1]}}
+    attachment = {"type": "location", "title": "Pin", "payload": point}
+    topics = await send(2, 3, attachments=[attachment])
+    located = fake_graph.messages()[-2]["message"]["text"]
+    assert "Sangkat Phsar Chhnang, Krong Kampong Chhnang, Khaet Kampong Chhnang" in located
+    assert "What would you like to receive?" in topics["text"]
+    done = next(q for q in topics["quick_replies"] if q["title"] == "Done")
+    confirmed = await send(3, 4, text="Done", quick_reply={"payload": done["payload"]})
+    assert "Phsar Chhnang" in confirmed["text"]
+    sub = await service.subscriber("messenger", psid)
+    assert sub is not None
+    assert (sub.active, sub.area_code) == (True, "040301")
+    # no question waiting: the location goes to Rasa, as on Telegram
+    raw, headers = signed(page([event(psid, "mid.4", attachments=[attachment])]))
+    await client.post("/messenger/webhook", data=raw, headers=headers)
+    await wait_until(lambda: len(fake_rasa.calls) == 1)
+    assert fake_rasa.calls[0].params["message"] == "/inform_place"
+    assert fake_rasa.calls[0].params["metadata"]["location"]["latitude"] == NEAR_THE_MARKET[0]
+
+
+def test_only_a_valid_messenger_location_is_a_location() -> None:
+    def parsed(coordinates: Any) -> Any:
+        attachment = {"type": "location", "payload": {"coordinates": coordinates}}
+        (message,) = parse_events(page([event("4001", "mid.1", attachments=[attachment])]))
+        return message
+
+    good = parsed({"lat": 12.2661, "long": 104.6795})
+    assert good.kind == InboundKind.LOCATION
+    assert good.meta == {"location": {"latitude": 12.2661, "longitude": 104.6795}}
+    for wrong in (
+        {"lat": 10**400, "long": 104.6},  # would overflow a float
+        {"lat": float("nan"), "long": 104.6},
+        {"lat": True, "long": 104.6},
+        {"lat": "12.2", "long": 104.6},
+        {"lat": 91, "long": 104.6},
+        {"lat": 12.2},
+        None,
+    ):
+        assert parsed(wrong).kind == InboundKind.MEDIA, wrong

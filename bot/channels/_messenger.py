@@ -40,6 +40,7 @@ RATE_LIMIT_CODES = {4, 613}  # application / page-level "too many calls"
 UNREACHABLE_CODES = {551, 10}  # "This person isn't available right now" / permission
 DEFAULT_RETRY_AFTER_S = 60.0
 MESSAGE_PATH = "/me/messages"
+INFORM_PLACE = "/inform_place"  # what a shared location says to Rasa (as on Telegram)
 
 
 def verify_signature(app_secret: str, body: bytes, header: str | None) -> bool:
@@ -97,6 +98,26 @@ def _attachment_kinds(message: dict[str, Any]) -> list[str]:
     return [str(a.get("type")) for a in attachments]
 
 
+def _shared_location(message: dict[str, Any]) -> dict[str, float] | None:
+    """A location attachment's point (``payload.coordinates.lat/long``), if one is valid."""
+    for attachment in message.get("attachments") or []:
+        if not isinstance(attachment, dict) or attachment.get("type") != "location":
+            continue
+        payload = attachment.get("payload")
+        coordinates = payload.get("coordinates") if isinstance(payload, dict) else None
+        if not isinstance(coordinates, dict):
+            continue
+        lat, lon = coordinates.get("lat"), coordinates.get("long")
+        if isinstance(lat, bool) or isinstance(lon, bool):
+            continue
+        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+            continue
+        # in range first: a huge integer would overflow isfinite's float
+        if abs(lat) <= 90 and abs(lon) <= 180 and math.isfinite(lat) and math.isfinite(lon):
+            return {"latitude": float(lat), "longitude": float(lon)}
+    return None
+
+
 def _from_message(sender: str, message: dict[str, Any]) -> InboundMessage | None:
     if message.get("is_echo"):  # our own sends, reflected back
         return None
@@ -114,6 +135,11 @@ def _from_message(sender: str, message: dict[str, Any]) -> InboundMessage | None
             **base, kind=InboundKind.TEXT, text=text, language=detect_language(text)
         )
     kinds = _attachment_kinds(message)
+    point = _shared_location(message)
+    if point is not None:  # as Telegram's: the subscription's place, or Rasa's inform_place
+        return InboundMessage(
+            **base, kind=InboundKind.LOCATION, text=INFORM_PLACE, meta={"location": point}
+        )
     return InboundMessage(
         **base, kind=InboundKind.MEDIA, meta={"media": ",".join(kinds) or "other"}
     )

@@ -43,7 +43,9 @@ __all__ = [
     "SomlengChannel",
     "SomlengSettings",
     "add_somleng_routes",
+    "signed_by_somleng",
     "somleng_ctx",
+    "somleng_form",
     "twiml_for",
 ]
 
@@ -223,6 +225,30 @@ def _callback_url(request: web.Request) -> str:
     """The URL Somleng called, as it signed it (the public URL behind a proxy)."""
     public = request.config_dict[keys.SETTINGS].public_url
     return f"{public}{request.rel_url}" if public else str(request.url)
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def somleng_form(request: web.Request) -> dict[str, str]:
+    """The form Somleng posts (always URL-encoded, like Twilio's): 415 for any other body,
+    so a malformed multipart body is refused instead of failing the handler."""
+    if request.content_type != FORM_TYPE:
+        raise web.HTTPUnsupportedMediaType(text="expected a URL-encoded form")
+    form = await request.post()
+    return {k: str(v) for k, v in form.items()}
+
+
+def signed_by_somleng(
+    request: web.Request, settings: SomlengSettings, params: Mapping[str, str]
+) -> bool:
+    """Whether Somleng signed this form post (its URL as Somleng called it)."""
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    return bool(
+        RequestValidator(settings.auth_token).validate(
+            _callback_url(request), dict(params), signature
+        )
+    )
 
 
 async def status_callback(request: web.Request) -> web.Response:

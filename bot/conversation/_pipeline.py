@@ -236,16 +236,32 @@ class Pipeline:
     async def _answer(self, inbound: Inbound, chat: Chat | None, *, last: bool) -> bool:
         """Answer one message and queue the answer; True if the next may follow."""
         key = (inbound.channel, inbound.chat_id)
-        at_desk = self._desk is not None and await self._desk.claims(inbound, chat)
-        to_rasa = not at_desk and self._goes_to_rasa(inbound, chat)
         intercepted = None
-        if to_rasa and self._intercept is not None and inbound.kind != InboundKind.LOCATION:
+        if (
+            self._intercept is not None
+            and inbound.kind == InboundKind.TEXT
+            and not (chat and chat.case_step)
+            and self._goes_to_rasa(inbound, chat)
+        ):  # a phone number typed for a subscription, before the desk's look-alike case codes
+            intercepted = await self._intercept(
+                inbound.channel, inbound.chat_id, inbound.text, None, button=False, number=True
+            )
+        at_desk = (
+            intercepted is None
+            and self._desk is not None
+            and await self._desk.claims(inbound, chat)
+        )
+        to_rasa = intercepted is None and not at_desk and self._goes_to_rasa(inbound, chat)
+        if to_rasa and self._intercept is not None:
+            # a location answers the subscription's place question, else it goes to Rasa
+            located = inbound.kind == InboundKind.LOCATION
             intercepted = await self._intercept(
                 inbound.channel,
                 inbound.chat_id,
                 inbound.text,
                 inbound.meta.get("language") or (chat.language if chat else None),
                 button=inbound.kind == InboundKind.BUTTON,
+                location=inbound.meta if located else None,
             )
             to_rasa = intercepted is None
         started = await self._store.begin_turn(

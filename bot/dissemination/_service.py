@@ -63,6 +63,7 @@ log = logging.getLogger("bot.dissemination")
 
 MAX_TEXT = 2000  # Messenger's limit, the smallest of the chat channels (Telegram 4,096)
 CHANNEL_LIMITS = {"telegram": 4096, "messenger": 2000, "webchat": 4096}
+CHANNEL_LIMITS["sms"] = 670  # 10 parts of a Khmer (UCS-2) SMS: _somleng.MAX_SMS_CHARS
 MESSENGER_WINDOW_S = 24 * 3600
 CHUNK = 1000
 PLAN_LEASE_S = 30.0
@@ -437,6 +438,22 @@ class DisseminationService:
                 .values(status=BulkStatus.CANCELLED, error="unsubscribed")
             )
         return bool(done.rowcount)
+
+    async def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(SUBSCRIBERS).where(_S.id == subscriber_id))).first()
+        return _subscriber(row) if row is not None else None
+
+    async def phone_subscribers(self, limit: int = 200) -> list[Subscriber]:
+        """SMS and voice subscribers, newest first (the console shows them masked)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(SUBSCRIBERS)
+                .where(_S.channel.in_(("sms", "voice")))
+                .order_by(_S.id.desc())
+                .limit(limit)
+            )
+            return [_subscriber(row) for row in rows]
 
     # ----- broadcasts ---------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ from ..console import (
 from ..storage._db import Organisation
 from . import DISSEMINATION
 from ._knowledge import knowledge_facts
+from ._phone import add_inbound_sms_route
+from ._phone_web import add_phone_pages
 from ._service import (
     AUDIO_URL_LANGUAGE,
     CHANNEL_LIMITS,
@@ -96,6 +98,7 @@ LABELS: dict[str, dict[str, str]] = {
     "by_channel": {"en": "By channel", "km": "តាមបណ្តាញ"},
     "by_province": {"en": "By province", "km": "តាមខេត្ត"},
     "reasons": {"en": "Skipped because", "km": "មូលហេតុរំលង"},
+    "phone_subscribers": {"en": "Phone subscribers (SMS, voice)", "km": "អ្នកជាវតាមទូរសព្ទ"},
     "announcements": {"en": "Announcements", "km": "សេចក្តីប្រកាស"},
     "recordings": {
         "en": "Recordings (voice calls and voice notes)",
@@ -200,6 +203,7 @@ async def list_page(request: web.Request) -> web.Response:
         shown=_shown,
         detail=lambda b: _url(request, "detail", id=b.id),
         create_url=_url(request, "create"),
+        subscribers_url=_url(request, "phone_subscribers"),
     )
 
 
@@ -398,6 +402,7 @@ async def report_json(request: web.Request) -> web.Response:
 def _setup(routes: FeatureRoutes) -> None:
     routes.get("", list_page, name="list")
     routes.post("", create, name="create")
+    add_phone_pages(routes)  # /subscribers: before /{id}
     routes.get("/{id}", detail, name="detail")
     routes.post("/{id}/{action}", action, name="action")
     routes.get("/{id}/audio/{lang}", console_audio, name="audio")
@@ -483,3 +488,4 @@ def add_public_routes(app: web.Application) -> None:
     app.router.add_get("/announcements", announcements_page)
     app.router.add_get("/announcements.atom", announcements_atom)
     app.router.add_get("/announcements/{id}/audio/{lang}", announcement_audio)
+    add_inbound_sms_route(app)  # Somleng's inbound SMS: STOP / ឈប់ by SMS

@@ -55,6 +55,8 @@ async def test_draft_approve_preview_report_and_public_feed(gateway: Any) -> Non
         assert "webchat: 1" in page  # recipients now
         assert "messenger · km" in page
         assert "limit 2000" in page
+        assert "sms · km" in page  # SMS: 10 Khmer parts
+        assert "limit 670" in page
         # the author may not approve it
         status, _, _ = await editor.form(f"{location}/approve", {})
         assert status == 403

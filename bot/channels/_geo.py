@@ -6,6 +6,7 @@ when knowledge/gazetteer/communes.yml is absent (the coordinates still reach Ras
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 from dataclasses import dataclass
@@ -14,10 +15,13 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Commune", "load_communes", "nearest_commune"]
+__all__ = ["Commune", "commune_points", "load_communes", "nearest_commune"]
 
 log = logging.getLogger("bot.geo")
 
+# The communes' positions (code, lat, lon), shipped with the alerts, which map CAP polygons
+# with them; the gazetteer's YAML copy keeps names only (see knowledge/gazetteer/SOURCE.md).
+POINTS_PATH = Path(__file__).resolve().parents[1] / "alerts" / "data" / "commune_points.csv"
 EARTH_RADIUS_KM = 6371.0088
 # A shared point farther than this from every commune centre is not in Cambodia's gazetteer.
 MAX_DISTANCE_KM = 50.0
@@ -42,11 +46,27 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-def load_communes(path: Path) -> list[Commune]:
-    """Communes with coordinates from the gazetteer YAML; [] if the file is not there yet."""
+def commune_points(path: Path = POINTS_PATH) -> dict[str, tuple[float, float]]:
+    """Commune code -> (lat, lon), for those with a known position; {} without the file."""
+    if not path.is_file():
+        return {}
+    points: dict[str, tuple[float, float]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("lat") and row.get("lon"):
+                points[row["code"]] = (float(row["lat"]), float(row["lon"]))
+    return points
+
+
+def load_communes(
+    path: Path, points: dict[str, tuple[float, float]] | None = None
+) -> list[Commune]:
+    """Communes with coordinates from the gazetteer YAML (its ``geodata``, else ``points``,
+    by default the shipped commune points); [] if the file is not there yet."""
     if not path.is_file():
         log.info("geo.gazetteer_missing", extra={"path": str(path)})
         return []
+    known = commune_points() if points is None else points
     data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     communes: list[Commune] = []
     for code, item in (data.get("communes") or {}).items():
@@ -54,7 +74,9 @@ def load_communes(path: Path) -> list[Commune]:
         try:
             lat, lon = float(geo["lat"]), float(geo["long"])
         except (KeyError, TypeError, ValueError):
-            continue
+            if str(code) not in known:
+                continue
+            lat, lon = known[str(code)]
         name = item.get("name") or {}
         communes.append(
             Commune(str(code), str(name.get("km", "")), str(name.get("latin", "")), lat, lon)

@@ -257,12 +257,8 @@ async def status_callback(request: web.Request) -> web.Response:
     settings = request.config_dict.get(SOMLENG_SETTINGS)
     if kind not in (SMS, VOICE) or settings is None or not settings.enabled:
         raise web.HTTPNotFound()
-    form = await request.post()
-    params = {k: str(v) for k, v in form.items()}
-    signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not RequestValidator(settings.auth_token).validate(
-        _callback_url(request), params, signature
-    ):
+    params = await somleng_form(request)
+    if not signed_by_somleng(request, settings, params):
         log.warning("somleng.bad_signature", extra={"channel": kind})
         raise web.HTTPForbidden(text="bad signature")
     sid = params.get("MessageSid" if kind == SMS else "CallSid", "")

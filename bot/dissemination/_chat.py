@@ -34,7 +34,7 @@ import yaml
 
 from khmer_nlu.normalize import normalize
 
-from ..channels._geo import Commune, nearest_commune
+from ..channels._geo import Commune, commune_points, nearest_commune
 from ._numbers import cambodian_mobile, masked
 from ._service import DisseminationService, Subscriber
 from ._tables import Topic
@@ -268,7 +268,10 @@ class Places:
                     self._by_name.setdefault(name, []).append(place)
 
     @classmethod
-    def load(cls, directory: Path) -> Places:
+    def load(cls, directory: Path, points: dict[str, tuple[float, float]] | None = None) -> Places:
+        """Names from the gazetteer's YAML; positions from its ``geodata``, else ``points``
+        (by default the commune points shipped with the alerts)."""
+        known = commune_points() if points is None else points
         places: list[Place] = []
         communes: list[Commune] = []
         for level in ("provinces", "districts", "communes"):
@@ -289,8 +292,13 @@ class Places:
                     )
                 )
                 geo = item.get("geodata") or {}
+                point: tuple[float, float] | None = None
                 with contextlib.suppress(KeyError, TypeError, ValueError):
-                    lat, lon = float(geo["lat"]), float(geo["long"])
+                    point = float(geo["lat"]), float(geo["long"])
+                if point is None and level == "communes":
+                    point = known.get(str(code))
+                if point is not None:
+                    lat, lon = point
                     communes.append(Commune(str(code), places[-1].km, places[-1].latin, lat, lon))
         return cls(places, communes)
 

@@ -442,3 +442,20 @@ def test_only_a_valid_messenger_location_is_a_location() -> None:
         None,
     ):
         assert parsed(wrong).kind == InboundKind.MEDIA, wrong
+
+
+def test_the_shipped_gazetteer_places_a_shared_location() -> None:
+    """The gazetteer's YAML copy keeps names only: positions come from the commune points
+    shipped with the alerts, so a location shared in chat finds its commune in production."""
+    from bot.channels._geo import load_communes, nearest_commune
+    from bot.dissemination._chat import Places
+
+    gazetteer = Path(__file__).resolve().parents[2] / "knowledge" / "gazetteer"
+    places = Places.load(gazetteer)
+    assert len(places.communes) > 1000
+    found = nearest_commune(12.2527, 104.6648, places.communes)  # B'er, Kampong Chhnang
+    assert found is not None
+    assert found[0].code == "040303"
+    assert found[0].name_km == "ប្អេរ"
+    gateway_communes = load_communes(gazetteer / "communes.yml")
+    assert {c.code for c in gateway_communes} == {c.code for c in places.communes}

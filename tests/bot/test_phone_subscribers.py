@@ -228,15 +228,16 @@ async def test_malformed_inbound_sms_is_refused_not_a_server_error(
     gateway: Any, somleng: FakeSomleng
 ) -> None:
     client = await gateway()
-    for body, content_type in (
-        (b"\xff\xfe\x00", "application/x-www-form-urlencoded"),
-        (b'{"From": "+85512345678", "Body": "STOP"}', "application/json"),
-        (b"--x\r\nnot a part", "multipart/form-data; boundary=x"),
-        (b"From=%2B85512345678&Body=%E1%9E%88%E1%9E%94%E1%9F%8B", "text/plain"),
-    ):
-        resp = await client.post(
-            "/somleng/inbound/sms",
-            data=body,
-            headers={"Content-Type": content_type, "X-Twilio-Signature": "x"},
-        )
-        assert resp.status in {400, 403, 415}, (content_type, resp.status)
+    for path in ("/somleng/inbound/sms", "/somleng/status/sms", "/somleng/status/voice"):
+        for body, content_type in (
+            (b"\xff\xfe\x00", "application/x-www-form-urlencoded"),
+            (b'{"From": "+85512345678", "Body": "STOP"}', "application/json"),
+            (b"--x\r\nnot a part", "multipart/form-data; boundary=x"),
+            (b"From=%2B85512345678&Body=%E1%9E%88%E1%9E%94%E1%9F%8B", "text/plain"),
+        ):
+            resp = await client.post(
+                path,
+                data=body,
+                headers={"Content-Type": content_type, "X-Twilio-Signature": "x"},
+            )
+            assert resp.status in {400, 403, 415}, (path, content_type, resp.status)

@@ -408,7 +408,7 @@ async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         handoffs=handoffs,
         wake_delivery=delivery.wake,
         desk=desk,
-        intercept=dissemination.chat.intercept,
+        intercept=dissemination.chat,
     )
     app[PIPELINE] = pipeline
     sender = asyncio.create_task(delivery.run(), name="delivery")

@@ -15,8 +15,8 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from .._exceptions import RasaUnavailable
 from .._metrics import Metrics
@@ -36,8 +36,37 @@ __all__ = ["Pipeline", "handoff_record"]
 log = logging.getLogger("bot.pipeline")
 
 ChatKey = tuple[str, str]
-# (channel, chat_id, text, language, button=) -> replies the gateway gives itself, or None
-Intercept = Callable[..., Awaitable[list[RasaReply] | None]]
+
+
+class Intercept(Protocol):
+    """A dialogue the gateway answers itself (the subscriptions): ``claims`` decides before
+    the chat is leased, changing nothing; ``intercept`` acts and answers under the lease
+    (None: the dialogue moved on meanwhile, and Rasa answers)."""
+
+    async def claims(
+        self,
+        channel: str,
+        chat_id: str,
+        text: str,
+        *,
+        button: bool,
+        location: Mapping[str, Any] | None = ...,
+        number: bool = ...,
+    ) -> bool: ...
+
+    async def intercept(
+        self,
+        channel: str,
+        chat_id: str,
+        text: str,
+        language: str | None,
+        *,
+        button: bool,
+        location: Mapping[str, Any] | None = ...,
+        number: bool = ...,
+    ) -> list[RasaReply] | None: ...
+
+
 IDLE_POLL_S = 1.0  # safety net: also re-check the database this often without a wake-up
 
 
@@ -236,34 +265,30 @@ class Pipeline:
     async def _answer(self, inbound: Inbound, chat: Chat | None, *, last: bool) -> bool:
         """Answer one message and queue the answer; True if the next may follow."""
         key = (inbound.channel, inbound.chat_id)
-        intercepted = None
+        wanted: dict[str, Any] | None = None  # what the subscription dialogue will answer
         if (
             self._intercept is not None
             and inbound.kind == InboundKind.TEXT
             and not (chat and chat.case_step)
             and self._goes_to_rasa(inbound, chat)
         ):  # a phone number typed for a subscription, before the desk's look-alike case codes
-            intercepted = await self._intercept(
-                inbound.channel, inbound.chat_id, inbound.text, None, button=False, number=True
-            )
+            number: dict[str, Any] = {"text": inbound.text, "button": False, "number": True}
+            if await self._intercept.claims(inbound.channel, inbound.chat_id, **number):
+                wanted = number
         at_desk = (
-            intercepted is None
-            and self._desk is not None
-            and await self._desk.claims(inbound, chat)
+            wanted is None and self._desk is not None and await self._desk.claims(inbound, chat)
         )
-        to_rasa = intercepted is None and not at_desk and self._goes_to_rasa(inbound, chat)
+        to_rasa = wanted is None and not at_desk and self._goes_to_rasa(inbound, chat)
         if to_rasa and self._intercept is not None:
             # a location answers the subscription's place question, else it goes to Rasa
             located = inbound.kind == InboundKind.LOCATION
-            intercepted = await self._intercept(
-                inbound.channel,
-                inbound.chat_id,
-                inbound.text,
-                inbound.meta.get("language") or (chat.language if chat else None),
-                button=inbound.kind == InboundKind.BUTTON,
-                location=inbound.meta if located else None,
-            )
-            to_rasa = intercepted is None
+            asked: dict[str, Any] = {
+                "text": inbound.text,
+                "button": inbound.kind == InboundKind.BUTTON,
+                "location": inbound.meta if located else None,
+            }
+            if await self._intercept.claims(inbound.channel, inbound.chat_id, **asked):
+                wanted, to_rasa = asked, False
         started = await self._store.begin_turn(
             inbound, time.time() + self._settings.lease_s, at_rasa=to_rasa
         )
@@ -287,11 +312,16 @@ class Pipeline:
                 turn, channel, replies, OutboundKind.REPLY, status=InboundStatus.HANDLED
             )
             return True
-        if intercepted is not None:
-            await self._queue_replies(
-                turn, channel, intercepted, OutboundKind.REPLY, status=InboundStatus.HANDLED
+        if wanted is not None and self._intercept is not None:
+            intercepted = await self._intercept.intercept(
+                inbound.channel, inbound.chat_id, language=language, **wanted
             )
-            return True
+            if intercepted is not None:
+                await self._queue_replies(
+                    turn, channel, intercepted, OutboundKind.REPLY, status=InboundStatus.HANDLED
+                )
+                return True
+            to_rasa = True  # the dialogue moved on since it claimed the message
         if not to_rasa:
             await self._gateway_answers(turn, channel, language)
             return True

@@ -353,6 +353,44 @@ class SubscriptionChat:
             return fallback
         return "en" if text.strip() and text.isascii() else "km"
 
+    async def claims(
+        self,
+        channel: str,
+        chat_id: str,
+        text: str,
+        *,
+        button: bool,
+        location: Mapping[str, Any] | None = None,
+        number: bool = False,
+    ) -> bool:
+        """Whether ``intercept`` answers this message, decided before the chat is leased and
+        without changing anything (two processes may read the same message; only the one
+        that leases the chat acts on it). Restarting Messenger's 24-hour window is the one
+        write: it only moves a timestamp forward."""
+        if location is not None:
+            sub = await self._service.subscriber(channel, chat_id)
+            return sub is not None and sub.state == ASK_PLACE
+        if number:
+            if not _NUMBER_LIKE.match(text.strip()) or len(_DIGIT.findall(text)) < MIN_DIGITS:
+                return False
+            sub = await self._service.subscriber(channel, chat_id)
+            return sub is not None and (sub.state or "").startswith(ASK_PHONE)
+        if button and text.startswith(PREFIX):
+            return True
+        folded = fold(text)
+        if not folded:
+            return False
+        if folded in STOP_WORDS or folded in SUBSCRIBE_WORDS or folded in LIST_WORDS:
+            return True
+        sub = await self._service.subscriber(channel, chat_id)
+        if sub is None:
+            return False
+        if channel == "messenger":  # its 24-hour window starts again
+            await self._service.seen(channel, chat_id)
+        if button or not sub.state:
+            return False
+        return sub.state == ASK_PLACE or sub.state.startswith(ASK_PHONE)
+
     async def intercept(
         self,
         channel: str,
@@ -385,8 +423,6 @@ class SubscriptionChat:
         sub = await self._service.subscriber(channel, chat_id)
         if sub is None:
             return None
-        if channel == "messenger":  # its 24-hour window starts again
-            await self._service.seen(channel, chat_id)
         if sub.state == ASK_PLACE and not button:
             return await self._place_typed(sub, text, lang)
         if sub.state and sub.state.startswith(ASK_PHONE) and not button:

@@ -459,3 +459,46 @@ def test_the_shipped_gazetteer_places_a_shared_location() -> None:
     assert found[0].name_km == "ប្អេរ"
     gateway_communes = load_communes(gazetteer / "communes.yml")
     assert {c.code for c in gateway_communes} == {c.code for c in places.communes}
+
+
+async def test_a_subscription_tap_read_twice_changes_it_once(
+    database_url: str, gateway: Any, fake_telegram: FakeTelegram, fake_rasa: FakeRasa
+) -> None:
+    """Two gateway processes may read the same message before one of them leases the
+    chat: the subscription dialogue acts only under the lease (a topic tapped once is
+    toggled once, not toggled back by the process that lost)."""
+    from sqlalchemy import select
+
+    from bot import keys
+    from bot.conversation import PIPELINE
+    from bot.storage._db import Inbound
+
+    client = await gateway(database_url=database_url)
+    service = client.app[DISSEMINATION]
+    for update_id, text in ((1, "subscribe"), (2, "tonle basak")):
+        await client.post(
+            "/telegram/webhook", json=text_update(update_id, text), headers={HEADER: TG_SECRET}
+        )
+        await wait_until(lambda n=update_id: len(fake_telegram.sent()) == n)
+    await client.post(
+        "/telegram/webhook",
+        json=tap(3, button_data(fake_telegram, "payment dates")),
+        headers={HEADER: TG_SECRET},
+    )
+    await wait_until(lambda: len(fake_telegram.sent()) == 3)
+    before = await service.subscriber("telegram", "2001")
+    assert before is not None
+    assert before.topics == ["emergency", "payments"]
+    store = client.app[keys.STORE]
+    async with store.reading() as session:
+        tapped = (await session.scalars(select(Inbound).order_by(Inbound.id.desc()))).first()
+    assert tapped is not None
+    assert tapped.text.startswith("/sub_")
+    # the process that lost the race reads the tap again: it is answered already
+    chat = await store.chat("telegram", "2001")
+    assert await client.app[PIPELINE]._answer(tapped, chat, last=True)
+    after = await service.subscriber("telegram", "2001")
+    assert after is not None
+    assert after.topics == ["emergency", "payments"]
+    assert len(fake_telegram.sent()) == 3
+    assert fake_rasa.calls == []

@@ -21,6 +21,7 @@ from ._texts import author_line, detect_language
 __all__ = [
     "CHANNEL",
     "MessengerChannel",
+    "delivered_mids",
     "parse_events",
     "verify_challenge",
     "verify_signature",
@@ -170,6 +171,23 @@ def parse_events(payload: Any) -> list[InboundMessage]:
             if msg is not None:
                 found.append(msg)
     return found
+
+
+def delivered_mids(payload: Any) -> list[str]:
+    """The message ids of every ``delivery`` event (Meta says they reached the person's
+    device), for the broadcasts' reports. ``read`` events carry only a watermark (a time,
+    no ids), so they are not recorded. Call after ``parse_events`` (which checked the
+    envelope); an id of another type or length is left out, not refused."""
+    mids: list[str] = []
+    for entry in payload.get("entry") or []:
+        for event in entry.get("messaging") or []:
+            delivery = event.get("delivery")
+            if not isinstance(delivery, dict) or not isinstance(delivery.get("mids"), list):
+                continue
+            mids.extend(
+                m for m in delivery["mids"] if isinstance(m, str) and 0 < len(m) <= EXTERNAL_ID_LEN
+            )
+    return mids
 
 
 def _retry_after(header: str | None) -> float:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -67,7 +67,8 @@ _B = BROADCASTS.c
 _S = SUBSCRIBERS.c
 _O = BULK_OUTBOUND.c
 _R = RECIPIENTS.c
-_D = DeliveryReceipt.__table__.c
+RECEIPTS = DeliveryReceipt.__table__
+_D = RECEIPTS.c
 # Channels whose platform says whether a sent message arrived (Somleng's status callbacks,
 # Messenger's delivery events). Telegram's 200 only means Telegram accepted the message,
 # and the web chat has none: their messages are ``sent``, never ``delivered``.
@@ -1026,19 +1027,25 @@ class DisseminationService:
 
     @staticmethod
     def _outcomes(broadcast_id: int) -> Any:
-        """One GROUP BY over the broadcast's messages: channel, area, status and the most
-        final receipt's code (NULL: none yet), each message once. The receipt is found
-        through the index on (channel, external_id)."""
-        final = (
-            select(func.max(case(RECEIPT_CODES, value=_D.status, else_=0)))
-            .where(_D.channel == _O.channel, _D.external_id == _O.external_id)
-            .correlate(BULK_OUTBOUND)
-            .scalar_subquery()
-        )
+        """One GROUP BY over the broadcast's messages: channel, area, status and the code
+        of the most final receipt (0: none yet), each message once (the inner GROUP BY
+        over its id). PostgreSQL hash-joins the receipts on (channel, external_id): about
+        7 s for a million messages with 2.5 million receipts on the 2-core test machine,
+        twice as fast as a subquery per message through the index."""
         rows = (
-            select(_O.channel, _R.area_code, _O.status, final.label("code"))
-            .select_from(BULK_OUTBOUND.join(RECIPIENTS, _R.id == _O.recipient_id))
+            select(
+                _O.channel,
+                _R.area_code,
+                _O.status,
+                func.max(case(RECEIPT_CODES, value=_D.status, else_=0)).label("code"),
+            )
+            .select_from(
+                BULK_OUTBOUND.join(RECIPIENTS, _R.id == _O.recipient_id).outerjoin(
+                    RECEIPTS, and_(_D.channel == _O.channel, _D.external_id == _O.external_id)
+                )
+            )
             .where(_O.broadcast_id == broadcast_id)
+            .group_by(_O.id, _O.channel, _R.area_code, _O.status)
             .subquery()
         )
         return select(

@@ -53,6 +53,7 @@ __all__ = ["BROADCASTS_FEATURE", "LABELS", "add_public_routes"]
 
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
 LIVE = (BroadcastStatus.APPROVED, BroadcastStatus.PLANNING, BroadcastStatus.SENDING)
+PREVIEW = (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL, BroadcastStatus.APPROVED)
 LABELS: dict[str, dict[str, str]] = {
     "broadcasts": {"en": "Broadcasts", "km": "ការផ្សព្វផ្សាយ"},
     "new": {"en": "New announcement", "km": "សេចក្តីប្រកាសថ្មី"},
@@ -324,7 +325,8 @@ async def detail(request: web.Request) -> web.Response:
         b=broadcast,
         live=broadcast.status in LIVE,
         previews=_previews(broadcast),
-        counts=await service.recipient_count(broadcast),
+        # the preview reads every subscriber: only until the plan's counts replace it
+        counts=await service.recipient_count(broadcast) if broadcast.status in PREVIEW else None,
         report=report,
         shown=_shown,
         actions=[(a, _url(request, "action", id=broadcast.id, action=a)) for a in ACTIONS],

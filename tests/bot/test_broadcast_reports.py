@@ -30,6 +30,7 @@ from bot.dissemination._tables import BULK_OUTBOUND
 from tests.bot.console_helpers import PASSWORD, logged_in
 from tests.bot.gateway_fakes import FB_SECRET
 from tests.bot.somleng_fake import ACCOUNT_SID, AUTH_TOKEN, FakeSomleng, start_somleng
+from tests.bot.test_console_queries import statements, writes
 
 GAZETTEER = Path(__file__).resolve().parents[2] / "knowledge" / "gazetteer" / "communes.yml"
 ALERT_KM = "ព្រមានទឹកជំនន់៖ សូមផ្លាស់ទីទៅកន្លែងខ្ពស់។"
@@ -201,14 +202,23 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
     await admin.add_agent("reviewer", "Reviewer", org.slug, "secretariat_reviewer", PASSWORD)
     reviewer = await logged_in(client, "reviewer")
     try:
-        data = await reviewer.api(f"/console/api/broadcasts/{broadcast_id}/report")
+        with statements(client) as seen:
+            data = await reviewer.api(f"/console/api/broadcasts/{broadcast_id}/report")
+        # the session, the broadcast, its skipped recipients, its messages with their
+        # receipts: GROUP BYs, however many messages and receipts
+        assert len(seen) <= 4, seen
+        assert not writes(seen)
         assert (data["sent"], data["delivered"], data["undelivered"]) == (9, 4, 2)
         assert data["by_channel"]["telegram"] == {"targeted": 2, "sent": 2}
         assert data["receipt_channels"] == ["sms", "voice", "messenger"]
         assert data["live"] is (data["status"] in ("approved", "planning", "sending"))
 
-        status, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
+        with statements(client) as seen:
+            status, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
         assert status == 200
+        # the same, and the broadcast once more; no preview that reads every subscriber
+        assert len(seen) <= 5, seen
+        assert not writes(seen)
         assert 'data-page="broadcast"' in page
         assert f'data-src="/console/api/broadcasts/{broadcast_id}/report"' in page
         assert '<meta http-equiv="refresh"' not in page  # numbers come from the JSON instead

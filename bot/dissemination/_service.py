@@ -1021,8 +1021,8 @@ class DisseminationService:
                     BulkStatus.EXPIRED: "expired",
                 }.get(status, "failed")
                 self._count(report, key, channel, area, count)
-                if key == "sent" and channel in RECEIPT_CHANNELS:
-                    self._receipt(report, channel, area, code, count)
+                if channel in RECEIPT_CHANNELS:  # delivered is known (0 until sent) here
+                    self._receipt(report, channel, area, code if key == "sent" else None, count)
         return report
 
     @staticmethod

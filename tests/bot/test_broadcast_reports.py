@@ -214,8 +214,8 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         assert data["live"] is (data["status"] in ("approved", "planning", "sending"))
 
         with statements(client) as seen:
-            status, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
-        assert status == 200
+            code, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
+        assert code == 200
         # the same, and the broadcast once more; no preview that reads every subscriber
         assert len(seen) <= 5, seen
         assert not writes(seen)
@@ -230,8 +230,8 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         assert "Banteay Meanchey" in page
         assert "call: no answer" in page
         reviewer.http.cookie_jar.update_cookies({"sp4all_console_lang": "km"})
-        status, page_km = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
-        assert status == 200
+        code, page_km = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
+        assert code == 200
         assert "ភ្នំពេញ" in page_km
         assert "បានទៅដល់" in page_km
         assert "ការហៅ៖ គ្មានអ្នកលើក" in page_km

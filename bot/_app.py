@@ -32,7 +32,6 @@ from .channels._messenger import (
     verify_challenge,
     verify_signature,
 )
-from .channels._receipts import record_receipts
 from .channels._somleng import SOMLENG, add_somleng_routes, somleng_ctx
 from .channels._telegram import (
     ALLOWED_UPDATES,
@@ -212,10 +211,10 @@ async def messenger_webhook(request: web.Request) -> web.Response:
     payload = _decode_json(body)
     for msg in parse_events(payload):
         accepted += await accept(request.app, msg)
-    # delivery events: the broadcasts' reports count these messages as delivered
-    await record_receipts(
-        request.app[keys.STORE], "messenger", delivered_mids(payload), "delivered"
-    )
+    # delivery events: the broadcasts' reports count their messages as delivered
+    deliveries = delivered_mids(payload)
+    if deliveries and DISSEMINATION in request.app:
+        await request.app[DISSEMINATION].record_deliveries("messenger", deliveries)
     return web.json_response({"ok": True, "accepted": accepted})
 
 

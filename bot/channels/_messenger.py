@@ -173,21 +173,27 @@ def parse_events(payload: Any) -> list[InboundMessage]:
     return found
 
 
-def delivered_mids(payload: Any) -> list[str]:
+def delivered_mids(payload: Any) -> dict[str, list[str]]:
     """The message ids of every ``delivery`` event (Meta says they reached the person's
-    device), for the broadcasts' reports. ``read`` events carry only a watermark (a time,
-    no ids), so they are not recorded. Call after ``parse_events`` (which checked the
-    envelope); an id of another type or length is left out, not refused."""
-    mids: list[str] = []
+    device) by the chat they went to, for the broadcasts' reports. ``read`` events carry
+    only a watermark (a time, no ids), so they are not recorded. Call after
+    ``parse_events`` (which checked the envelope and the senders); an id of another type or
+    length is left out, not refused."""
+    found: dict[str, list[str]] = {}
     for entry in payload.get("entry") or []:
         for event in entry.get("messaging") or []:
             delivery = event.get("delivery")
+            sender = (event.get("sender") or {}).get("id")
             if not isinstance(delivery, dict) or not isinstance(delivery.get("mids"), list):
                 continue
-            mids.extend(
+            if sender in (None, ""):
+                continue
+            mids = [
                 m for m in delivery["mids"] if isinstance(m, str) and 0 < len(m) <= EXTERNAL_ID_LEN
-            )
-    return mids
+            ]
+            if mids:
+                found.setdefault(str(sender), []).extend(mids)
+    return found
 
 
 def _retry_after(header: str | None) -> float:

@@ -3,19 +3,14 @@ SMS and voice), one row per callback; table gw_delivery_receipts (migration 0010
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, insert
+from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..storage._db import Base, utcnow
 
-if TYPE_CHECKING:
-    from ..storage._store import Store
-
-__all__ = ["DeliveryReceipt", "record_receipts"]
+__all__ = ["DeliveryReceipt"]
 
 
 class DeliveryReceipt(Base):
@@ -31,25 +26,3 @@ class DeliveryReceipt(Base):
     error_code: Mapped[str] = mapped_column(String(32), default="")
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-async def record_receipts(
-    store: Store, channel: str, external_ids: Iterable[str], status: str
-) -> int:
-    """One receipt row per message id, in one statement (Messenger's delivery events)."""
-    now = utcnow()
-    rows = [
-        {
-            "channel": channel,
-            "external_id": mid[:128],
-            "status": status[:32],
-            "error_code": "",
-            "received_at": now,
-        }
-        for mid in dict.fromkeys(external_ids)
-    ]
-    if rows:
-        async with store.writing() as session:
-            await session.execute(insert(DeliveryReceipt), rows)
-            await session.commit()
-    return len(rows)

@@ -17,11 +17,12 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import DateTime, String, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -973,6 +974,30 @@ class DisseminationService:
             await wait_event(self._stopped, every_s)
 
     # ----- reports ------------------------------------------------------------------------
+
+    async def record_deliveries(self, channel: str, deliveries: Mapping[str, list[str]]) -> None:
+        """A platform's delivery events (chat -> message ids, Messenger's): a receipt for
+        each that is a broadcast's message, in one statement through the index on (channel,
+        chat_id); the conversation's own replies get none (the reports never read them)."""
+        ours = or_(
+            *(
+                and_(_O.chat_id == chat_id, _O.external_id.in_(mids))
+                for chat_id, mids in deliveries.items()
+            )
+        )
+        rows = select(
+            _O.channel,
+            _O.external_id,
+            literal("delivered", String),
+            literal("", String),
+            literal(datetime.now(UTC), DateTime(timezone=True)),
+        ).where(_O.channel == channel, _O.broadcast_id.is_not(None), ours)
+        async with self._writing() as conn:
+            await conn.execute(
+                insert(DeliveryReceipt).from_select(
+                    ["channel", "external_id", "status", "error_code", "received_at"], rows
+                )
+            )
 
     async def recipient_count(self, broadcast: Broadcast) -> dict[str, int]:
         """How many subscribers a broadcast would reach now, per channel (the preview)."""

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from bot import keys
+from bot.channels._receipts import DeliveryReceipt
 from bot.channels._somleng import SOMLENG
 from bot.console import CONSOLE
 from bot.dissemination import DISSEMINATION, BroadcastKind, Topic
@@ -156,7 +157,8 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
     delivery = {
         "sender": {"id": psid},
         "recipient": {"id": "PAGE"},
-        "delivery": {"mids": [mid], "watermark": 1700000000000},
+        # with a conversation reply's mid and ids of the wrong type or length: no receipt
+        "delivery": {"mids": [mid, "m_a_reply", 42, "m" * 300], "watermark": 1700000000000},
     }
     read = {"sender": {"id": psid}, "recipient": {"id": "PAGE"}, "read": {"watermark": 1}}
     text = {
@@ -179,6 +181,15 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         headers={**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64},
     )
     assert forged.status == 403
+    async with client.app[keys.ENGINE].connect() as conn:
+        recorded = (
+            await conn.execute(
+                select(DeliveryReceipt.external_id, DeliveryReceipt.status).where(
+                    DeliveryReceipt.channel == "messenger"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in recorded] == [(mid, "delivered")] * 2  # the broadcast's only
 
     # ----- the report --------------------------------------------------------------------------
     report = await service.report(broadcast_id)

@@ -25,7 +25,13 @@ from .cases import CASE_TIMER, CASES, make_cases, run_case_timer
 from .cases._web import CASES_FEATURE
 from .channels import COMMUNES, MESSENGER, POLLER_KEY, TELEGRAM, TELEGRAM_APP, WEBCHAT_KEY
 from .channels._geo import load_communes
-from .channels._messenger import MessengerChannel, parse_events, verify_challenge, verify_signature
+from .channels._messenger import (
+    MessengerChannel,
+    delivered_mids,
+    parse_events,
+    verify_challenge,
+    verify_signature,
+)
 from .channels._somleng import SOMLENG, add_somleng_routes, somleng_ctx
 from .channels._telegram import (
     ALLOWED_UPDATES,
@@ -202,8 +208,13 @@ async def messenger_webhook(request: web.Request) -> web.Response:
         request.app[keys.METRICS].inc("gateway_rejected_total", reason="forbidden")
         return _error(403, "bad signature")
     accepted = 0
-    for msg in parse_events(_decode_json(body)):
+    payload = _decode_json(body)
+    for msg in parse_events(payload):
         accepted += await accept(request.app, msg)
+    # delivery events: the broadcasts' reports count their messages as delivered
+    deliveries = delivered_mids(payload)
+    if deliveries and DISSEMINATION in request.app:
+        await request.app[DISSEMINATION].record_deliveries("messenger", deliveries)
     return web.json_response({"ok": True, "accepted": accepted})
 
 

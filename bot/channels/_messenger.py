@@ -21,6 +21,7 @@ from ._texts import author_line, detect_language
 __all__ = [
     "CHANNEL",
     "MessengerChannel",
+    "delivered_mids",
     "parse_events",
     "verify_challenge",
     "verify_signature",
@@ -195,6 +196,29 @@ def parse_events(payload: Any) -> list[InboundMessage]:
             msg = _event_message(event)
             if msg is not None:
                 found.append(msg)
+    return found
+
+
+def delivered_mids(payload: Any) -> dict[str, list[str]]:
+    """The message ids of every ``delivery`` event (Meta says they reached the person's
+    device) by the chat they went to, for the broadcasts' reports. ``read`` events carry
+    only a watermark (a time, no ids), so they are not recorded. Call after
+    ``parse_events`` (which checked the envelope and the senders); an id of another type or
+    length is left out, not refused."""
+    found: dict[str, list[str]] = {}
+    for entry in payload.get("entry") or []:
+        for event in entry.get("messaging") or []:
+            delivery = event.get("delivery")
+            sender = (event.get("sender") or {}).get("id")
+            if not isinstance(delivery, dict) or not isinstance(delivery.get("mids"), list):
+                continue
+            if sender in (None, ""):
+                continue
+            mids = [
+                m for m in delivery["mids"] if isinstance(m, str) and 0 < len(m) <= EXTERNAL_ID_LEN
+            ]
+            if mids:
+                found.setdefault(str(sender), []).extend(mids)
     return found
 
 

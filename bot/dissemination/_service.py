@@ -19,11 +19,24 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .._exceptions import Conflict, Invalid, NotAllowed, NotFound
 from .._waiting import wait_event
 from ..accounts import OrgKind, Role
+from ..channels._receipts import DeliveryReceipt
 from ..storage._models import OutboundKind, Priority
 from ._tables import (
     AUDIO,
@@ -105,6 +119,33 @@ OGG_OPUS = "audio/ogg; codecs=opus"
 CALL_PLAYABLE = frozenset({"audio/mpeg", "audio/wav"})
 AUDIO_LANGUAGES = ("km", "en", "")  # '': another language (an indigenous one), for everyone
 AUDIO_URL_LANGUAGE = {"km": "km", "en": "en", "": "other"}
+RECEIPTS = DeliveryReceipt.__table__
+_D = RECEIPTS.c
+# Channels whose platform says whether a sent message arrived (Somleng's status callbacks,
+# Messenger's delivery events). Telegram's 200 only means Telegram accepted the message,
+# and the web chat has none: their messages are ``sent``, never ``delivered``.
+RECEIPT_CHANNELS = ("sms", "voice", "messenger")
+# A message gets several callbacks (queued, sent, delivered), in any order: it counts once,
+# by its most final status, the highest code here (delivered > not delivered > on its way).
+RECEIPT_CODES: dict[str, int] = {
+    "queued": 1,
+    "accepted": 1,
+    "initiated": 2,
+    "sending": 2,
+    "ringing": 2,
+    "in-progress": 3,
+    "sent": 4,
+    "canceled": 10,  # a call cancelled before it was answered
+    "no-answer": 11,
+    "busy": 12,
+    "failed": 13,
+    "undelivered": 14,
+    "delivered": 20,  # SMS delivered; Messenger delivery event
+    "completed": 21,  # a call answered (and ended)
+    "read": 22,
+}
+_UNDELIVERED_FROM, _DELIVERED_FROM = 10, 20
+_STATUS_OF_CODE = {code: status for status, code in RECEIPT_CODES.items()}
 
 
 @dataclass(frozen=True)
@@ -161,7 +202,15 @@ class Broadcast:
 @dataclass
 class Report:
     """Per broadcast: targeted, sent, delivered (where the platform says so), failed,
-    skipped with reasons, by channel and province."""
+    skipped with reasons, by channel and province.
+
+    ``sent``: the platform accepted the message. Of those, on the channels with receipts
+    (``RECEIPT_CHANNELS``), ``delivered`` reached the phone (an SMS delivered, a Messenger
+    delivery event, a call answered) and ``undelivered`` did not (SMS undelivered or
+    failed, a call busy, not answered, failed or cancelled; ``undelivered_reasons`` by
+    ``channel:status``); the rest still wait for their receipt. ``failed`` is a send the
+    platform refused. A channel without receipts has no ``delivered`` key in
+    ``by_channel`` (unknown, not zero)."""
 
     broadcast_id: int
     status: str
@@ -169,6 +218,7 @@ class Report:
     queued: int = 0
     sent: int = 0
     delivered: int = 0
+    undelivered: int = 0
     failed: int = 0
     blocked: int = 0
     skipped: int = 0
@@ -176,6 +226,7 @@ class Report:
     expired: int = 0
     unconfirmed: int = 0  # in flight when its worker died: maybe received, never resent
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    undelivered_reasons: dict[str, int] = field(default_factory=dict)
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     by_province: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -1229,6 +1280,30 @@ class DisseminationService:
 
     # ----- reports ------------------------------------------------------------------------
 
+    async def record_deliveries(self, channel: str, deliveries: Mapping[str, list[str]]) -> None:
+        """A platform's delivery events (chat -> message ids, Messenger's): a receipt for
+        each that is a broadcast's message, in one statement through the index on (channel,
+        chat_id); the conversation's own replies get none (the reports never read them)."""
+        ours = or_(
+            *(
+                and_(_O.chat_id == chat_id, _O.external_id.in_(mids))
+                for chat_id, mids in deliveries.items()
+            )
+        )
+        rows = select(
+            _O.channel,
+            _O.external_id,
+            literal("delivered", String),
+            literal("", String),
+            literal(datetime.now(UTC), DateTime(timezone=True)),
+        ).where(_O.channel == channel, _O.broadcast_id.is_not(None), ours)
+        async with self._writing() as conn:
+            await conn.execute(
+                insert(DeliveryReceipt).from_select(
+                    ["channel", "external_id", "status", "error_code", "received_at"], rows
+                )
+            )
+
     async def recipient_count(self, broadcast: Broadcast) -> dict[str, int]:
         """How many subscribers a broadcast would reach now, per channel (the preview)."""
         counts: dict[str, int] = {}
@@ -1263,13 +1338,8 @@ class DisseminationService:
             for channel, area, reason, count in skipped:
                 self._count(report, "skipped", channel, area, count)
                 report.skipped_reasons[reason] = report.skipped_reasons.get(reason, 0) + count
-            sent = await conn.execute(
-                select(_O.channel, _R.area_code, _O.status, func.count())
-                .select_from(BULK_OUTBOUND.join(RECIPIENTS, _R.id == _O.recipient_id))
-                .where(_O.broadcast_id == broadcast_id)
-                .group_by(_O.channel, _R.area_code, _O.status)
-            )
-            for channel, area, status, count in sent:
+            sent = await conn.execute(self._outcomes(broadcast_id))
+            for channel, area, status, code, count in sent:
                 key = {
                     BulkStatus.QUEUED: "queued",
                     BulkStatus.SENDING: "queued",
@@ -1282,7 +1352,56 @@ class DisseminationService:
                     BulkStatus.UNCONFIRMED: "unconfirmed",
                 }.get(status, "failed")
                 self._count(report, key, channel, area, count)
+                if channel in RECEIPT_CHANNELS:  # delivered is known (0 until sent) here
+                    self._receipt(report, channel, area, code if key == "sent" else None, count)
         return report
+
+    @staticmethod
+    def _outcomes(broadcast_id: int) -> Any:
+        """One GROUP BY over the broadcast's messages: channel, area, status and the code
+        of the most final receipt (0: none yet), each message once (the inner GROUP BY
+        over its id). PostgreSQL hash-joins the receipts on (channel, external_id): about
+        7 s for a million messages with 2.5 million receipts on the 2-core test machine,
+        twice as fast as a subquery per message through the index."""
+        rows = (
+            select(
+                _O.channel,
+                _R.area_code,
+                _O.status,
+                func.max(case(RECEIPT_CODES, value=_D.status, else_=0)).label("code"),
+            )
+            .select_from(
+                BULK_OUTBOUND.join(RECIPIENTS, _R.id == _O.recipient_id).outerjoin(
+                    RECEIPTS, and_(_D.channel == _O.channel, _D.external_id == _O.external_id)
+                )
+            )
+            .where(_O.broadcast_id == broadcast_id)
+            .group_by(_O.id, _O.channel, _R.area_code, _O.status)
+            .subquery()
+        )
+        return select(
+            rows.c.channel, rows.c.area_code, rows.c.status, rows.c.code, func.count()
+        ).group_by(rows.c.channel, rows.c.area_code, rows.c.status, rows.c.code)
+
+    @staticmethod
+    def _receipt(report: Report, channel: str, area: str | None, code: int | None, n: int) -> None:
+        """Sent messages on a channel with receipts: delivered, not (with why), or waiting."""
+        key = None
+        if code is not None and code >= _DELIVERED_FROM:
+            key = "delivered"
+        elif code is not None and code >= _UNDELIVERED_FROM:
+            key = "undelivered"
+            reason = f"{channel}:{_STATUS_OF_CODE.get(code, 'failed')}"
+            report.undelivered_reasons[reason] = report.undelivered_reasons.get(reason, 0) + n
+        province = (area or "")[:2] or "-"
+        for table, name in ((report.by_channel, channel), (report.by_province, province)):
+            bucket = table.setdefault(name, {})
+            for field_name in ("delivered", "undelivered"):
+                bucket.setdefault(field_name, 0)
+            if key is not None:
+                bucket[key] += n
+        if key is not None:
+            setattr(report, key, getattr(report, key) + n)
 
     @staticmethod
     def _count(report: Report, key: str, channel: str, area: str | None, count: int) -> None:

@@ -9,9 +9,13 @@ reloads itself every few seconds while a broadcast is sent)."""
 from __future__ import annotations
 
 import calendar
+import csv
+import functools
+import io
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +38,7 @@ from ..console import (
     ui_language,
     viewer,
 )
+from ..handoff._places import PlaceNames
 from ..storage._db import Organisation
 from . import DISSEMINATION
 from ._knowledge import knowledge_facts
@@ -43,10 +48,12 @@ from ._service import (
     AUDIO_URL_LANGUAGE,
     CHANNEL_LIMITS,
     MAX_AUDIO_BYTES,
+    RECEIPT_CHANNELS,
     Broadcast,
     DisseminationService,
     Person,
     Recording,
+    Report,
 )
 from ._tables import BroadcastStatus, Topic
 
@@ -54,6 +61,7 @@ __all__ = ["BROADCASTS_FEATURE", "LABELS", "add_public_routes"]
 
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
 LIVE = (BroadcastStatus.APPROVED, BroadcastStatus.PLANNING, BroadcastStatus.SENDING)
+PREVIEW = (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL, BroadcastStatus.APPROVED)
 LABELS: dict[str, dict[str, str]] = {
     "broadcasts": {"en": "Broadcasts", "km": "ការផ្សព្វផ្សាយ"},
     "new": {"en": "New announcement", "km": "សេចក្តីប្រកាសថ្មី"},
@@ -99,6 +107,29 @@ LABELS: dict[str, dict[str, str]] = {
     "by_province": {"en": "By province", "km": "តាមខេត្ត"},
     "reasons": {"en": "Skipped because", "km": "មូលហេតុរំលង"},
     "phone_subscribers": {"en": "Phone subscribers (SMS, voice)", "km": "អ្នកជាវតាមទូរសព្ទ"},
+    "delivered": {"en": "delivered", "km": "បានទៅដល់"},
+    "undelivered": {"en": "not delivered", "km": "មិនបានទៅដល់"},
+    "undelivered_reasons": {"en": "Not delivered because", "km": "មូលហេតុមិនបានទៅដល់"},
+    "progress": {"en": "Done", "km": "បានធ្វើរួច"},
+    "channel": {"en": "Channel", "km": "បណ្តាញ"},
+    "province": {"en": "Province", "km": "ខេត្ត"},
+    "no_receipts": {
+        "en": "— : the platform does not say whether a message arrived (Telegram, web chat).",
+        "km": "— ៖ វេទិកាមិនប្រាប់ថាសារបានទៅដល់ឬអត់ទេ (Telegram, web chat)។",
+    },
+    "csv": {"en": "Download the report (CSV)", "km": "ទាញយករបាយការណ៍ (CSV)"},
+    "no_area": {"en": "no place given", "km": "មិនបានប្រាប់ទីកន្លែង"},
+    "messenger_outside_24h": {
+        "en": "Messenger, outside 24 hours, no token",
+        "km": "Messenger ហួស ២៤ ម៉ោង គ្មានសិទ្ធិផ្ញើ",
+    },
+    "channel_not_configured": {"en": "channel not set up", "km": "បណ្តាញមិនទាន់រៀបចំ"},
+    "sms:undelivered": {"en": "SMS not delivered", "km": "SMS មិនបានទៅដល់"},
+    "sms:failed": {"en": "SMS failed", "km": "SMS បរាជ័យ"},
+    "voice:busy": {"en": "call: line busy", "km": "ការហៅ៖ ខ្សែរវល់"},
+    "voice:no-answer": {"en": "call: no answer", "km": "ការហៅ៖ គ្មានអ្នកលើក"},
+    "voice:failed": {"en": "call failed", "km": "ការហៅបរាជ័យ"},
+    "voice:canceled": {"en": "call cancelled", "km": "ការហៅត្រូវបានបោះបង់"},
     "announcements": {"en": "Announcements", "km": "សេចក្តីប្រកាស"},
     "recordings": {
         "en": "Recordings (voice calls and voice notes)",
@@ -250,6 +281,79 @@ def _previews(broadcast: Broadcast) -> list[dict[str, Any]]:
     return rows
 
 
+# ----- reports: counts only (never a phone number or chat id) --------------------------------
+
+REPORT_COLUMNS = (
+    "targeted",
+    "queued",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "blocked",
+    "skipped",
+    "cancelled",
+    "expired",
+    "unconfirmed",
+)
+RECEIPT_COLUMNS = ("delivered", "undelivered")  # unknown ("—") on channels without receipts
+REPORT_POLL_S = 3
+
+
+@functools.lru_cache(maxsize=4)
+def _places(directory: Path) -> PlaceNames:
+    return PlaceNames.load(directory)
+
+
+def _province_name(request: web.Request, code: str, lang: str) -> str:
+    if code == "-":
+        return str(_tr(lang)("no_area"))
+    places = _places(request.config_dict[keys.SETTINGS].gazetteer_path.parent)
+    return places.describe(code, lang) or code
+
+
+def _cells(row: dict[str, int]) -> list[tuple[str, int | None]]:
+    """A row's counts in REPORT_COLUMNS order; None where the platform does not say."""
+    return [(c, row.get(c, None if c in RECEIPT_COLUMNS else 0)) for c in REPORT_COLUMNS]
+
+
+def _totals(report: Report) -> dict[str, int]:
+    """The broadcast's counts; delivered only when one of its channels has receipts."""
+    known = bool(report.by_channel.keys() & set(RECEIPT_CHANNELS))
+    return {c: getattr(report, c) for c in REPORT_COLUMNS if known or c not in RECEIPT_COLUMNS}
+
+
+def _shape(report: Report) -> str:
+    """The status and rows a page shows: when the JSON has others, the live page reloads."""
+    return (
+        report.status
+        + "|"
+        + "|".join(
+            " ".join(sorted(keys_))
+            for keys_ in (
+                report.by_channel,
+                report.by_province,
+                report.skipped_reasons,
+                report.undelivered_reasons,
+            )
+        )
+    )
+
+
+def _report_rows(request: web.Request, report: Report, lang: str) -> dict[str, Any]:
+    return {
+        "channels": [(name, name, _cells(row)) for name, row in sorted(report.by_channel.items())],
+        "provinces": [
+            (code, _province_name(request, code, lang), _cells(row))
+            for code, row in sorted(report.by_province.items())
+        ],
+        "totals": _cells(_totals(report)),
+        "shape": _shape(report),
+        "columns": REPORT_COLUMNS,
+        "receipt_columns": RECEIPT_COLUMNS,
+    }
+
+
 async def detail(request: web.Request) -> web.Response:
     lang = ui_language(request)
     service = _service(request)
@@ -264,11 +368,17 @@ async def detail(request: web.Request) -> web.Response:
         b=broadcast,
         live=broadcast.status in LIVE,
         previews=_previews(broadcast),
-        counts=await service.recipient_count(broadcast),
+        # the preview reads every subscriber: only until the plan's counts replace it
+        counts=await service.recipient_count(broadcast) if broadcast.status in PREVIEW else None,
         report=report,
         shown=_shown,
         actions=[(a, _url(request, "action", id=broadcast.id, action=a)) for a in verbs],
         recordings=await _recording_rows(request, broadcast),
+        page="broadcast",
+        rows=_report_rows(request, report, lang),
+        report_url=_url(request, "report", id=broadcast.id),
+        csv_url=_url(request, "report_csv", id=broadcast.id),
+        poll_ms=REPORT_POLL_S * 1000,
     )
 
 
@@ -396,7 +506,58 @@ async def action(request: web.Request) -> web.StreamResponse:
 
 async def report_json(request: web.Request) -> web.Response:
     report = await _service(request).report(path_id(request, "broadcast"))
-    return web.json_response(report.__dict__ | {"done_share": report.done_share})
+    return web.json_response(
+        report.__dict__
+        | {
+            "done_share": report.done_share,
+            "live": report.status in LIVE,
+            "shape": _shape(report),
+            "receipt_channels": list(RECEIPT_CHANNELS),
+        }
+    )
+
+
+async def report_csv(request: web.Request) -> web.Response:
+    """The report for the secretariat: counts per channel and province, and the reasons;
+    an empty delivered cell is unknown (a channel without receipts)."""
+    broadcast_id = path_id(request, "broadcast")
+    report = await _service(request).report(broadcast_id)
+    en, km = _tr("en"), _tr("km")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["scope", "code", "name_en", "name_km", *REPORT_COLUMNS])
+
+    def counts(row: dict[str, int]) -> list[str]:
+        return ["" if v is None else str(v) for _c, v in _cells(row)]
+
+    writer.writerow(["total", "", "", "", *counts(_totals(report))])
+    for name, row in sorted(report.by_channel.items()):
+        writer.writerow(["channel", name, name, name, *counts(row)])
+    for code, row in sorted(report.by_province.items()):
+        writer.writerow(
+            [
+                "province",
+                code,
+                _province_name(request, code, "en"),
+                _province_name(request, code, "km"),
+                *counts(row),
+            ]
+        )
+    for scope, column, reasons in (
+        ("skipped_because", "skipped", report.skipped_reasons),
+        ("not_delivered_because", "undelivered", report.undelivered_reasons),
+    ):
+        for reason, n in sorted(reasons.items()):
+            cells = [str(n) if c == column else "" for c in REPORT_COLUMNS]
+            writer.writerow([scope, reason, en(reason), km(reason), *cells])
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="broadcast-{broadcast_id}-report.csv"'
+        },
+    )
 
 
 def _setup(routes: FeatureRoutes) -> None:
@@ -409,6 +570,7 @@ def _setup(routes: FeatureRoutes) -> None:
     routes.post("/{id}/audio/{lang}", upload_audio, name="audio_upload")
     routes.post("/{id}/audio/{lang}/remove", remove_audio, name="audio_remove")
     routes.api_get("/{id}/report", report_json, name="report")
+    routes.get("/{id}/report.csv", report_csv, name="report_csv")
 
 
 BROADCASTS_FEATURE = ConsoleFeature(

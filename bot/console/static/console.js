@@ -174,4 +174,46 @@
 
   if (page === "training-review") { reviewShortcuts(); }
   if (page === "training-job") { followJob(); }
+
+  // ----- broadcasts: the report's numbers from its JSON while it is planned and sent -----
+  function followBroadcast() {
+    var live = document.getElementById("report-live");
+    if (!live || live.getAttribute("data-active") !== "1") { return; }
+    var every = parseInt(live.getAttribute("data-poll") || "3000", 10);
+    function at(data, path) {
+      return path.split(".").reduce(function (o, k) {
+        return o !== null && typeof o === "object" &&
+          Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+      }, data);
+    }
+    function tick() {
+      var started = Date.now();
+      fetch(live.getAttribute("data-src"), {
+        credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" }
+      })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (report) {
+          // finished, another status, or a new channel, province or reason: the server
+          // renders the page again (names in the console's language)
+          if (!report.live || report.shape !== live.getAttribute("data-shape")) {
+            window.location.reload();
+            return;
+          }
+          Array.prototype.forEach.call(live.querySelectorAll("[data-field]"), function (el) {
+            var value = at(report, el.getAttribute("data-field"));
+            el.textContent = typeof value === "number" ? String(value)
+              : (el.getAttribute("data-none") || "0");
+          });
+          document.getElementById("report-progress").value = report.done_share;
+          document.getElementById("report-percent").textContent =
+            Math.round(report.done_share * 100) + "%";
+          // a report of a million messages takes seconds: the database rests as long
+          window.setTimeout(tick, Math.max(every, 2 * (Date.now() - started)));
+        })
+        .catch(function () { window.setTimeout(tick, every * 3); });
+    }
+    window.setTimeout(tick, every);
+  }
+
+  if (page === "broadcast") { followBroadcast(); }
 })();

@@ -83,6 +83,7 @@ WINDOW_S = 1.015
 ERROR_PAUSE_S = 1.0
 RECORDING_RETRY_MAX_S = 5.0  # a 429 on a recording is waited out once, if this short
 IDLE_S = 10.0  # a paced account idle this long has its connections warmed before it sends
+WAVE = 20  # unpaced rows noted as started at a time
 
 
 class BulkStatus:
@@ -278,13 +279,22 @@ _EXPIRE = (
     )
     .values(status=BulkStatus.EXPIRED)
 )
-_RENEW = (
-    update(BULK_OUTBOUND)
+# Renewing skips the rows another transaction holds (a batch being recorded right now): an
+# UPDATE of all of them locked rows in table order while a batch's record locked its own in
+# id order, and PostgreSQL found a deadlock (a loop then stalled a second; seen in the bench).
+_RENEWED = (
+    select(_O.id)
     .where(
         _O.status == BulkStatus.SENDING,
         _O.broadcast_id.is_not(None),
         _O.lease_owner == bindparam("w_owner"),
     )
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_RENEW = (
+    update(BULK_OUTBOUND)
+    .where(_O.id.in_(_RENEWED), _O.lease_owner == bindparam("w_owner"))
     .values(lease_until=bindparam("v_until"))
 )
 
@@ -819,10 +829,21 @@ class BulkDelivery:
 
     async def _send_batch(self, rows: list[BulkRow]) -> None:
         await self._warm_if_idle(rows)
-        unpaced = [r.id for r in rows if self._limits.get(r.channel, 0.0) <= 0]
-        if unpaced:  # their requests all go out now (paced ones: each as its slot comes)
-            await self._begin(unpaced)
-        outcomes = await asyncio.gather(*(self._send(row) for row in rows))
+        # paced rows note themselves as their slot comes; unpaced ones go out at once, in
+        # waves each noted just before it starts (a kill leaves about one wave in doubt,
+        # not the whole batch)
+        sends = [
+            asyncio.create_task(self._send(r))
+            for r in rows
+            if self._limits.get(r.channel, 0.0) > 0
+        ]
+        unpaced = [r for r in rows if self._limits.get(r.channel, 0.0) <= 0]
+        for start in range(0, len(unpaced), WAVE):
+            wave = unpaced[start : start + WAVE]
+            await self._begin([r.id for r in wave])
+            sends.extend(asyncio.create_task(self._send(r)) for r in wave)
+            await asyncio.sleep(0)  # the wave's requests start before the next is noted
+        outcomes = list(await asyncio.gather(*sends))
         while True:
             try:
                 await self._record(outcomes)

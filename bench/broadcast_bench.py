@@ -294,6 +294,15 @@ async def outcome(conn: Any, broadcast: int, received: dict[str, int]) -> dict[s
         "SELECT chat_id, status FROM gw_outbound WHERE broadcast_id=$1", broadcast
     )
     unconfirmed = [r["chat_id"] for r in rows if r["status"] == "unconfirmed"]
+    twice = [c for c, n in received.items() if n > 1]
+    if twice:
+        found = await conn.fetch(
+            "SELECT chat_id, status, attempts, error FROM gw_outbound WHERE broadcast_id=$1 "
+            "AND chat_id = ANY($2::text[])",
+            broadcast,
+            twice,
+        )
+        print("received more than once:", [dict(r) for r in found], file=sys.stderr)
     return {
         "targeted": len(rows),
         "lost": sum(1 for r in rows if r["chat_id"] not in received),

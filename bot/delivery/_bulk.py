@@ -81,6 +81,7 @@ log = logging.getLogger("bot.delivery.bulk")
 # the limit. The sustained rate is limit / WINDOW_S (98.5 %).
 WINDOW_S = 1.015
 ERROR_PAUSE_S = 1.0
+PER_CHAT_GAP_S = 1.0  # Telegram: no more than one message per second to the same chat
 RECORDING_RETRY_MAX_S = 5.0  # a 429 on a recording is waited out once, if this short
 IDLE_S = 10.0  # a paced account idle this long has its connections warmed before it sends
 WAVE = 20  # unpaced rows noted as started at a time
@@ -906,6 +907,7 @@ class BulkDelivery:
             return _Outcome(row, "retry", error=str(exc), delay_s=delay)
         self._journal.answered(self.owner, row.id, external_id)
         if row.body.get("audio_url") and hasattr(sender, "send_recording"):
+            await asyncio.sleep(PER_CHAT_GAP_S)  # at most one message a second to a chat
             await self._send_recording(row, sender)
         return _Outcome(row, BulkStatus.SENT, external_id=external_id)
 

@@ -376,6 +376,10 @@ async def test_calls_play_it_and_chats_get_it_after_the_text(
     ]
     assert order.index(("sendMessage", "8001")) < order.index(("sendAudio", "8001"))
     assert order.index(("sendMessage", "8002")) < order.index(("sendVoice", "8002"))
+    # at most one message a second to a chat: the recording a second after its text
+    at = {(c.method, str(c.params.get("chat_id"))): c.at for c in fake_telegram.calls}
+    assert at[("sendAudio", "8001")] - at[("sendMessage", "8001")] >= 1.0
+    assert at[("sendVoice", "8002")] - at[("sendMessage", "8002")] >= 1.0
     assert fake_telegram.sent("sendAudio")[0].params["audio"] == km_url
     assert fake_telegram.sent("sendVoice")[0].params["voice"] == en_url
     texts = {str(c.params["chat_id"]): c.params["text"] for c in fake_telegram.sent()}

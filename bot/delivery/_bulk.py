@@ -311,6 +311,7 @@ class BulkRow:
     attempts: int
     broadcast_id: int
     recipient_id: int
+    claimed_at: float = 0.0
 
     @property
     def idempotency_key(self) -> str:
@@ -647,7 +648,8 @@ class BulkDelivery:
         self._retry_max_s = retry_max_s
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._swept_at = 0.0
+        self._renewed_at = 0.0
+        self._stop_event = asyncio.Event()
         self._active_at: dict[str, float] = {}
         self._warming: dict[str, asyncio.Task[None]] = {}
         self.sent = 0
@@ -664,6 +666,7 @@ class BulkDelivery:
         """End ``run()`` after the batches in flight are recorded, with no query cut short
         (cancelling an aiosqlite call mid-way leaves its connection to be torn down)."""
         self._stopping = True
+        self._stop_event.set()
         self._wakeup.set()
 
     @contextlib.asynccontextmanager
@@ -678,18 +681,40 @@ class BulkDelivery:
     async def run(self) -> None:
         """Run until cancelled; a stop finishes and records each batch in flight."""
         loops = [asyncio.create_task(self._loop(i), name=f"bulk {i}") for i in range(self._loops)]
+        keeper = asyncio.create_task(self._keep(), name="bulk leases")
         try:
             await asyncio.gather(*loops)
         finally:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            self._stop_event.set()  # the keeper ends after its current round
+            try:
+                await asyncio.wait_for(asyncio.shield(keeper), self._lease_s)
+            except (TimeoutError, asyncio.CancelledError):
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+            except Exception:
+                log.exception("bulk.keeper_failed")
+
+    async def _keep(self) -> None:
+        """Renew this worker's leases and take over dead workers' rows every third of a
+        lease, whatever the batches are doing (a batch waiting for pace slots must not let
+        the other batches' leases run out)."""
+        while not self._stop_event.is_set():
+            try:
+                await self._housekeeping()
+            except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                self._metrics.inc("gateway_delivery_errors_total")
+                log.exception("bulk.housekeeping_failed")
+            await wait_event(self._stop_event, self._lease_s / 3)
 
     async def _loop(self, index: int) -> None:
         while not self.stopped():
             try:
-                if index == 0:
-                    await self._housekeeping()
                 rows = await self._claim()
             except Exception:
                 task = asyncio.current_task()
@@ -716,15 +741,13 @@ class BulkDelivery:
 
     async def _housekeeping(self) -> None:
         now = time.time()
-        if now - self._swept_at < self._lease_s / 3:
-            return
-        self._swept_at = now
         async with self._writing() as conn:
             await conn.execute(_RENEW, {"w_owner": self.owner, "v_until": now + self._lease_s})
             dead = (await conn.execute(_DEAD, {"w_now": now})).all()
             if dead:
                 await self._recover(conn, dead, now)
             await conn.execute(_EXPIRE, {"w_now": now})
+        self._renewed_at = now
 
     async def _recover(self, conn: Any, dead: list[Any], now: float) -> None:
         """Decide each row a dead worker left ``sending`` from its send journal."""
@@ -799,6 +822,7 @@ class BulkDelivery:
                     attempts=r.attempts,
                     broadcast_id=r.broadcast_id,
                     recipient_id=r.recipient_id or r.id,
+                    claimed_at=now,
                 )
                 for r in result
             ]
@@ -887,6 +911,10 @@ class BulkDelivery:
         try:
             await self._pace(row.channel)
         except asyncio.CancelledError:
+            return _Outcome(row, "back", counted=False)
+        if time.time() > max(row.claimed_at, self._renewed_at) + self._lease_s * 2 / 3:
+            # its lease may have run out while it waited: another worker may have it now
+            self._metrics.inc("gateway_delivery_lease_lost_total")
             return _Outcome(row, "back", counted=False)
         if self._limits.get(row.channel, 0.0) > 0:
             await self._begin([row.id])

@@ -46,7 +46,7 @@ class FakeTelegram:
         self.failures: dict[str, list[Failure]] = {}
         self.updates: list[dict[str, Any]] = []
         self.delay_s = 0.0  # between taking a message and answering: a slow Bot API
-        self.keyed: dict[str, Any] = {}  # idempotency key -> the first answer
+        self.blocked: set[str] = set()  # chats whose user blocked the bot: 403 to each send
         self._message_id = 0
         self.server: TestServer | None = None
 
@@ -102,17 +102,20 @@ class FakeTelegram:
             if failure.retry_after is not None:
                 body["parameters"] = {"retry_after": failure.retry_after}
             return web.json_response(body, status=failure.status)
-        # A bulk send carries an idempotency key: the same key again answers the first
-        # result and delivers nothing (what a platform honouring such keys would do).
-        key = request.headers.get("X-Idempotency-Key")
-        if key is not None and key in self.keyed:
-            self.calls.append(Call(method + ":replayed", params))
-            return web.json_response({"ok": True, "result": self.keyed[key]})
+        if method.startswith("send") and str(params.get("chat_id")) in self.blocked:
+            self.calls.append(Call(method + ":failed", params))
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 403,
+                    "description": "Forbidden: bot was blocked by the user",
+                },
+                status=403,
+            )
+        # Like Telegram, no idempotency key: every request is a message.
         self.calls.append(Call(method, params))
         await asyncio.sleep(self.delay_s)
         result = await self._result(method, params)
-        if key is not None:
-            self.keyed[key] = result
         return web.json_response({"ok": True, "result": result})
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:

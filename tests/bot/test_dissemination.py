@@ -160,7 +160,7 @@ async def test_announcement_delivered_blocked_unsubscribed_report(
             .values(last_inbound_at=time.time() - 2 * 86400)
         )
     await service.subscribe("telegram", "5555", topics=[Topic.PAYMENTS], area_code="010201")
-    fake_telegram.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    fake_telegram.blocked.add("1000")
     bid = await draft(service, area_codes=["12"])
     await service.approve(bid, SECRETARIAT)
     assert await service.plan(bid)

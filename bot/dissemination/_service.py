@@ -1150,7 +1150,12 @@ class DisseminationService:
                     await conn.execute(
                         select(_R.id, _R.subscriber_id).where(
                             _R.broadcast_id == broadcast.id,
-                            _R.subscriber_id.in_(list(messages)),
+                            # the chunk's range: a range scan of the unique index (a list of
+                            # 2,000 ids made PostgreSQL scan the whole table once it had
+                            # statistics, each chunk slower than the last)
+                            _R.subscriber_id > cursor,
+                            _R.subscriber_id <= subs[-1].id,
+                            _R.status == RecipientStatus.PLANNED,
                         )
                     )
                 ).all()
@@ -1165,6 +1170,8 @@ class DisseminationService:
                 due = broadcast.scheduled_at or 0.0
                 rows = []
                 for recipient_id, subscriber_id in ids:
+                    if subscriber_id not in messages:  # planned by an earlier planner
+                        continue
                     sub = messages[subscriber_id]["sub"]
                     row = {
                         "channel": sub.channel,

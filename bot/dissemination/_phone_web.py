@@ -41,6 +41,7 @@ PHONE_LABELS: dict[str, dict[str, str]] = {
         "en": "Place: gazetteer code or name (empty: whole country)",
         "km": "ទីកន្លែង៖ លេខកូដ ឬឈ្មោះ (ទទេ៖ ទូទាំងប្រទេស)",
     },
+    "place_column": {"en": "Place", "km": "ទីកន្លែង"},
     "language": {"en": "Language", "km": "ភាសា"},
     "km": {"en": "Khmer", "km": "ខ្មែរ"},
     "en": {"en": "English", "km": "អង់គ្លេស"},
@@ -93,13 +94,22 @@ def _place_code(places: Places, text: str) -> str | None:
         return None
     if text.isdigit():
         if places.get(text) is None:
-            raise Invalid("no such place code in the gazetteer")
+            raise Invalid(
+                "no such place code in the gazetteer", km="គ្មានលេខកូដទីកន្លែងនេះក្នុងបញ្ជីភូមិសាស្ត្រទេ"
+            )
         return text
     found = places.find(text)
     if not found:
-        raise Invalid("no place with this name in the gazetteer")
+        raise Invalid(
+            "no place with this name in the gazetteer", km="គ្មានទីកន្លែងឈ្មោះនេះក្នុងបញ្ជីភូមិសាស្ត្រទេ"
+        )
     if len(found) > 1:
-        raise Invalid("several places have this name: give its code")
+        choices_en = "; ".join(f"{p.latin} {p.unit_latin} {p.code}".strip() for p in found[:6])
+        choices_km = "; ".join(f"{p.unit_km}{p.km} {p.code}" for p in found[:6])
+        raise Invalid(
+            f"several places have this name: give the code of the one you mean ({choices_en})",
+            km=f"មានទីកន្លែងច្រើនដែលមានឈ្មោះនេះ៖ សូមដាក់លេខកូដនៃកន្លែងដែលអ្នកចង់បាន ({choices_km})",
+        )
     return found[0].code
 
 
@@ -129,6 +139,7 @@ async def subscribers_page(request: web.Request) -> web.Response:
         channels=PHONE_CHANNELS,
         register_url=_url(request, "phone_register"),
         back_url=_url(request, "list"),
+        page="phones",
     )
 
 
@@ -139,19 +150,19 @@ async def register(request: web.Request) -> web.StreamResponse:
         return (form.get(name) or [""])[-1].strip()
 
     if one("consent") not in ("1", "on", "yes", "true"):
-        raise Invalid("the person's consent is required")
+        raise Invalid("the person's consent is required", km="ត្រូវការការយល់ព្រមពីម្ចាស់លេខ")
     number = cambodian_mobile(one("number"))
     if number is None:
-        raise Invalid("not a Cambodian mobile number")
+        raise Invalid("not a Cambodian mobile number", km="មិនមែនជាលេខទូរសព្ទចល័តនៅកម្ពុជាទេ")
     channel = one("channel")
     if channel not in PHONE_CHANNELS:
-        raise Invalid("channel must be sms or voice")
+        raise Invalid("channel must be sms or voice", km="ត្រូវជ្រើសរើស SMS ឬការហៅទូរសព្ទ")
     chosen = {t for value in form.get("topics", []) for t in value.replace(",", " ").split()}
     if not chosen <= set(Topic):
-        raise Invalid("unknown topic")
+        raise Invalid("unknown topic", km="ប្រធានបទមិនស្គាល់")
     language = one("language") or "km"
     if language not in ("km", "en"):
-        raise Invalid("language must be km or en")
+        raise Invalid("language must be km or en", km="ភាសាត្រូវជាខ្មែរ ឬអង់គ្លេស")
     area_code = _place_code(_gazetteer(request), one("place"))
     sub = await _service(request).subscribe(
         channel,

@@ -512,7 +512,7 @@ class DisseminationService:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(BROADCASTS).where(_B.id == broadcast_id))).first()
         if row is None:
-            raise NotFound("no such broadcast")
+            raise NotFound("no such broadcast", km="រកមិនឃើញការផ្សព្វផ្សាយនេះទេ")
         return _broadcast(row)
 
     async def broadcasts(
@@ -538,12 +538,18 @@ class DisseminationService:
     @staticmethod
     def _validate(text_km: str, text_en: str, title_km: str, title_en: str, topic: str) -> None:
         if not text_km.strip() or not text_en.strip():
-            raise Invalid("the announcement needs its Khmer and its English text")
+            raise Invalid(
+                "the announcement needs its Khmer and its English text",
+                km="សេចក្តីប្រកាសត្រូវការអត្ថបទជាភាសាខ្មែរ និងជាភាសាអង់គ្លេស",
+            )
         for title, text in ((title_km, text_km), (title_en, text_en)):
             if len(title) + len(text) + 2 > MAX_TEXT:
-                raise Invalid(f"a text is longer than {MAX_TEXT} characters (Messenger's limit)")
+                raise Invalid(
+                    f"a text is longer than {MAX_TEXT} characters (Messenger's limit)",
+                    km=f"អត្ថបទវែងជាង {MAX_TEXT} តួអក្សរ (កម្រិតរបស់ Messenger)",
+                )
         if topic not in set(Topic):
-            raise Invalid("unknown topic")
+            raise Invalid("unknown topic", km="ប្រធានបទមិនស្គាល់")
 
     async def create_draft(
         self,
@@ -593,7 +599,7 @@ class DisseminationService:
     async def update_draft(self, broadcast_id: int, editor: Person, **values: Any) -> None:
         current = await self.get(broadcast_id)
         if current.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL):
-            raise Conflict("only a draft can be changed")
+            raise Conflict("only a draft can be changed", km="អាចកែប្រែបានតែសេចក្តីព្រាងប៉ុណ្ណោះ")
         merged = {
             "text_km": values.get("text_km", current.text_km),
             "text_en": values.get("text_en", current.text_en),
@@ -687,7 +693,7 @@ class DisseminationService:
         if done.rowcount != 1:
             found = await conn.scalar(select(_B.id).where(_B.id == broadcast_id))
             if found is None:
-                raise NotFound("no such broadcast")
+                raise NotFound("no such broadcast", km="រកមិនឃើញការផ្សព្វផ្សាយនេះទេ")
             raise Conflict(
                 "a recording can only be changed while the announcement is a draft or "
                 "waiting for approval",
@@ -765,9 +771,15 @@ class DisseminationService:
         (the whole country needs the secretariat)."""
         current = await self.get(broadcast_id)
         if current.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL):
-            raise Conflict(f"this broadcast is {current.status}, not waiting for approval")
+            raise Conflict(
+                f"this broadcast is {current.status}, not waiting for approval",
+                km="ការផ្សព្វផ្សាយនេះមិនកំពុងរង់ចាំការអនុម័តទេ",
+            )
         if approver.agent_id == current.author_id:
-            raise NotAllowed("the author cannot approve their own announcement")
+            raise NotAllowed(
+                "the author cannot approve their own announcement",
+                km="អ្នកនិពន្ធមិនអាចអនុម័តសេចក្តីប្រកាសរបស់ខ្លួនឯងបានទេ",
+            )
         if approver.role not in APPROVERS:
             cso_local = (
                 approver.role == Role.SUPERVISOR
@@ -775,14 +787,18 @@ class DisseminationService:
                 and await self._author_kind(broadcast_id) == OrgKind.CSO
             )
             if not cso_local:
-                raise NotAllowed("approval needs the secretariat role")
+                raise NotAllowed(
+                    "approval needs the secretariat role",
+                    km="ការអនុម័តត្រូវការតួនាទីលេខាធិការដ្ឋាន",
+                )
             if not current.area_codes:
                 raise NotAllowed(
-                    "a CSO cannot target the whole country without the secretariat's approval"
+                    "a CSO cannot target the whole country without the secretariat's approval",
+                    km="អង្គការសង្គមស៊ីវិលមិនអាចផ្សព្វផ្សាយទូទាំងប្រទេសដោយគ្មានការអនុម័តពីលេខាធិការដ្ឋានទេ",
                 )
         if current.expires_at is not None and current.expires_at <= time.time():
             await self._move(broadcast_id, (current.status,), BroadcastStatus.EXPIRED)
-            raise Conflict("this broadcast has expired")
+            raise Conflict("this broadcast has expired", km="ការផ្សព្វផ្សាយនេះផុតកំណត់ហើយ")
         now = time.time()
         await self._move(
             broadcast_id,
@@ -807,7 +823,10 @@ class DisseminationService:
             )
         if done.rowcount != 1:
             await self.get(broadcast_id)  # NotFound if absent
-            raise Conflict(f"cannot move this broadcast to {to} now")
+            raise Conflict(
+                f"cannot move this broadcast to {to} now",
+                km="មិនអាចប្តូរស្ថានភាពការផ្សព្វផ្សាយនេះឥឡូវបានទេ",
+            )
 
     async def pause(self, broadcast_id: int) -> None:
         async with self._writing() as conn:
@@ -826,7 +845,10 @@ class DisseminationService:
                 .values(status=BroadcastStatus.PAUSED, updated_at=time.time())
             )
             if done.rowcount != 1:
-                raise Conflict("only a broadcast being sent can be paused")
+                raise Conflict(
+                    "only a broadcast being sent can be paused",
+                    km="អាចផ្អាកបានតែការផ្សព្វផ្សាយដែលកំពុងផ្ញើប៉ុណ្ណោះ",
+                )
             await conn.execute(
                 update(BULK_OUTBOUND)
                 .where(_O.broadcast_id == broadcast_id, _O.status == BulkStatus.QUEUED)
@@ -836,7 +858,7 @@ class DisseminationService:
     async def resume(self, broadcast_id: int) -> None:
         current = await self.get(broadcast_id)
         if current.expires_at is not None and current.expires_at <= time.time():
-            raise Conflict("this broadcast has expired")
+            raise Conflict("this broadcast has expired", km="ការផ្សព្វផ្សាយនេះផុតកំណត់ហើយ")
         async with self._engine.connect() as conn:
             planned = await conn.scalar(select(_B.planned_at).where(_B.id == broadcast_id))
         to = BroadcastStatus.SENDING if planned else BroadcastStatus.APPROVED
@@ -847,7 +869,10 @@ class DisseminationService:
                 .values(status=to, updated_at=time.time())
             )
             if done.rowcount != 1:
-                raise Conflict("only a paused broadcast can be resumed")
+                raise Conflict(
+                    "only a paused broadcast can be resumed",
+                    km="អាចបន្តបានតែការផ្សព្វផ្សាយដែលបានផ្អាកប៉ុណ្ណោះ",
+                )
             await conn.execute(
                 update(BULK_OUTBOUND)
                 .where(_O.broadcast_id == broadcast_id, _O.status == BulkStatus.PAUSED)
@@ -873,7 +898,10 @@ class DisseminationService:
             )
             if done.rowcount != 1:
                 await self.get(broadcast_id)
-                raise Conflict("this broadcast is already cancelled or expired")
+                raise Conflict(
+                    "this broadcast is already cancelled or expired",
+                    km="ការផ្សព្វផ្សាយនេះត្រូវបានបោះបង់ ឬផុតកំណត់រួចហើយ",
+                )
             stopped = await conn.execute(
                 update(BULK_OUTBOUND)
                 .where(
@@ -890,9 +918,12 @@ class DisseminationService:
         is live; returns how many."""
         current = await self.get(broadcast_id)
         if current.status not in (BroadcastStatus.SENDING, BroadcastStatus.DONE):
-            raise Conflict(f"this broadcast is {current.status}: nothing is sent again")
+            raise Conflict(
+                f"this broadcast is {current.status}: nothing is sent again",
+                km="ការផ្សព្វផ្សាយនេះមិនកំពុងផ្ញើទេ៖ គ្មានអ្វីផ្ញើម្តងទៀតទេ",
+            )
         if current.expires_at is not None and current.expires_at <= time.time():
-            raise Conflict("this broadcast has expired")
+            raise Conflict("this broadcast has expired", km="ការផ្សព្វផ្សាយនេះផុតកំណត់ហើយ")
         async with self._writing() as conn:
             queued = await conn.execute(
                 update(BULK_OUTBOUND)
@@ -937,7 +968,7 @@ class DisseminationService:
         ``cap_identifier`` twice returns the first one. ``plan_now=False`` leaves the
         planning to the next ``tick()`` of any process (an import answers at once)."""
         if expires_at is not None and expires_at <= time.time():
-            raise Conflict("this alert has expired")
+            raise Conflict("this alert has expired", km="ការព្រមាននេះផុតកំណត់ហើយ")
         existing = await self._by_cap(cap_identifier)
         if existing is not None:
             return existing

@@ -41,6 +41,7 @@ from ..console import (
 from ..handoff._places import PlaceNames
 from ..storage._db import Organisation
 from . import DISSEMINATION
+from ._chat import TOPIC_NAMES
 from ._knowledge import knowledge_facts
 from ._phone import add_inbound_sms_route
 from ._phone_web import add_phone_pages
@@ -99,6 +100,8 @@ LABELS: dict[str, dict[str, str]] = {
     "cancelled": {"en": "cancelled", "km": "បានបោះបង់"},
     "expired": {"en": "expired", "km": "ផុតកំណត់"},
     "unconfirmed": {"en": "not confirmed", "km": "មិនទាន់បញ្ជាក់"},
+    "whole_country": {"en": "the whole country", "km": "ទូទាំងប្រទេស"},
+    "for_places": {"en": "For", "km": "សម្រាប់"},
     "resend_unconfirmed": {
         "en": "Send the unconfirmed again (some may get it twice)",
         "km": "ផ្ញើសារដែលមិនទាន់បញ្ជាក់ម្តងទៀត (អ្នកខ្លះអាចទទួលបានពីរដង)",
@@ -175,6 +178,15 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
     "expired": {"en": "expired", "km": "ផុតកំណត់"},
 }
 ACTIONS = ("submit", "approve", "pause", "resume", "cancel")
+# what can be done now, by status (a button that can only be refused is not shown)
+ACTIONS_NOW: dict[str, tuple[str, ...]] = {
+    BroadcastStatus.DRAFT: ("submit", "approve", "cancel"),
+    BroadcastStatus.PENDING_APPROVAL: ("approve", "cancel"),
+    BroadcastStatus.APPROVED: ("pause", "cancel"),
+    BroadcastStatus.PLANNING: ("pause", "cancel"),
+    BroadcastStatus.SENDING: ("pause", "cancel"),
+    BroadcastStatus.PAUSED: ("resume", "cancel"),
+}
 ALL_ROLES = frozenset(Role)
 
 
@@ -359,7 +371,9 @@ async def detail(request: web.Request) -> web.Response:
     service = _service(request)
     broadcast = await service.get(path_id(request, "broadcast"))
     report = await service.report(broadcast.id)
-    verbs = [*ACTIONS, "resend_unconfirmed"] if report.unconfirmed else list(ACTIONS)
+    verbs = list(ACTIONS_NOW.get(broadcast.status, ()))
+    if report.unconfirmed and broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.DONE):
+        verbs.append("resend_unconfirmed")
     return render(
         request,
         "dissemination/detail.html",
@@ -375,6 +389,9 @@ async def detail(request: web.Request) -> web.Response:
         actions=[(a, _url(request, "action", id=broadcast.id, action=a)) for a in verbs],
         recordings=await _recording_rows(request, broadcast),
         page="broadcast",
+        topic_name=TOPIC_NAMES.get(broadcast.topic, {}).get(lang, broadcast.topic),
+        area_names=[_province_name(request, code, lang) for code in broadcast.area_codes],
+        sent_yet=broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL),
         rows=_report_rows(request, report, lang),
         report_url=_url(request, "report", id=broadcast.id),
         csv_url=_url(request, "report_csv", id=broadcast.id),

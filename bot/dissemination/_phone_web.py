@@ -4,7 +4,8 @@ or name), language -- only with the person's consent (a required checkbox); the 
 numbers masked (last three digits), and any of them can be stopped.
 
 Who registered a number is not stored (gw_subscribers has no column for it, and no personal
-data is added); the number never goes to a log."""
+data is added); the number never goes to a log. An organisation with areas lists, registers
+and stops only people in them; the secretariat and organisations without areas, anyone."""
 
 from __future__ import annotations
 
@@ -14,10 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from .. import keys
-from .._exceptions import Invalid
-from ..console import FeatureRoutes, done, fields, path_id, render, state, ui_language
+from .._exceptions import Invalid, NotAllowed
+from ..accounts import Role
+from ..console import (
+    FeatureRoutes,
+    done,
+    fields,
+    path_id,
+    render,
+    state,
+    ui_language,
+    viewer,
+)
+from ..storage._db import Organisation
 from . import DISSEMINATION
 from ._chat import TOPIC_NAMES, Places
 from ._numbers import cambodian_mobile, masked
@@ -113,6 +126,26 @@ def _place_code(places: Places, text: str) -> str | None:
     return found[0].code
 
 
+NATIONAL_ROLES = frozenset({Role.SECRETARIAT_REVIEWER, Role.ADMIN})
+
+
+async def _coverage(request: web.Request) -> tuple[str, ...]:
+    """The gazetteer units this person's organisation covers; () for the whole country
+    (the secretariat, administrators, and organisations without areas)."""
+    who = viewer(request)
+    if who.role in NATIONAL_ROLES:
+        return ()
+    async with request.config_dict[keys.STORE].reading() as session:
+        areas = await session.scalar(
+            select(Organisation.areas).where(Organisation.id == who.organisation_id)
+        )
+    return tuple(str(a) for a in areas or ())
+
+
+def _covered(area_code: str | None, coverage: tuple[str, ...]) -> bool:
+    return not coverage or any((area_code or "").startswith(a) for a in coverage)
+
+
 async def subscribers_page(request: web.Request) -> web.Response:
     lang = ui_language(request)
     places = _gazetteer(request)
@@ -127,7 +160,7 @@ async def subscribers_page(request: web.Request) -> web.Response:
             "active": sub.active,
             "stop_url": _url(request, "phone_stop", id=sub.id),
         }
-        for sub in await _service(request).phone_subscribers()
+        for sub in await _service(request).phone_subscribers(areas=await _coverage(request))
     ]
     return render(
         request,
@@ -164,6 +197,12 @@ async def register(request: web.Request) -> web.StreamResponse:
     if language not in ("km", "en"):
         raise Invalid("language must be km or en", km="ភាសាត្រូវជាខ្មែរ ឬអង់គ្លេស")
     area_code = _place_code(_gazetteer(request), one("place"))
+    coverage = await _coverage(request)
+    if not _covered(area_code, coverage):
+        raise NotAllowed(
+            "your organisation registers people only in its own areas",
+            km="អង្គការរបស់អ្នកអាចចុះឈ្មោះបានតែអ្នកនៅក្នុងតំបន់របស់ខ្លួនប៉ុណ្ណោះ",
+        )
     sub = await _service(request).subscribe(
         channel,
         number,
@@ -184,6 +223,11 @@ async def stop(request: web.Request) -> web.StreamResponse:
     sub = await service.subscriber_by_id(path_id(request, "subscriber"))
     if sub is None or sub.channel not in PHONE_CHANNELS:
         raise web.HTTPNotFound()
+    if not _covered(sub.area_code, await _coverage(request)):
+        raise NotAllowed(
+            "this person is outside your organisation's areas",
+            km="បុគ្គលនេះនៅក្រៅតំបន់របស់អង្គការអ្នក",
+        )
     await service.unsubscribe(sub.channel, sub.chat_id)
     log.info("dissemination.phone_stopped", extra={"channel": sub.channel})
     return done(request, _url(request, "phone_subscribers"), {"id": sub.id, "active": False})

@@ -495,15 +495,16 @@ class DisseminationService:
             row = (await conn.execute(select(SUBSCRIBERS).where(_S.id == subscriber_id))).first()
         return _subscriber(row) if row is not None else None
 
-    async def phone_subscribers(self, limit: int = 200) -> list[Subscriber]:
-        """SMS and voice subscribers, newest first (the console shows them masked)."""
+    async def phone_subscribers(
+        self, limit: int = 200, *, areas: Sequence[str] = ()
+    ) -> list[Subscriber]:
+        """SMS and voice subscribers, newest first (the console shows them masked);
+        ``areas``: only those whose place lies inside one of these gazetteer units."""
+        query = select(SUBSCRIBERS).where(_S.channel.in_(("sms", "voice")))
+        if areas:
+            query = query.where(or_(*(_S.area_code.startswith(a) for a in areas)))
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(SUBSCRIBERS)
-                .where(_S.channel.in_(("sms", "voice")))
-                .order_by(_S.id.desc())
-                .limit(limit)
-            )
+            rows = await conn.execute(query.order_by(_S.id.desc()).limit(limit))
             return [_subscriber(row) for row in rows]
 
     # ----- broadcasts ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,9 @@ from tests.bot.console_helpers import PASSWORD, logged_in
 from tests.bot.gateway_fakes import wait_until
 from tests.bot.somleng_fake import ACCOUNT_SID, AUTH_TOKEN, FakeSomleng, start_somleng
 
+SHIPPED_GAZETTEER = (
+    Path(__file__).resolve().parents[2] / "knowledge" / "gazetteer" / "communes.yml"
+)
 PHONE = "+85512345678"
 OTHER_PHONE = "+855977123456"
 AUTHOR = Person(agent_id=1, role="ministry_editor", org_kind="ministry")
@@ -135,6 +139,62 @@ async def test_a_cso_registers_a_phone_subscriber_with_consent_and_sees_it_maske
         assert status == 404
     finally:
         await agent.close()
+
+
+async def test_an_organisation_with_areas_sees_and_stops_only_people_in_them(
+    gateway: Any,
+) -> None:
+    """A CSO covering Kampong Chhnang (04) lists, registers and stops only people there;
+    the secretariat sees everyone."""
+    client = await gateway(gazetteer_path=SHIPPED_GAZETTEER)
+    admin = client.app[CONSOLE].admin
+    cso = await admin.add_organisation("cso-04", "CSO Kampong Chhnang", areas=["04"], kind="cso")
+    await admin.add_agent("sokha", "Sokha", cso.slug, "agent", PASSWORD)
+    nspc = await admin.add_organisation("nspc", "NSPC", areas=[], kind="secretariat")
+    await admin.add_agent("vanna", "Vanna", nspc.slug, "secretariat_reviewer", PASSWORD)
+    service = client.app[DISSEMINATION]
+    here = await service.subscribe("sms", "+85512111678", area_code="040302")
+    there = await service.subscribe("voice", "+85512222789", area_code="120101")
+    agent = await logged_in(client, "sokha")
+    reviewer = await logged_in(client, "vanna")
+    try:
+        status, page = await agent.get("/console/broadcasts/subscribers")
+        assert status == 200
+        assert "+855 ••• ••• 678" in page
+        assert "+855 ••• ••• 789" not in page
+        status, page = await reviewer.get("/console/broadcasts/subscribers")
+        assert "+855 ••• ••• 678" in page
+        assert "+855 ••• ••• 789" in page
+        # outside its areas: neither stopped nor registered
+        status, _, _ = await agent.form(f"/console/broadcasts/subscribers/{there.id}/stop", {})
+        assert status == 403
+        outside = await service.subscriber("voice", "+85512222789")
+        assert outside is not None
+        assert outside.active
+        data = {
+            "number": "012 333 444",
+            "channel": "sms",
+            "topics": "emergency",
+            "place": "12",
+            "language": "km",
+            "consent": "1",
+        }
+        status, _, _ = await agent.form("/console/broadcasts/subscribers", data)
+        assert status == 403
+        assert await service.subscriber("sms", "+85512333444") is None
+        status, _, _ = await agent.form(
+            "/console/broadcasts/subscribers", {**data, "place": "0403"}
+        )
+        assert status == 303
+        assert await service.subscriber("sms", "+85512333444") is not None
+        status, _, _ = await agent.form(f"/console/broadcasts/subscribers/{here.id}/stop", {})
+        assert status == 303
+        stopped = await service.subscriber("sms", "+85512111678")
+        assert stopped is not None
+        assert not stopped.active
+    finally:
+        await agent.close()
+        await reviewer.close()
 
 
 async def test_stop_by_sms_in_khmer_unsubscribes_the_number_and_forgeries_get_403(

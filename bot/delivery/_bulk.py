@@ -181,18 +181,16 @@ _OWNED = and_(
     _O.lease_owner == bindparam("w_owner"),
     _O.status == BulkStatus.SENDING,
 )
-_SENT = (
-    update(BULK_OUTBOUND)
-    .where(_OWNED)
-    .values(
-        status=BulkStatus.SENT,
-        external_id=bindparam("v_external_id"),
-        sent_at=bindparam("v_sent_at"),
-        attempts=_O.attempts + 1,
-        lease_owner=None,
-        lease_until=None,
-    )
-)
+# a sent row, recorded by its worker or taken from a dead worker's journal
+_SENT_VALUES: dict[str, Any] = {
+    "status": BulkStatus.SENT,
+    "external_id": bindparam("v_external_id"),
+    "sent_at": bindparam("v_sent_at"),
+    "attempts": _O.attempts + 1,
+    "lease_owner": None,
+    "lease_until": None,
+}
+_SENT = update(BULK_OUTBOUND).where(_OWNED).values(**_SENT_VALUES)
 _FINAL = (
     update(BULK_OUTBOUND)
     .where(_OWNED)
@@ -248,18 +246,7 @@ _REQUEUE_DEAD = (
     .where(_STILL_DEAD)
     .values(status=BulkStatus.QUEUED, lease_owner=None, lease_until=None)
 )
-_ANSWERED_DEAD = (
-    update(BULK_OUTBOUND)
-    .where(_STILL_DEAD)
-    .values(
-        status=BulkStatus.SENT,
-        external_id=bindparam("v_external_id"),
-        sent_at=bindparam("v_sent_at"),
-        attempts=_O.attempts + 1,
-        lease_owner=None,
-        lease_until=None,
-    )
-)
+_ANSWERED_DEAD = update(BULK_OUTBOUND).where(_STILL_DEAD).values(**_SENT_VALUES)
 _UNCONFIRMED_DEAD = (
     update(BULK_OUTBOUND)
     .where(_STILL_DEAD)

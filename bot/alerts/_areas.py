@@ -5,20 +5,17 @@ polygons and circles against the commune points of data/commune_points.csv.
 
 from __future__ import annotations
 
-import csv
 import itertools
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ..channels._geo import POINTS_PATH, commune_table, haversine_km
 from ._cap import CapAlert, CapArea, Circle, Polygon
 
 __all__ = ["Gazetteer", "area_codes", "gazetteer", "reduce_codes"]
 
-POINTS_PATH = Path(__file__).parent / "data" / "commune_points.csv"
-EARTH_RADIUS_KM = 6371.0088
 PROVINCE_DIGITS, DISTRICT_DIGITS, COMMUNE_DIGITS = 2, 4, 6
 NCDD_NAMES = frozenset({"ncdd", "khncdd", "gazetteer", "pcode"})
 ISO_NAMES = frozenset({"iso31662", "iso3166"})
@@ -47,21 +44,8 @@ class Gazetteer:
 @cache
 def gazetteer(path: Path = POINTS_PATH) -> Gazetteer:
     """The commune list shipped with the package (read once)."""
-    communes: set[str] = set()
-    points: dict[str, tuple[float, float]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            communes.add(row["code"])
-            if row["lat"] and row["lon"]:
-                points[row["code"]] = (float(row["lat"]), float(row["lon"]))
-    return Gazetteer(frozenset(communes), points)
-
-
-def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    p1, p2 = math.radians(a[0]), math.radians(b[0])
-    dp, dl = p2 - p1, math.radians(b[1] - a[1])
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
+    communes, points = commune_table(path)
+    return Gazetteer(communes, points)
 
 
 def _inside(point: tuple[float, float], polygon: Polygon) -> bool:
@@ -78,7 +62,7 @@ def _inside(point: tuple[float, float], polygon: Polygon) -> bool:
 
 
 def _in_circle(point: tuple[float, float], circle: Circle) -> bool:
-    return _haversine_km(point, (circle.lat, circle.lon)) <= circle.radius_km
+    return haversine_km(*point, circle.lat, circle.lon) <= circle.radius_km
 
 
 def _geocode(name: str, value: str, gaz: Gazetteer) -> str | None:

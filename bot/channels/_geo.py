@@ -7,6 +7,7 @@ when knowledge/gazetteer/communes.yml is absent (the coordinates still reach Ras
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -15,7 +16,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Commune", "commune_points", "load_communes", "nearest_commune"]
+__all__ = [
+    "POINTS_PATH",
+    "Commune",
+    "commune_points",
+    "commune_table",
+    "haversine_km",
+    "load_communes",
+    "nearest_commune",
+]
 
 log = logging.getLogger("bot.geo")
 
@@ -46,16 +55,25 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-def commune_points(path: Path = POINTS_PATH) -> dict[str, tuple[float, float]]:
-    """Commune code -> (lat, lon), for those with a known position; {} without the file."""
-    if not path.is_file():
-        return {}
+@functools.cache
+def commune_table(
+    path: Path = POINTS_PATH,
+) -> tuple[frozenset[str], dict[str, tuple[float, float]]]:
+    """Every commune code of the shipped table, and (lat, lon) of those with a position
+    (read once per process; the alerts' areas and a shared location both use it)."""
+    communes: set[str] = set()
     points: dict[str, tuple[float, float]] = {}
     with path.open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
-            if row.get("lat") and row.get("lon"):
+            communes.add(row["code"])
+            if row["lat"] and row["lon"]:
                 points[row["code"]] = (float(row["lat"]), float(row["lon"]))
-    return points
+    return frozenset(communes), points
+
+
+def commune_points(path: Path = POINTS_PATH) -> dict[str, tuple[float, float]]:
+    """Commune code -> (lat, lon), for those with a known position."""
+    return commune_table(path)[1]
 
 
 def load_communes(

@@ -641,6 +641,10 @@ class BulkDelivery:
         self._warming: dict[str, asyncio.Task[None]] = {}
         self.sent = 0
 
+    def _paced(self, channel: str) -> bool:
+        """Whether this channel's account has a rate limit."""
+        return self._limits.get(channel, 0.0) > 0
+
     def wake(self) -> None:
         """Rows were queued: claim now rather than at the next poll."""
         self._wakeup.set()
@@ -826,7 +830,7 @@ class BulkDelivery:
             idle = now - self._active_at.get(channel, 0.0) > IDLE_S
             self._active_at[channel] = now
             warm = getattr(self._senders.get(channel), "warm", None)
-            if idle and warm is not None and self._limits.get(channel, 0.0) > 0:
+            if idle and warm is not None and self._paced(channel):
                 self._warming[channel] = asyncio.create_task(
                     warm(self._batch_size() * self._loops), name=f"warm {channel}"
                 )
@@ -844,12 +848,8 @@ class BulkDelivery:
         # paced rows note themselves as their slot comes; unpaced ones go out at once, in
         # waves each noted just before it starts (a kill leaves about one wave in doubt,
         # not the whole batch)
-        sends = [
-            asyncio.create_task(self._send(r))
-            for r in rows
-            if self._limits.get(r.channel, 0.0) > 0
-        ]
-        unpaced = [r for r in rows if self._limits.get(r.channel, 0.0) <= 0]
+        sends = [asyncio.create_task(self._send(r)) for r in rows if self._paced(r.channel)]
+        unpaced = [r for r in rows if not self._paced(r.channel)]
         for start in range(0, len(unpaced), WAVE):
             wave = unpaced[start : start + WAVE]
             await self._begin([r.id for r in wave])
@@ -880,7 +880,7 @@ class BulkDelivery:
     async def _pace(self, account: str) -> None:
         """Wait for this send's slot on the shared schedule, then commit it against the
         log of sends actually started (a slot used late waits rather than bunch)."""
-        if self._limits.get(account, 0.0) <= 0:
+        if not self._paced(account):
             return
         while True:
             granted, delay = await self._limiter.reserve(account)
@@ -903,7 +903,7 @@ class BulkDelivery:
             # its lease may have run out while it waited: another worker may have it now
             self._metrics.inc("gateway_delivery_lease_lost_total")
             return _Outcome(row, "back", counted=False)
-        if self._limits.get(row.channel, 0.0) > 0:
+        if self._paced(row.channel):
             await self._begin([row.id])
         try:
             external_id = await sender.send_bulk(row.chat_id, row.body, row.idempotency_key)
@@ -922,7 +922,6 @@ class BulkDelivery:
             return _Outcome(row, "retry", error=str(exc), delay_s=delay)
         self._journal.answered(self.owner, row.id, external_id)
         if row.body.get("audio_url") and hasattr(sender, "send_recording"):
-            await asyncio.sleep(PER_CHAT_GAP_S)  # at most one message a second to a chat
             await self._send_recording(row, sender)
         return _Outcome(row, BulkStatus.SENT, external_id=external_id)
 
@@ -932,6 +931,8 @@ class BulkDelivery:
         waited out once if short, then the recording is given up (logged, no chat)."""
         for attempt in (1, 2):
             try:
+                if attempt == 1:  # at most one message a second to a chat
+                    await asyncio.sleep(PER_CHAT_GAP_S)
                 await self._pace(row.channel)
                 await sender.send_recording(row.chat_id, row.body, row.idempotency_key)
                 return

@@ -23,6 +23,7 @@ The dialogue's step is the ``state`` column of the chat's ``gw_subscribers`` row
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from ._numbers import cambodian_mobile, masked
 from ._service import DisseminationService, Subscriber
 from ._tables import Topic
 
-__all__ = ["Places", "SubscriptionChat"]
+__all__ = ["Places", "SubscriptionChat", "places_in"]
 
 PREFIX = "/sub_"
 ASK_PLACE = "ask_place"
@@ -335,6 +336,13 @@ class Places:
                 if name and name not in parts:
                     parts.append(name)
         return ", ".join(parts) or code
+
+
+@functools.lru_cache(maxsize=4)
+def places_in(directory: Path) -> Places:
+    """The gazetteer's places, loaded once per directory in a process (the chat and the
+    console's phone page share them)."""
+    return Places.load(directory)
 
 
 class SubscriptionChat:

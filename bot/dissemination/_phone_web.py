@@ -9,9 +9,7 @@ and stops only people in them; the secretariat and organisations without areas, 
 
 from __future__ import annotations
 
-import functools
 import logging
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +30,7 @@ from ..console import (
 )
 from ..storage._db import Organisation
 from . import DISSEMINATION
-from ._chat import TOPIC_NAMES, Places
+from ._chat import TOPIC_NAMES, Places, places_in
 from ._numbers import cambodian_mobile, masked
 from ._phone import PHONE_CHANNELS
 from ._service import DisseminationService
@@ -76,17 +74,12 @@ PHONE_LABELS: dict[str, dict[str, str]] = {
 }
 
 
-@functools.lru_cache(maxsize=4)
-def _places(directory: Path) -> Places:
-    return Places.load(directory)
-
-
 def _service(request: web.Request) -> DisseminationService:
     return request.config_dict[DISSEMINATION]
 
 
 def _gazetteer(request: web.Request) -> Places:
-    return _places(request.config_dict[keys.SETTINGS].gazetteer_path.parent)
+    return places_in(request.config_dict[keys.SETTINGS].gazetteer_path.parent)
 
 
 def _tr(lang: str) -> Any:

@@ -22,7 +22,7 @@ from ..delivery._bulk import (
     RedisSendJournal,
     SendJournal,
 )
-from ._chat import Places, SubscriptionChat
+from ._chat import SubscriptionChat, places_in
 from ._senders import ChannelBulkSender, MessengerBulkSender, TelegramBulkSender
 from ._service import DisseminationService
 
@@ -112,7 +112,7 @@ class Dissemination:
             channels=tuple(channels),
             public_url=settings.public_url,
         )
-        self.chat = SubscriptionChat(self.service, Places.load(settings.gazetteer_path.parent))
+        self.chat = SubscriptionChat(self.service, places_in(settings.gazetteer_path.parent))
         self._tasks = [
             asyncio.create_task(self.bulk.run(), name="bulk delivery"),
             asyncio.create_task(self.service.run(), name="dissemination"),

@@ -1201,9 +1201,9 @@ class DisseminationService:
                 )
                 due = broadcast.scheduled_at or 0.0
                 rows = []
+                # every planned recipient of this range was inserted just now, with its
+                # message (a chunk's recipients and its cursor commit together)
                 for recipient_id, subscriber_id in ids:
-                    if subscriber_id not in messages:  # planned by an earlier planner
-                        continue
                     sub = messages[subscriber_id]["sub"]
                     row = {
                         "channel": sub.channel,

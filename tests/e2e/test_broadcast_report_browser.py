@@ -9,17 +9,21 @@ Screenshots go to results/broadcasts/ (git-ignored test artefacts).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import update
 from twilio.request_validator import RequestValidator
 
 from bot.console import CONSOLE
+from bot.delivery._bulk import BULK_OUTBOUND, BulkStatus
 from bot.dissemination import DISSEMINATION, BroadcastKind, Topic
 from bot.dissemination._service import Person
+from bot.keys import ENGINE
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.somleng_fake import ACCOUNT_SID, AUTH_TOKEN, FakeSomleng, start_somleng
 from tests.e2e.conftest import DESKTOP, PHONE, console_login
@@ -53,8 +57,9 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
     monkeypatch.setenv("SOMLENG_ACCOUNT_SID", ACCOUNT_SID)
     monkeypatch.setenv("SOMLENG_AUTH_TOKEN", AUTH_TOKEN)
     monkeypatch.setenv("SOMLENG_API_URL", somleng.url)
-    # a refused SMS is tried again 12 s later: the broadcast stays "sending" meanwhile
-    client = await gateway(gazetteer_path=GAZETTEER, retry_base_s=6.0, retry_max_s=12.0)
+    # a refused SMS waits an hour for its retry: the broadcast stays "sending" until the
+    # test lets that hour pass, however slow the machine (a 12 s wait was flaky under load)
+    client = await gateway(gazetteer_path=GAZETTEER, retry_base_s=3600.0, retry_max_s=3600.0)
     base = str(client.make_url("")).rstrip("/")
     admin = client.app[CONSOLE].admin
     org = await admin.add_organisation("nspc", "NSPC secretariat", areas=[], kind="secretariat")
@@ -106,7 +111,16 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
         await page.screenshot(path=str(ARTEFACTS / "report-live-en-360.png"), full_page=True)
         await _no_sideways_scroll(page)
 
-        # the retried SMS goes out, the broadcast is done: the page shows the final report
+        # the hour passes, the retried SMS goes out, the broadcast is done: the page shows
+        # the final report
+        async with client.app[ENGINE].begin() as conn:
+            waiting = await conn.execute(
+                update(BULK_OUTBOUND)
+                .where(BULK_OUTBOUND.c.broadcast_id == broadcast_id)
+                .where(BULK_OUTBOUND.c.status == BulkStatus.QUEUED)
+                .values(due_at=time.time())
+            )
+        assert waiting.rowcount == 1  # the refused SMS, and only it
         await expect(page.locator("#report-live")).to_have_attribute(
             "data-active", "0", timeout=WAIT_MS
         )

@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot._metrics import Metrics  # noqa: E402
 from bot.delivery._bulk import (  # noqa: E402
+    SEND_CONNECTIONS,
     SUBSCRIBERS,
     BulkDelivery,
     LocalBulkLimiter,
@@ -156,7 +157,7 @@ async def worker(db: str, api: str, limit: float, prefix: str, batch: int, loops
         if limit > 0
         else LocalBulkLimiter(limits)
     )
-    connector = aiohttp.TCPConnector(limit=batch * loops)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=SEND_CONNECTIONS)  # as in production
     async with aiohttp.ClientSession(connector=connector) as session:
         bulk = BulkDelivery(
             engine=engine,

@@ -10,7 +10,8 @@ A process killed mid-batch leaves at most its batches in flight ``sending``. Tel
 Messenger take no idempotency key, so a row sent again is a message shown twice. Each
 worker therefore keeps a send journal in Redis (``RedisSendJournal``): a row is noted as
 started just before its request goes out, and its platform id as soon as the answer comes
-back. When the dead worker's lease expires, a live worker reads its journal:
+back. A row is noted only once it has its pace slot or one of the SEND_CONNECTIONS
+connections, so rows waiting their turn are not in doubt after a kill. When the dead worker's lease expires, a live worker reads its journal:
 
 * never started: back to ``queued`` (nothing was sent);
 * answered: ``sent``, with the platform's id (not sent again);
@@ -30,7 +31,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -84,7 +85,10 @@ ERROR_PAUSE_S = 1.0
 PER_CHAT_GAP_S = 1.0  # Telegram: no more than one message per second to the same chat
 RECORDING_RETRY_MAX_S = 5.0  # a 429 on a recording is waited out once, if this short
 IDLE_S = 10.0  # a paced account idle this long has its connections warmed before it sends
-WAVE = 20  # unpaced rows noted as started at a time
+# unpaced sends in flight per channel at once: no more than the sender's connections, so a
+# send noted as started has a connection and goes out at once (a kill then leaves in doubt
+# only what was truly on its way, not rows queued behind the connection pool)
+SEND_CONNECTIONS = 100
 
 
 class BulkStatus:
@@ -581,6 +585,38 @@ class RedisSendJournal:
         await self._redis.aclose()
 
 
+class _Noter:
+    """Notes rows as started, group-committed: one journal call at a time, carrying every
+    send that became ready while the previous one was written. Each send waits until its
+    own row is noted (a kill before the note leaves it queued, after it in doubt)."""
+
+    def __init__(self, begin: Callable[[list[int]], Awaitable[None]]) -> None:
+        self._begin = begin
+        self._ids: list[int] = []
+        self._noted: asyncio.Future[None] | None = None  # resolved once _ids are written
+        self._writer: asyncio.Task[None] | None = None
+
+    async def note(self, row_id: int) -> None:
+        self._ids.append(row_id)
+        if self._noted is None:
+            self._noted = asyncio.get_running_loop().create_future()
+        noted = self._noted
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="bulk notes")
+        await asyncio.shield(noted)
+
+    async def _write(self) -> None:
+        await asyncio.sleep(0)  # the sends that became ready together join the first call
+        while self._ids:
+            ids, noted = self._ids, self._noted
+            self._ids, self._noted = [], None
+            try:
+                await self._begin(ids)  # never raises: a journal that is down is logged
+            finally:
+                if noted is not None and not noted.done():
+                    noted.set_result(None)
+
+
 @dataclass
 class _Outcome:
     row: BulkRow
@@ -639,6 +675,8 @@ class BulkDelivery:
         self._stop_event = asyncio.Event()
         self._active_at: dict[str, float] = {}
         self._warming: dict[str, asyncio.Task[None]] = {}
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._noter = _Noter(self._begin)
         self.sent = 0
 
     def _paced(self, channel: str) -> bool:
@@ -845,16 +883,7 @@ class BulkDelivery:
 
     async def _send_batch(self, rows: list[BulkRow]) -> None:
         await self._warm_if_idle(rows)
-        # paced rows note themselves as their slot comes; unpaced ones go out at once, in
-        # waves each noted just before it starts (a kill leaves about one wave in doubt,
-        # not the whole batch)
-        sends = [asyncio.create_task(self._send(r)) for r in rows if self._paced(r.channel)]
-        unpaced = [r for r in rows if not self._paced(r.channel)]
-        for start in range(0, len(unpaced), WAVE):
-            wave = unpaced[start : start + WAVE]
-            await self._begin([r.id for r in wave])
-            sends.extend(asyncio.create_task(self._send(r)) for r in wave)
-            await asyncio.sleep(0)  # the wave's requests start before the next is noted
+        sends = [asyncio.create_task(self._send(r)) for r in rows]
         outcomes = list(await asyncio.gather(*sends))
         while True:
             try:
@@ -868,6 +897,9 @@ class BulkDelivery:
             await self._journal.forget(self.owner, [r.id for r in rows])
         except Exception:
             log.warning("bulk.journal_unavailable", exc_info=True)
+
+    async def _begin_one(self, row_id: int) -> None:
+        await self._begin([row_id])
 
     async def _begin(self, row_ids: list[int]) -> None:
         """Note the rows as started; if the journal is down, send anyway (a kill before
@@ -895,16 +927,35 @@ class BulkDelivery:
         sender = self._senders.get(row.channel)
         if sender is None:
             return _Outcome(row, BulkStatus.FAILED, error="channel not configured")
-        try:
-            await self._pace(row.channel)
-        except asyncio.CancelledError:
-            return _Outcome(row, "back", counted=False)
+        if self._paced(row.channel):
+            try:
+                await self._pace(row.channel)
+            except asyncio.CancelledError:
+                return _Outcome(row, "back", counted=False)
+            # noted on its own: a note shared with others would delay it by a varying
+            # few milliseconds after its slot, and late sends bunch above the limit
+            outcome = await self._started(row, sender, self._begin_one)
+        else:
+            gate = self._gates.setdefault(row.channel, asyncio.Semaphore(SEND_CONNECTIONS))
+            async with gate:
+                outcome = await self._started(row, sender, self._noter.note)
+        if (
+            outcome.status == BulkStatus.SENT
+            and row.body.get("audio_url")
+            and hasattr(sender, "send_recording")
+        ):
+            await self._send_recording(row, sender)  # its connection slot is free meanwhile
+        return outcome
+
+    async def _started(
+        self, row: BulkRow, sender: BulkSender, note: Callable[[int], Awaitable[None]]
+    ) -> _Outcome:
+        """Note the row as started, send it, and say how it went."""
         if time.time() > max(row.claimed_at, self._renewed_at) + self._lease_s * 2 / 3:
             # its lease may have run out while it waited: another worker may have it now
             self._metrics.inc("gateway_delivery_lease_lost_total")
             return _Outcome(row, "back", counted=False)
-        if self._paced(row.channel):
-            await self._begin([row.id])
+        await note(row.id)
         try:
             external_id = await sender.send_bulk(row.chat_id, row.body, row.idempotency_key)
         except RateLimited as exc:
@@ -921,8 +972,6 @@ class BulkDelivery:
             delay = min(self._retry_max_s, self._retry_base_s * 2**row.attempts)
             return _Outcome(row, "retry", error=str(exc), delay_s=delay)
         self._journal.answered(self.owner, row.id, external_id)
-        if row.body.get("audio_url") and hasattr(sender, "send_recording"):
-            await self._send_recording(row, sender)
         return _Outcome(row, BulkStatus.SENT, external_id=external_id)
 
     async def _send_recording(self, row: BulkRow, sender: Any) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .._metrics import Metrics
 from .._settings import Settings
 from ..delivery._bulk import (
+    SEND_CONNECTIONS,
     BulkDelivery,
     BulkLimiter,
     LocalBulkLimiter,
@@ -65,7 +66,10 @@ class Dissemination:
         channels: Mapping[str, Any],
         metrics: Metrics,
     ) -> None:
-        self._session = aiohttp.ClientSession()
+        # per platform, as many connections as the bulk worker has sends in flight to it
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=SEND_CONNECTIONS)
+        )
         senders: dict[str, Any] = {
             name: ChannelBulkSender(channel) for name, channel in channels.items()
         }

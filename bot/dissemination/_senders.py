@@ -24,6 +24,7 @@ message).
 from __future__ import annotations
 
 import asyncio
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -54,6 +55,8 @@ class TelegramBulkSender:
         self._url = f"{self._base}sendMessage"
         self._me_url = f"{self._base}getMe"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._text = ""
+        self._tail = json.dumps({"text": "", "parse_mode": "HTML"})[1:].encode()
 
     async def warm(self, connections: int) -> None:
         """Open ``connections`` keep-alive connections (getMe on each) before a paced run:
@@ -71,19 +74,32 @@ class TelegramBulkSender:
             raise ChannelError("Telegram: no connection")
 
     async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
-        payload = {"chat_id": chat_id, "text": body.get("html") or "", "parse_mode": "HTML"}
-        return await self._call(self._url, payload, key)
+        return await self._call(
+            self._url, self._message(chat_id, str(body.get("html") or "")), key
+        )
+
+    def _message(self, chat_id: str, html: str) -> bytes:
+        """sendMessage's JSON. The text's part is encoded once per text, not once per
+        recipient: a Khmer announcement is kilobytes, and encoding it was a sixth
+        of a worker's time per message. UTF-8, not escapes: half the bytes for Khmer."""
+        if html != self._text:
+            self._text = html
+            # '"text": "...", "parse_mode": "HTML"}': the object's tail after its first field
+            whole = json.dumps({"text": html, "parse_mode": "HTML"}, ensure_ascii=False)
+            self._tail = whole[1:].encode()
+        return b'{"chat_id": ' + json.dumps(chat_id).encode() + b", " + self._tail
 
     async def send_recording(self, chat_id: str, body: dict[str, Any], key: str) -> None:
         """The recording after the text, by its public URL, as a voice note if it can."""
         method = TELEGRAM_AUDIO.get(str(body.get("audio_type") or ""), "sendDocument")
         voice = {"chat_id": chat_id, TELEGRAM_AUDIO_FIELD[method]: str(body["audio_url"])}
-        await self._call(self._base + method, voice, f"{key}:audio")
+        await self._call(self._base + method, json.dumps(voice).encode(), f"{key}:audio")
 
-    async def _call(self, url: str, payload: dict[str, Any], key: str) -> str | None:
+    async def _call(self, url: str, payload: bytes, key: str) -> str | None:
+        headers = {KEY_HEADER: key, "Content-Type": "application/json"}
         try:
             async with self._session.post(
-                url, json=payload, headers={KEY_HEADER: key}, timeout=self._timeout
+                url, data=payload, headers=headers, timeout=self._timeout
             ) as response:
                 status = response.status
                 data: Any = await response.json(content_type=None)

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import select, update
 
 from bot._metrics import Metrics
+from bot.delivery import _bulk
 from bot.delivery._bulk import (
     BULK_OUTBOUND,
     BulkDelivery,
@@ -197,3 +198,67 @@ async def test_a_worker_journals_what_it_sends_and_forgets_it_once_recorded(
     assert await journal.read("worker:3", ids) == {}
     assert sorted(r.external_id is not None for r in rows.values()) == [True, True, True]
     await journal.aclose()
+
+
+class _HeldPlatform:
+    """A platform that takes requests and answers none until released."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.release = asyncio.Event()
+
+    async def send_bulk(self, chat_id: str, body: dict[str, Any], key: str) -> str | None:
+        self.received.append(chat_id)
+        await self.release.wait()
+        return f"m{chat_id}"
+
+
+async def test_only_sends_that_have_a_connection_are_noted_as_started(
+    engine: Any, journal_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill leaves in doubt what was on its way, not rows queued behind the connections:
+    with 5 connections and 30 rows claimed, 5 are noted, and the 25 others would go back to
+    the queue untouched."""
+    monkeypatch.setattr(_bulk, "SEND_CONNECTIONS", 5)
+    service = DisseminationService(engine, channels=("telegram",))
+    chats = [str(100 + i) for i in range(30)]
+    news = await planned(service, BroadcastKind.ANNOUNCEMENT, NEWS_KM, chats)
+    platform = _HeldPlatform()
+    journal = RedisSendJournal.from_url(REDIS_URL, prefix=journal_prefix)
+    worker = BulkDelivery(
+        engine=engine,
+        owner="held-worker:1",
+        senders={"telegram": platform},
+        limiter=LocalBulkLimiter({}),
+        limits={},
+        metrics=Metrics(),
+        batch=30,
+        loops=1,
+        poll_s=0.05,
+        journal=journal,
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_until_async(
+            lambda: asyncio.sleep(0, len(platform.received)), lambda n: n >= 5, timeout=10
+        )
+        await asyncio.sleep(0.2)  # nothing more goes out while the five are unanswered
+        assert len(platform.received) == 5
+        rows = await rows_of(engine, news)
+        assert {r.status for r in rows.values()} == {BulkStatus.SENDING}
+        notes = await journal.read(worker.owner, [r.id for r in rows.values()])
+        assert sorted(notes) == sorted(rows[c].id for c in platform.received)
+        assert set(notes.values()) == {_bulk.STARTED}
+    finally:
+        platform.release.set()
+        try:
+            await wait_until_async(lambda: _settled(engine, news), bool, timeout=15)
+        finally:
+            worker.stop()
+            await asyncio.gather(task, return_exceptions=True)
+    assert sorted(platform.received) == chats  # then all of them, once each
+    assert {r.status for r in (await rows_of(engine, news)).values()} == {BulkStatus.SENT}
+
+
+async def _settled(engine: Any, bid: int) -> bool:
+    return all(r.status == BulkStatus.SENT for r in (await rows_of(engine, bid)).values())

@@ -11,7 +11,8 @@ Messenger take no idempotency key, so a row sent again is a message shown twice.
 worker therefore keeps a send journal in Redis (``RedisSendJournal``): a row is noted as
 started just before its request goes out, and its platform id as soon as the answer comes
 back. A row is noted only once it has its pace slot or one of the SEND_CONNECTIONS
-connections, so rows waiting their turn are not in doubt after a kill. When the dead worker's lease expires, a live worker reads its journal:
+connections, so rows waiting their turn are not in doubt after a kill. When the dead
+worker's lease expires, a live worker reads its journal:
 
 * never started: back to ``queued`` (nothing was sent);
 * answered: ``sent``, with the platform's id (not sent again);

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from kbprofile import format_number as format_number  # one format: answers and catalogue
 from khmer_nlu.normalize import normalize
 
 KHMER = "km"
@@ -19,9 +20,6 @@ LANGUAGES = (KHMER, ENGLISH)
 _TO_KHMER_DIGITS = str.maketrans("0123456789", "០១២៣៤៥៦៧៨៩")
 _LATIN_ACCENTS = re.compile("[\u0300-\u036f]")  # only Latin combining marks: Khmer signs stay
 _SPACES = re.compile(r"\s+")
-# CLDR number symbols: English groups with "," ; Khmer groups with "." and uses "," as decimal.
-_GROUP = {ENGLISH: ",", KHMER: "."}
-_DECIMAL = {ENGLISH: ".", KHMER: ","}
 
 _MONTHS = {
     ENGLISH: "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
@@ -46,17 +44,6 @@ def fold(text: str) -> str:
 def to_khmer_digits(text: str) -> str:
     """Write the ASCII digits of `text` as Khmer digits."""
     return text.translate(_TO_KHMER_DIGITS)
-
-
-def format_number(value: float, language: str) -> str:
-    """Format a number the way readers of `language` expect (20,000 / ២០.០០០)."""
-    if float(value).is_integer():
-        whole, fraction = f"{int(value):,}", ""
-    else:
-        whole, _, fraction = f"{value:,}".partition(".")
-    whole = whole.replace(",", _GROUP[language])
-    text = whole + (_DECIMAL[language] + fraction if fraction else "")
-    return to_khmer_digits(text) if language == KHMER else text
 
 
 def format_date(date: str, language: str) -> str:

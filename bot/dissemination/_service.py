@@ -191,6 +191,7 @@ class Broadcast:
     urgency: str | None
     published_at: float | None
     created_at: float
+    updated_at: float | None = None  # the last change of status (when it was done)
 
     def text(self, language: str) -> str:
         title, text = (
@@ -225,10 +226,20 @@ class Report:
     cancelled: int = 0
     expired: int = 0
     unconfirmed: int = 0  # in flight when its worker died: maybe received, never resent
+    done_at: float | None = None  # when the last message went out (status done)
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     undelivered_reasons: dict[str, int] = field(default_factory=dict)
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     by_province: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def awaiting_receipts(self) -> int:
+        """Sent on a channel with receipts, and neither delivered nor undelivered yet."""
+        return sum(
+            max(0, row.get("sent", 0) - row.get("delivered", 0) - row.get("undelivered", 0))
+            for channel, row in self.by_channel.items()
+            if channel in RECEIPT_CHANNELS
+        )
 
     @property
     def done_share(self) -> float:
@@ -301,6 +312,7 @@ def _broadcast(row: Any) -> Broadcast:
         urgency=row.urgency,
         published_at=row.published_at,
         created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -1368,6 +1380,8 @@ class DisseminationService:
     async def report(self, broadcast_id: int) -> Report:
         current = await self.get(broadcast_id)
         report = Report(broadcast_id=broadcast_id, status=current.status)
+        if current.status == BroadcastStatus.DONE:
+            report.done_at = current.updated_at
         async with self._engine.connect() as conn:
             skipped = await conn.execute(
                 select(_R.channel, _R.area_code, _R.reason, func.count())

@@ -116,6 +116,10 @@ LABELS: dict[str, dict[str, str]] = {
     "progress": {"en": "Done", "km": "បានធ្វើរួច"},
     "channel": {"en": "Channel", "km": "បណ្តាញ"},
     "province": {"en": "Province", "km": "ខេត្ត"},
+    "awaiting_receipts": {
+        "en": "delivery receipts awaited",
+        "km": "កំពុងរង់ចាំដំណឹងថាបានទៅដល់",
+    },
     "no_receipts": {
         "en": "— : the platform does not say whether a message arrived (Telegram, web chat).",
         "km": "— ៖ វេទិកាមិនប្រាប់ថាសារបានទៅដល់ឬអត់ទេ (Telegram, web chat)។",
@@ -310,6 +314,10 @@ REPORT_COLUMNS = (
 )
 RECEIPT_COLUMNS = ("delivered", "undelivered")  # unknown ("—") on channels without receipts
 REPORT_POLL_S = 3
+# once done, the report follows the delivery receipts still awaited (an SMS's can take
+# minutes), more slowly, for up to an hour; a Messenger user offline for days sends none
+RECEIPT_POLL_S = 15
+RECEIPT_FOLLOW_S = 3600
 
 
 @functools.lru_cache(maxsize=4)
@@ -333,6 +341,18 @@ def _totals(report: Report) -> dict[str, int]:
     """The broadcast's counts; delivered only when one of its channels has receipts."""
     known = bool(report.by_channel.keys() & set(RECEIPT_CHANNELS))
     return {c: getattr(report, c) for c in REPORT_COLUMNS if known or c not in RECEIPT_COLUMNS}
+
+
+def _following(report: Report) -> bool:
+    """Whether an open report page keeps taking its numbers: while the broadcast is sent,
+    and once done while receipts are awaited, for up to RECEIPT_FOLLOW_S."""
+    if report.status in LIVE:
+        return True
+    return (
+        report.done_at is not None
+        and time.time() - report.done_at < RECEIPT_FOLLOW_S
+        and report.awaiting_receipts > 0
+    )
 
 
 def _shape(report: Report) -> str:
@@ -380,7 +400,7 @@ async def detail(request: web.Request) -> web.Response:
         title=broadcast.title_en or broadcast.text_en[:40],
         tr=_tr(lang),
         b=broadcast,
-        live=broadcast.status in LIVE,
+        live=_following(report),
         previews=_previews(broadcast),
         # the preview reads every subscriber: only until the plan's counts replace it
         counts=await service.recipient_count(broadcast) if broadcast.status in PREVIEW else None,
@@ -393,9 +413,10 @@ async def detail(request: web.Request) -> web.Response:
         area_names=[_province_name(request, code, lang) for code in broadcast.area_codes],
         sent_yet=broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL),
         rows=_report_rows(request, report, lang),
+        receipts_known=bool(report.by_channel.keys() & set(RECEIPT_CHANNELS)),
         report_url=_url(request, "report", id=broadcast.id),
         csv_url=_url(request, "report_csv", id=broadcast.id),
-        poll_ms=REPORT_POLL_S * 1000,
+        poll_ms=(REPORT_POLL_S if broadcast.status in LIVE else RECEIPT_POLL_S) * 1000,
     )
 
 
@@ -527,7 +548,8 @@ async def report_json(request: web.Request) -> web.Response:
         report.__dict__
         | {
             "done_share": report.done_share,
-            "live": report.status in LIVE,
+            "awaiting_receipts": report.awaiting_receipts,
+            "live": _following(report),
             "shape": _shape(report),
             "receipt_channels": list(RECEIPT_CHANNELS),
         }

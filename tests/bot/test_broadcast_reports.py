@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
 from bot import keys
@@ -27,7 +27,7 @@ from bot.channels._somleng import SOMLENG
 from bot.console import CONSOLE
 from bot.dissemination import DISSEMINATION, BroadcastKind, Topic
 from bot.dissemination._service import Person
-from bot.dissemination._tables import BULK_OUTBOUND
+from bot.dissemination._tables import BROADCASTS, BULK_OUTBOUND
 from tests.bot.console_helpers import PASSWORD, logged_in
 from tests.bot.gateway_fakes import FB_SECRET
 from tests.bot.somleng_fake import ACCOUNT_SID, AUTH_TOKEN, FakeSomleng, start_somleng
@@ -222,7 +222,8 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         assert (data["sent"], data["delivered"], data["undelivered"]) == (9, 4, 2)
         assert data["by_channel"]["telegram"] == {"targeted": 2, "sent": 2}
         assert data["receipt_channels"] == ["sms", "voice", "messenger"]
-        assert data["live"] is (data["status"] in ("approved", "planning", "sending"))
+        assert data["awaiting_receipts"] == 1  # the fourth SMS: sent, no final receipt yet
+        assert data["live"] is True  # sending, or done and a receipt still awaited
 
         with statements(client) as seen:
             code, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
@@ -265,5 +266,37 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         for shown in (body, page, page_km, json.dumps(data)):
             for chat_id in [*CHAT_IDS, mid, *sids.values()]:
                 assert chat_id not in shown
+
+        # ----- done: the open page follows the receipt still awaited, for an hour at most -----
+        for _ in range(200):
+            if (await service.report(broadcast_id)).status == "done":
+                break
+            await asyncio.sleep(0.05)
+        report_url = f"/console/api/broadcasts/{broadcast_id}/report"
+        data = await reviewer.api(report_url)
+        assert (data["status"], data["awaiting_receipts"], data["live"]) == ("done", 1, True)
+        code, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
+        assert 'data-active="1"' in page
+        assert 'data-poll="15000"' in page  # more slowly than while it is sent
+        assert 'delivery receipts awaited <span data-field="awaiting_receipts">1<' in page
+        async with client.app[keys.ENGINE].begin() as conn:
+            await conn.execute(
+                update(BROADCASTS)
+                .where(BROADCASTS.c.id == broadcast_id)
+                .values(updated_at=BROADCASTS.c.updated_at - 3601)
+            )
+        assert (await reviewer.api(report_url))["live"] is False  # done over an hour ago
+        async with client.app[keys.ENGINE].begin() as conn:
+            await conn.execute(
+                update(BROADCASTS)
+                .where(BROADCASTS.c.id == broadcast_id)
+                .values(updated_at=BROADCASTS.c.updated_at + 3601)
+            )
+        assert (await reviewer.api(report_url))["live"] is True
+        await callback("sms", four, "delivered")
+        data = await reviewer.api(report_url)
+        assert (data["awaiting_receipts"], data["delivered"], data["live"]) == (0, 5, False)
+        code, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
+        assert 'data-active="0"' in page
     finally:
         await reviewer.close()

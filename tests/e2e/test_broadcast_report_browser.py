@@ -1,8 +1,9 @@
 """A broadcast's report in a real browser at 360 px (issue #15): while the broadcast is sent,
 the page takes its numbers from the report's JSON every few seconds (console.js under the
 console's Content-Security-Policy, no reload), a Somleng delivery receipt shows up as
-delivered in place, Telegram shows "—"; once done the page shows the final report. In
-English and Khmer, nothing wider than a phone. Fakes of Somleng and the Bot API; no Rasa.
+delivered in place, Telegram shows "—"; once done the page shows the final report and
+follows, every 15 s, the receipt still awaited until it comes. In English and Khmer,
+nothing wider than a phone. Fakes of Somleng and the Bot API; no Rasa.
 
 Screenshots go to results/broadcasts/ (git-ignored test artefacts).
 """
@@ -50,6 +51,17 @@ async def _no_sideways_scroll(page: Page) -> None:
     assert width <= viewport + 1, (page.url, width, viewport)
 
 
+async def _receipt(client: Any, sid: str) -> None:
+    """Somleng's signed status callback: the SMS was delivered."""
+    params = {"MessageSid": sid, "MessageStatus": "delivered"}
+    url = str(client.make_url("/somleng/status/sms"))
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    resp = await client.post(
+        "/somleng/status/sms", data=params, headers={"X-Twilio-Signature": signature}
+    )
+    assert resp.status == 204
+
+
 async def test_the_report_follows_the_broadcast_live_on_a_phone(
     gateway: Any, browser: Browser, somleng: FakeSomleng, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,13 +107,7 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
         await expect(page.locator("#report-live")).to_have_attribute("data-active", "1")
         await page.evaluate("window.stillTheSamePage = true")
         (message,) = somleng.messages
-        params = {"MessageSid": message["Sid"], "MessageStatus": "delivered"}
-        url = str(client.make_url("/somleng/status/sms"))
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
-        resp = await client.post(
-            "/somleng/status/sms", data=params, headers={"X-Twilio-Signature": signature}
-        )
-        assert resp.status == 204
+        await _receipt(client, message["Sid"])
         delivered = page.locator('td[data-field="by_channel.sms.delivered"]')
         await expect(delivered).to_have_text("1", timeout=WAIT_MS)
         assert await page.evaluate("window.stillTheSamePage === true")  # updated in place
@@ -111,8 +117,8 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
         await page.screenshot(path=str(ARTEFACTS / "report-live-en-360.png"), full_page=True)
         await _no_sideways_scroll(page)
 
-        # the hour passes, the retried SMS goes out, the broadcast is done: the page shows
-        # the final report
+        # the hour passes, the retried SMS goes out, the broadcast is done: the page reloads
+        # once with the final counts, then follows the receipt still awaited more slowly
         async with client.app[ENGINE].begin() as conn:
             waiting = await conn.execute(
                 update(BULK_OUTBOUND)
@@ -121,11 +127,17 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
                 .values(due_at=time.time())
             )
         assert waiting.rowcount == 1  # the refused SMS, and only it
-        await expect(page.locator("#report-live")).to_have_attribute(
-            "data-active", "0", timeout=WAIT_MS
-        )
+        live = page.locator("#report-live")
+        await expect(live).to_have_attribute("data-poll", "15000", timeout=WAIT_MS)
+        await expect(live).to_have_attribute("data-active", "1")
         await expect(sent).to_have_text("3")
         assert await page.evaluate("window.stillTheSamePage === undefined")  # reloaded once done
+        await expect(page.locator('[data-field="awaiting_receipts"]')).to_have_text("1")
+        # its receipt comes: nothing is awaited any more, the page shows it and stops
+        retried = next(m for m in somleng.messages if m["Sid"] != message["Sid"])
+        await _receipt(client, retried["Sid"])
+        await expect(live).to_have_attribute("data-active", "0", timeout=WAIT_MS)
+        await expect(delivered).to_have_text("2")
         assert not [p for p in problems if "Content Security Policy" in p], problems
     finally:
         await page.context.close()

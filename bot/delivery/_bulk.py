@@ -677,6 +677,7 @@ class BulkDelivery:
         self._active_at: dict[str, float] = {}
         self._warming: dict[str, asyncio.Task[None]] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}
+        self._recordings: set[asyncio.Task[None]] = set()
         self._noter = _Noter(self._begin)
         self.sent = 0
 
@@ -718,6 +719,7 @@ class BulkDelivery:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await self._finish_recordings()
             self._stop_event.set()  # the keeper ends after its current round
             try:
                 await asyncio.wait_for(asyncio.shield(keeper), self._lease_s)
@@ -726,6 +728,18 @@ class BulkDelivery:
                 await asyncio.gather(keeper, return_exceptions=True)
             except Exception:
                 log.exception("bulk.keeper_failed")
+
+    async def _finish_recordings(self) -> None:
+        """On a stop, the recordings on their way go out (their texts did); cancelled, or
+        after a lease's time, they are given up (logged)."""
+        pending = list(self._recordings)
+        if not pending:
+            return
+        if self._stopping:
+            await asyncio.wait(pending, timeout=self._lease_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _keep(self) -> None:
         """Renew this worker's leases and take over dead workers' rows every third of a
@@ -945,7 +959,12 @@ class BulkDelivery:
             and row.body.get("audio_url")
             and hasattr(sender, "send_recording")
         ):
-            await self._send_recording(row, sender)  # its connection slot is free meanwhile
+            # after its text, on its own: the batch is recorded and the next one claimed
+            # meanwhile (waiting here held every batch a second and more: one worker with
+            # recordings reached under half the account's rate)
+            task = asyncio.create_task(self._send_recording(row, sender), name="recording")
+            self._recordings.add(task)
+            task.add_done_callback(self._recordings.discard)
         return outcome
 
     async def _started(
@@ -986,14 +1005,18 @@ class BulkDelivery:
                 await self._pace(row.channel)
                 await sender.send_recording(row.chat_id, row.body, row.idempotency_key)
                 return
-            except asyncio.CancelledError:
-                return
+            except asyncio.CancelledError:  # a worker stopping gives it up
+                break
             except RateLimited as exc:
-                await self._limiter.push_back(row.channel, exc.retry_after)
-                if attempt == 2 or exc.retry_after > RECORDING_RETRY_MAX_S:
+                try:
+                    await self._limiter.push_back(row.channel, exc.retry_after)
+                    if attempt == 2 or exc.retry_after > RECORDING_RETRY_MAX_S:
+                        break
+                    await asyncio.sleep(exc.retry_after)
+                except asyncio.CancelledError:
                     break
-                await asyncio.sleep(exc.retry_after)
-            except ChannelError:
+            except Exception:  # the platform refused it, or the shared limiter is down
+                log.warning("bulk.recording_failed", exc_info=True)
                 break
         self._metrics.inc("gateway_bulk_recording_not_sent_total", channel=row.channel)
         log.warning("bulk.recording_not_sent", extra={"channel": row.channel})

@@ -14,6 +14,11 @@ message sent twice arrives twice), on the local PostgreSQL and Redis.
    broadcast of about limit x paced-seconds recipients; one worker is killed mid-run and
    restarted. ``sustained_per_s`` over the run, ``max_window_per_s`` the most arrivals at
    the fake in any one-second window.
+4. Recordings: one paced worker sends an announcement with a recording (each recipient a
+   text, then a voice note a second later, both within the limit): ``recording_one_worker_
+   msgs_per_s`` is both kinds together per second, ``recording_max_window_per_s`` the
+   most in any one-second window; ``recording_lost`` and ``recording_duplicates`` count
+   texts and recordings.
 
 ``lost`` counts recipients the fake never received; ``duplicates`` recipients it received
 more than once; ``unconfirmed`` the announcements in flight at a kill (not sent again, by
@@ -68,6 +73,9 @@ AUTHOR = Person(agent_id=1, role="ministry_editor", org_kind="ministry")
 APPROVER = Person(agent_id=2, role="secretariat_reviewer", org_kind="secretariat")
 KM = "ការបើកប្រាក់ឧបត្ថម្ភសម្រាប់សិស្សថ្នាក់ទី៥ នឹងធ្វើនៅថ្ងៃទី១៥ ខែមករា"
 EN = "Grade-5 scholarship payments will be made on 15 January"
+PUBLIC_URL = "https://sp4all.bench.invalid"  # where the platform would fetch recordings
+# an Ogg page whose first packet is OpusHead: the announcement's recording, a voice note
+OGG_OPUS = b"OggS" + bytes(22) + b"\x01\x13" + b"OpusHead" + bytes(11) + b"OggS" + bytes(64)
 
 
 # ----- the fake Bot API (its own process) ------------------------------------------------
@@ -79,6 +87,7 @@ class _FakeBotApi(asyncio.Protocol):
     2 cores from the worker being measured."""
 
     arrivals: list[tuple[float, int]] = []  # noqa: RUF012  (one fake per process)
+    recordings: list[tuple[float, int]] = []  # noqa: RUF012  (sendVoice, after a text)
     state: dict[str, int] = {"mid": 0}  # noqa: RUF012
 
     def connection_made(self, transport: Any) -> None:
@@ -112,15 +121,29 @@ class _FakeBotApi(asyncio.Protocol):
             received: dict[int, int] = {}
             for _, chat in self.arrivals:
                 received[chat] = received.get(chat, 0) + 1
+            heard: dict[int, int] = {}
+            for _, chat in self.recordings:
+                heard[chat] = heard.get(chat, 0) + 1
             payload = json.dumps(
                 {
                     "arrivals": [t for t, _ in self.arrivals],
                     "received": {str(c): n for c, n in received.items()},
+                    "recording_arrivals": [t for t, _ in self.recordings],
+                    "recordings_received": {str(c): n for c, n in heard.items()},
                 }
             ).encode()
         elif method == "GET" and target.startswith("/reset"):
             self.arrivals.clear()
+            self.recordings.clear()
             payload = b"{}"
+        elif target.endswith("/sendVoice"):  # a recording: a message too, for the limit
+            chat_id = int(json.loads(body)["chat_id"])
+            self.state["mid"] += 1
+            self.recordings.append((time.time(), chat_id))
+            payload = (
+                b'{"ok":true,"result":{"message_id":%d,"date":0,"chat":{"id":%d,'
+                b'"type":"private"}}}' % (self.state["mid"], chat_id)
+            )
         else:  # sendMessage: every request is a message (no idempotency key)
             chat_id = int(json.loads(body)["chat_id"])
             self.state["mid"] += 1
@@ -343,7 +366,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         poll = await asyncpg.connect(dsn)
         paced_n = max(1, int(args.limit * args.paced_seconds))
         await add_subscribers(engine, args.subscribers, max(1, args.subscribers // paced_n))
-        service = DisseminationService(engine, chunk=args.chunk)
+        service = DisseminationService(engine, chunk=args.chunk, public_url=PUBLIC_URL)
         prefix = f"bench:{name}:"
         # 1. planning
         bid = await service.create_draft(AUTHOR, text_km=KM, text_en=EN, topic=Topic.PAYMENTS)
@@ -408,7 +431,41 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             busiest, busiest_at = max_window(times)
             sustained = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0
             paced_run = await outcome(poll, paced, stats_b["received"])
-        print("unthrottled run:", first_run, "paced run:", paced_run, file=sys.stderr)
+            for proc in procs:
+                kill(proc)
+            procs.clear()
+            await fake_stats(session, base, "reset")
+            # 4. recordings: one paced worker, each recipient a text and then a voice note
+            procs.append(spawn(args, db, api, args.limit, prefix))
+            await asyncio.sleep(WARM_UP_S)
+            voiced = await service.create_draft(
+                AUTHOR, text_km=KM, text_en=EN, topic=Topic.HEALTH, languages=["en"]
+            )
+            await service.attach_audio(voiced, "en", OGG_OPUS, "audio/ogg")
+            await service.approve(voiced, APPROVER)
+            assert await service.plan(voiced)  # noqa: S101
+            voiced_targeted = await count(
+                poll, "SELECT count(*) FROM gw_outbound WHERE broadcast_id=$1", voiced
+            )
+            await wait_settled(poll, voiced, args.timeout)
+            deadline = time.monotonic() + args.timeout
+            while time.monotonic() < deadline:  # the last recordings follow their texts
+                stats_c = await fake_stats(session, base, "stats")
+                if len(stats_c["recording_arrivals"]) >= voiced_targeted:
+                    break
+                await asyncio.sleep(0.5)
+            both = sorted(stats_c["arrivals"] + stats_c["recording_arrivals"])
+            voiced_per_s = (len(both) - 1) / (both[-1] - both[0]) if len(both) > 1 else 0
+            voiced_window, _ = max_window(both)
+            voiced_run = await outcome(poll, voiced, stats_c["received"])
+            voiced_run["recordings_missing"] = sum(
+                1 for c in stats_c["received"] if c not in stats_c["recordings_received"]
+            )
+            voiced_run["recordings_twice"] = sum(
+                1 for n in stats_c["recordings_received"].values() if n > 1
+            )
+        runs = {"unthrottled": first_run, "paced": paced_run, "recordings": voiced_run}
+        print("runs:", runs, file=sys.stderr)
         return {
             "subscribers": args.subscribers,
             "plan_s": round(plan_s, 2),
@@ -428,6 +485,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "unconfirmed": first_run["unconfirmed"] + paced_run["unconfirmed"],
             "unconfirmed_received": first_run["unconfirmed_received"]
             + paced_run["unconfirmed_received"],
+            "recording_recipients": voiced_targeted,
+            "recording_one_worker_msgs_per_s": round(voiced_per_s, 2),
+            "recording_one_worker_share": round(voiced_per_s / args.limit, 4),
+            "recording_max_window_per_s": voiced_window,
+            "recording_lost": voiced_run["lost"] + voiced_run["recordings_missing"],
+            "recording_duplicates": voiced_run["duplicates"] + voiced_run["recordings_twice"],
         }
     finally:
         for proc in procs:

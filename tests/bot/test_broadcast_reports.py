@@ -278,7 +278,8 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         code, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
         assert 'data-active="1"' in page
         assert 'data-poll="15000"' in page  # more slowly than while it is sent
-        assert 'delivery receipts awaited <span data-field="awaiting_receipts">1<' in page
+        # the page is in Khmer now (the cookie above)
+        assert 'កំពុងរង់ចាំដំណឹងថាបានទៅដល់ <span data-field="awaiting_receipts">1<' in page
         async with client.app[keys.ENGINE].begin() as conn:
             await conn.execute(
                 update(BROADCASTS)

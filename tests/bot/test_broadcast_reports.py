@@ -299,5 +299,6 @@ async def test_report_counts_delivered_from_receipts_once_per_message(
         assert (data["awaiting_receipts"], data["delivered"], data["live"]) == (0, 5, False)
         code, page = await reviewer.get(f"/console/broadcasts/{broadcast_id}")
         assert 'data-active="0"' in page
+        assert 'data-field="awaiting_receipts"' not in page  # nothing awaited, nothing said
     finally:
         await reviewer.close()

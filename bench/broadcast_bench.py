@@ -136,18 +136,11 @@ class _FakeBotApi(asyncio.Protocol):
             self.arrivals.clear()
             self.recordings.clear()
             payload = b"{}"
-        elif target.endswith("/sendVoice"):  # a recording: a message too, for the limit
+        else:  # every request is a message (no idempotency key); a recording counts too
             chat_id = int(json.loads(body)["chat_id"])
             self.state["mid"] += 1
-            self.recordings.append((time.time(), chat_id))
-            payload = (
-                b'{"ok":true,"result":{"message_id":%d,"date":0,"chat":{"id":%d,'
-                b'"type":"private"}}}' % (self.state["mid"], chat_id)
-            )
-        else:  # sendMessage: every request is a message (no idempotency key)
-            chat_id = int(json.loads(body)["chat_id"])
-            self.state["mid"] += 1
-            self.arrivals.append((time.time(), chat_id))
+            kept = self.recordings if target.endswith("/sendVoice") else self.arrivals
+            kept.append((time.time(), chat_id))
             payload = (
                 b'{"ok":true,"result":{"message_id":%d,"date":0,"chat":{"id":%d,'
                 b'"type":"private"}}}' % (self.state["mid"], chat_id)

@@ -70,6 +70,24 @@ async def planned(service: DisseminationService, kind: str, text: str, chats: li
     return bid
 
 
+def unpaced_worker(
+    engine: Any, owner: str, platform: Any, batch: int, journal: Any = None
+) -> BulkDelivery:
+    """One loop of ``batch`` rows to a Telegram ``platform`` with no rate limit."""
+    return BulkDelivery(
+        engine=engine,
+        owner=owner,
+        senders={"telegram": platform},
+        limiter=LocalBulkLimiter({}),
+        limits={},
+        metrics=Metrics(),
+        batch=batch,
+        loops=1,
+        poll_s=0.05,
+        journal=journal,
+    )
+
+
 async def rows_of(engine: Any, bid: int) -> dict[str, Any]:
     """The broadcast's bulk rows by chat id."""
     async with engine.connect() as conn:
@@ -225,18 +243,7 @@ async def test_only_sends_that_have_a_connection_are_noted_as_started(
     news = await planned(service, BroadcastKind.ANNOUNCEMENT, NEWS_KM, chats)
     platform = _HeldPlatform()
     journal = RedisSendJournal.from_url(REDIS_URL, prefix=journal_prefix)
-    worker = BulkDelivery(
-        engine=engine,
-        owner="held-worker:1",
-        senders={"telegram": platform},
-        limiter=LocalBulkLimiter({}),
-        limits={},
-        metrics=Metrics(),
-        batch=30,
-        loops=1,
-        poll_s=0.05,
-        journal=journal,
-    )
+    worker = unpaced_worker(engine, "held-worker:1", platform, batch=30, journal=journal)
     task = asyncio.create_task(worker.run())
     try:
         await wait_until_async(

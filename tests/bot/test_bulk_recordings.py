@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot._metrics import Metrics
-from bot.delivery._bulk import BulkDelivery, BulkStatus, LocalBulkLimiter
+from bot.delivery._bulk import BulkStatus
 from bot.dissemination import DisseminationService, Topic
 from tests.bot.gateway_fakes import wait_until_async
 from tests.bot.test_broadcast_audio import AUTHOR, PUBLIC, SECRETARIAT, TEXT_KM, ogg_opus
-from tests.bot.test_bulk_journal import engine, rows_of
+from tests.bot.test_bulk_journal import engine, rows_of, unpaced_worker
 
 __all__ = ["engine"]  # the fixture
 
@@ -45,17 +44,8 @@ async def test_rows_are_recorded_sent_while_their_recordings_wait(engine: Any) -
     await service.approve(bid, SECRETARIAT)
     assert await service.plan(bid)
     platform = _SlowRecordings()
-    worker = BulkDelivery(
-        engine=engine,
-        owner="recording-worker:1",
-        senders={"telegram": platform},
-        limiter=LocalBulkLimiter({}),
-        limits={},
-        metrics=Metrics(),
-        batch=1,  # one row a batch: the later rows are claimed only after the first's record
-        loops=1,
-        poll_s=0.05,
-    )
+    # one row a batch: the later rows are claimed only after the first one's record
+    worker = unpaced_worker(engine, "recording-worker:1", platform, batch=1)
     task = asyncio.create_task(worker.run())
     try:
 

@@ -898,8 +898,7 @@ class BulkDelivery:
 
     async def _send_batch(self, rows: list[BulkRow]) -> None:
         await self._warm_if_idle(rows)
-        sends = [asyncio.create_task(self._send(r)) for r in rows]
-        outcomes = list(await asyncio.gather(*sends))
+        outcomes = list(await asyncio.gather(*(self._send(r) for r in rows)))
         while True:
             try:
                 await self._record(outcomes)
@@ -951,7 +950,9 @@ class BulkDelivery:
             # few milliseconds after its slot, and late sends bunch above the limit
             outcome = await self._started(row, sender, self._begin_one)
         else:
-            gate = self._gates.setdefault(row.channel, asyncio.Semaphore(SEND_CONNECTIONS))
+            gate = self._gates.get(row.channel)
+            if gate is None:
+                gate = self._gates[row.channel] = asyncio.Semaphore(SEND_CONNECTIONS)
             async with gate:
                 outcome = await self._started(row, sender, self._noter.note)
         if (
@@ -998,26 +999,22 @@ class BulkDelivery:
         """The announcement's recording after its text, in its own pace slot. The text went
         out: a failure here never fails the row (a retry would repeat the text); a 429 is
         waited out once if short, then the recording is given up (logged, no chat)."""
-        for attempt in (1, 2):
-            try:
-                if attempt == 1:  # at most one message a second to a chat
-                    await asyncio.sleep(PER_CHAT_GAP_S)
-                await self._pace(row.channel)
-                await sender.send_recording(row.chat_id, row.body, row.idempotency_key)
-                return
-            except asyncio.CancelledError:  # a worker stopping gives it up
-                break
-            except RateLimited as exc:
+        try:
+            await asyncio.sleep(PER_CHAT_GAP_S)  # at most one message a second to a chat
+            for attempt in (1, 2):
                 try:
+                    await self._pace(row.channel)
+                    await sender.send_recording(row.chat_id, row.body, row.idempotency_key)
+                    return
+                except RateLimited as exc:
                     await self._limiter.push_back(row.channel, exc.retry_after)
                     if attempt == 2 or exc.retry_after > RECORDING_RETRY_MAX_S:
                         break
                     await asyncio.sleep(exc.retry_after)
-                except asyncio.CancelledError:
-                    break
-            except Exception:  # the platform refused it, or the shared limiter is down
-                log.warning("bulk.recording_failed", exc_info=True)
-                break
+        except asyncio.CancelledError:  # a worker stopping gives it up
+            pass
+        except Exception:  # the platform refused it, or the shared limiter is down
+            log.warning("bulk.recording_failed", exc_info=True)
         self._metrics.inc("gateway_bulk_recording_not_sent_total", channel=row.channel)
         log.warning("bulk.recording_not_sent", extra={"channel": row.channel})
 

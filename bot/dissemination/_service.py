@@ -233,6 +233,11 @@ class Report:
     by_province: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
+    def has_receipts(self) -> bool:
+        """Whether a channel of the broadcast says what arrived (delivered is known)."""
+        return bool(self.by_channel.keys() & set(RECEIPT_CHANNELS))
+
+    @property
     def awaiting_receipts(self) -> int:
         """Sent on a channel with receipts, and neither delivered nor undelivered yet."""
         return sum(

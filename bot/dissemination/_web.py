@@ -339,8 +339,11 @@ def _cells(row: dict[str, int]) -> list[tuple[str, int | None]]:
 
 def _totals(report: Report) -> dict[str, int]:
     """The broadcast's counts; delivered only when one of its channels has receipts."""
-    known = bool(report.by_channel.keys() & set(RECEIPT_CHANNELS))
-    return {c: getattr(report, c) for c in REPORT_COLUMNS if known or c not in RECEIPT_COLUMNS}
+    return {
+        c: getattr(report, c)
+        for c in REPORT_COLUMNS
+        if report.has_receipts or c not in RECEIPT_COLUMNS
+    }
 
 
 def _following(report: Report) -> bool:
@@ -413,7 +416,6 @@ async def detail(request: web.Request) -> web.Response:
         area_names=[_province_name(request, code, lang) for code in broadcast.area_codes],
         sent_yet=broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING_APPROVAL),
         rows=_report_rows(request, report, lang),
-        receipts_known=bool(report.by_channel.keys() & set(RECEIPT_CHANNELS)),
         report_url=_url(request, "report", id=broadcast.id),
         csv_url=_url(request, "report_csv", id=broadcast.id),
         poll_ms=(REPORT_POLL_S if broadcast.status in LIVE else RECEIPT_POLL_S) * 1000,

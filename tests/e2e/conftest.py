@@ -246,3 +246,10 @@ async def console_login(
     await page.click("form[action='/console/login'] button[type=submit]")
     await page.wait_for_url(f"{base}{landing}")
     return page
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    """Nothing on the page is wider than its viewport (a phone scrolls only down)."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    viewport = await page.evaluate("window.innerWidth")
+    assert width <= viewport + 1, (page.url, width, viewport)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import update
 from twilio.request_validator import RequestValidator
 
@@ -27,7 +27,7 @@ from bot.dissemination._service import Person
 from bot.keys import ENGINE
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.somleng_fake import ACCOUNT_SID, AUTH_TOKEN, FakeSomleng, start_somleng
-from tests.e2e.conftest import DESKTOP, PHONE, console_login
+from tests.e2e.conftest import DESKTOP, PHONE, console_login, no_sideways_scroll
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "results" / "broadcasts"
@@ -43,12 +43,6 @@ async def somleng() -> AsyncIterator[FakeSomleng]:
     yield fake
     assert fake.server is not None
     await fake.server.close()
-
-
-async def _no_sideways_scroll(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    viewport = await page.evaluate("window.innerWidth")
-    assert width <= viewport + 1, (page.url, width, viewport)
 
 
 async def _receipt(client: Any, sid: str) -> None:
@@ -115,7 +109,7 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
             "—"
         )
         await page.screenshot(path=str(ARTEFACTS / "report-live-en-360.png"), full_page=True)
-        await _no_sideways_scroll(page)
+        await no_sideways_scroll(page)
 
         # the hour passes, the retried SMS goes out, the broadcast is done: the page reloads
         # once with the final counts, then follows the receipt still awaited more slowly
@@ -161,6 +155,6 @@ async def test_the_report_follows_the_broadcast_live_on_a_phone(
                 await page.screenshot(
                     path=str(ARTEFACTS / f"report-done-{language}-{name}.png"), full_page=True
                 )
-                await _no_sideways_scroll(page)
+                await no_sideways_scroll(page)
             finally:
                 await page.context.close()

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from bot.console import CONSOLE
 from bot.dissemination import DISSEMINATION, Topic
 from bot.dissemination._service import Person
 from tests.bot.console_helpers import PASSWORD
-from tests.e2e.conftest import DESKTOP, PHONE, console_login
+from tests.e2e.conftest import DESKTOP, PHONE, console_login, no_sideways_scroll
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "results" / "dissemination"
@@ -34,12 +34,6 @@ WAIT_MS = 30_000
 def mp3(frames: int = 40) -> bytes:
     """MPEG-1 Layer III frames, 128 kbit/s at 44.1 kHz (417 bytes each), silent."""
     return (bytes([0xFF, 0xFB, 0x90, 0x64]) + bytes(413)) * frames
-
-
-async def _fits(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    viewport = await page.evaluate("window.innerWidth")
-    assert width <= viewport + 1, (page.url, width, viewport)
 
 
 async def test_recordings_phone_subscribers_and_the_public_page(
@@ -88,7 +82,7 @@ async def test_recordings_phone_subscribers_and_the_public_page(
         text = await page.locator("main").inner_text()
         assert "ការថតសំឡេងជាភាសាខ្មែរ" in text
         await page.screenshot(path=str(ARTEFACTS / "recording-km-360.png"), full_page=True)
-        await _fits(page)
+        await no_sideways_scroll(page)
     finally:
         await page.context.close()
     assert (await service.audio(broadcast_id, "km")) is not None
@@ -132,7 +126,7 @@ async def test_recordings_phone_subscribers_and_the_public_page(
             await page.screenshot(
                 path=str(ARTEFACTS / f"phone-subscribers-{language}-{name}.png"), full_page=True
             )
-            await _fits(page)
+            await no_sideways_scroll(page)
         finally:
             await page.context.close()
     phones = await service.phone_subscribers()
@@ -159,7 +153,7 @@ async def test_recordings_phone_subscribers_and_the_public_page(
             await page.screenshot(
                 path=str(ARTEFACTS / f"announcements-{language}-{name}.png"), full_page=True
             )
-            await _fits(page)
+            await no_sideways_scroll(page)
         finally:
             await context.close()
     assert not [p for p in problems if "Content Security Policy" in p], problems

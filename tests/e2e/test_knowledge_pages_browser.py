@@ -14,15 +14,9 @@ from playwright.async_api import Browser, Page
 
 from tests.bot.console_helpers import PASSWORD
 from tests.bot.test_knowledge import changed_grade_10, fresh_actor, make_team
-from tests.e2e.conftest import DESKTOP, PHONE, console_login
+from tests.e2e.conftest import DESKTOP, PHONE, console_login, no_sideways_scroll
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "results" / "knowledge"
-
-
-async def _no_sideways_scroll(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    viewport = await page.evaluate("window.innerWidth")
-    assert width <= viewport + 1, (page.url, width, viewport)
 
 
 async def test_the_knowledge_pages_read_in_words_on_a_phone_and_a_desktop(
@@ -76,7 +70,7 @@ async def test_the_knowledge_pages_read_in_words_on_a_phone_and_a_desktop(
                         path=str(ARTEFACTS / f"pages-{shot}-{language}-{name}.png"),
                         full_page=True,
                     )
-                    await _no_sideways_scroll(page)
+                    await no_sideways_scroll(page)
             finally:
                 await reviewer.context.close()
                 await editor.context.close()
